@@ -1,0 +1,3 @@
+from llmstep_lsp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""`llmstep-lsp doctor`: what the sidecar would use here, and the fix for every problem found."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+from pathlib import Path
+
+from llmstep_lsp.generation import ModelUnavailable
+from llmstep_lsp.generation.transformers_backend import SamplingConfig, TransformersGenerator
+from llmstep_lsp.lean.project import find_project
+from llmstep_lsp.settings import Settings
+
+
+async def run_doctor(settings: Settings, path: Path) -> int:
+    problems = 0
+
+    def report(ok: bool, what: str, fix: str = "") -> None:
+        nonlocal problems
+        print(f"[{'ok' if ok else '!!'}] {what}")
+        if not ok:
+            problems += 1
+            if fix:
+                print(f"     fix: {fix}")
+
+    print(f"llmstep-lsp doctor (Python {sys.version.split()[0]})")
+    for tool in ("lake", "lean"):
+        location = shutil.which(tool)
+        if location is None:
+            report(
+                False,
+                f"{tool}: not on PATH",
+                "install Lean with elan (https://lean-lang.org/install), then restart the editor",
+            )
+        else:
+            report(True, f"{tool}: {location} — {await _version(location)}")
+
+    project = find_project(path, settings.project_root)
+    command = " ".join(project.server_command(settings.lean_command))
+    marker = "lakefile" if project.uses_lake else "no lakefile: plain Lean server"
+    report(
+        project.root.exists(),
+        f"project root: {project.root} ({marker})",
+        "open a file inside a Lean project, or set 'projectRoot'",
+    )
+    print(f"     Lean server command: {command}")
+
+    if not settings.model:
+        report(True, "model: none configured (model-free candidates only)")
+    else:
+        generator = TransformersGenerator(SamplingConfig(settings.model, settings.device))
+        try:
+            await generator.load()
+            report(True, f"model: {settings.model} loads, on device {generator.device}")
+        except ModelUnavailable as err:
+            report(False, f"model: {err}")
+    print("all good" if problems == 0 else f"{problems} problem(s) found")
+    return 0 if problems == 0 else 1
+
+
+async def _version(executable: str) -> str:
+    try:
+        process = await asyncio.create_subprocess_exec(
+            executable, "--version", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
+        out, _ = await asyncio.wait_for(process.communicate(), 30)
+    except (OSError, TimeoutError) as err:
+        return f"version unknown ({err})"
+    return out.decode(errors="replace").strip().splitlines()[0] if out.strip() else "version unknown"

@@ -1,0 +1,354 @@
+"""The suggestion pipeline: goal at the cursor → candidates → Lean verdicts → ranked suggestions.
+
+One `ProjectSession` (a Lean server, its shadow pool and verifier) per Lean project, started
+lazily; editor documents are mirrored into it. Results are cached per (uri, version, line) and a
+computation in flight is shared by every request for the same key; an edit cancels whatever is
+in flight for that document, so nothing computed for old text is ever returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from llmstep_lsp.generation import Candidate, Generator, ModelUnavailable
+from llmstep_lsp.generation.automation import AutomationGenerator
+from llmstep_lsp.generation.prompt import merge_ranked
+from llmstep_lsp.generation.transformers_backend import SamplingConfig, TransformersGenerator
+from llmstep_lsp.lean.client import LeanClient
+from llmstep_lsp.lean.errors import LeanError, LeanNotFound
+from llmstep_lsp.lean.project import LeanProject, find_project
+from llmstep_lsp.proofpoint import SuggestionPoint, find_suggestion_point, split_lines
+from llmstep_lsp.settings import Settings
+from llmstep_lsp.verification.shadows import ShadowPool
+from llmstep_lsp.verification.verifier import CheckResult, Verdict, Verifier
+
+log = logging.getLogger(__name__)
+
+CACHE_SIZE = 512
+Notify = Callable[[str, str], None]
+"""(severity 'error' | 'warning' | 'info', message) shown to the user."""
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    tactic: str
+    verdict: Verdict
+    goals_after: tuple[str, ...]
+    score: float | None
+    source: str
+
+    @property
+    def closes(self) -> bool:
+        return self.verdict is Verdict.CLOSES
+
+
+@dataclass(frozen=True)
+class SuggestionSet:
+    uri: str
+    version: int
+    point: SuggestionPoint | None
+    goals: tuple[str, ...] = ()
+    suggestions: tuple[Suggestion, ...] = ()
+    note: str = ""
+    """Why there is nothing to show, when there is nothing."""
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    checked: tuple[CheckResult, ...] = ()
+
+
+@dataclass
+class ProjectSession:
+    project: LeanProject
+    lean: LeanClient
+    verifier: Verifier
+
+
+class SuggestionEngine:
+    def __init__(self, settings: Settings, notify: Notify) -> None:
+        self.settings = settings
+        self._notify = notify
+        self._sessions: dict[Path, ProjectSession] = {}
+        self._documents: dict[str, str] = {}  # mirrored editor documents: uri -> normalised text
+        self._cache: collections.OrderedDict[tuple[str, int, int], SuggestionSet] = collections.OrderedDict()
+        self._in_flight: dict[tuple[str, int, int], asyncio.Task[SuggestionSet]] = {}
+        self._said: set[str] = set()
+        self._build_generators()
+
+    # --- configuration -------------------------------------------------------------------------
+
+    def _build_generators(self) -> None:
+        s = self.settings
+        self.model: TransformersGenerator | None = None
+        if s.model and s.num_samples > 0:
+            self.model = TransformersGenerator(
+                SamplingConfig(s.model, s.device, s.num_samples, s.temperature, s.max_new_tokens)
+            )
+        self.automation = AutomationGenerator(s.automation_tactics)
+
+    def configure(self, settings: Settings) -> None:
+        """Replace the settings before any Lean server started (at `initialize`)."""
+        self.settings = settings
+        self._build_generators()
+
+    async def update_settings(self, settings: Settings) -> None:
+        old, self.settings = self.settings, settings
+        if (old.model, old.device, old.num_samples, old.temperature, old.max_new_tokens) != (
+            settings.model,
+            settings.device,
+            settings.num_samples,
+            settings.temperature,
+            settings.max_new_tokens,
+        ) or old.automation_tactics != settings.automation_tactics:
+            self._build_generators()
+            self._said.discard("model")
+        if (old.lean_command, old.project_root, old.verify_concurrency) != (
+            settings.lean_command,
+            settings.project_root,
+            settings.verify_concurrency,
+        ):
+            await self.shutdown()  # sessions restart lazily with the new command
+        self._forget_all()
+
+    def warm_up_model(self) -> None:
+        """Start loading the model in the background so the first suggestion does not wait for it."""
+        if self.model is not None:
+            task = asyncio.create_task(self._load_model())
+            task.add_done_callback(_log_task_failure)
+
+    async def _load_model(self) -> None:
+        assert self.model is not None
+        with contextlib.suppress(ModelUnavailable):
+            await self.model.load()
+
+    # --- documents -----------------------------------------------------------------------------
+
+    async def document_opened(self, uri: str, text: str) -> None:
+        await self.document_changed(uri, text)
+
+    async def document_changed(self, uri: str, text: str) -> None:
+        self._forget(uri)
+        text = "\n".join(split_lines(text))
+        self._documents[uri] = text
+        session = await self._session_for(uri)
+        if session is not None:
+            with contextlib.suppress(LeanError):  # reported by _session_for / the next request
+                await session.lean.sync(uri, text)
+
+    async def document_closed(self, uri: str) -> None:
+        self._forget(uri)
+        self._documents.pop(uri, None)
+        root = _project_root_key(uri, self.settings)
+        session = self._sessions.get(root) if root else None
+        if session is not None:
+            with contextlib.suppress(LeanError):
+                await session.lean.close(uri)
+
+    def _forget(self, uri: str) -> None:
+        for key in [k for k in self._in_flight if k[0] == uri]:
+            self._in_flight.pop(key).cancel()
+        for key in [k for k in self._cache if k[0] == uri]:
+            del self._cache[key]
+
+    def _forget_all(self) -> None:
+        for task in self._in_flight.values():
+            task.cancel()
+        self._in_flight.clear()
+        self._cache.clear()
+
+    # --- suggestions ---------------------------------------------------------------------------
+
+    def cached(self, uri: str, version: int, line: int) -> SuggestionSet | None:
+        return self._cache.get((uri, version, line))
+
+    async def suggest(self, uri: str, version: int, text: str, line: int) -> SuggestionSet:
+        """Verified suggestions for `line` of `uri` at editor `version` (cached, shared in flight)."""
+        key = (uri, version, line)
+        if (hit := self._cache.get(key)) is not None:
+            self._cache.move_to_end(key)
+            return hit
+        task = self._in_flight.get(key)
+        if task is None:
+            task = asyncio.create_task(self._compute(uri, version, text, line))
+            self._in_flight[key] = task
+            task.add_done_callback(lambda t: self._finish(key, t))
+        # One caller giving up (a $/cancelRequest) must not cancel the others' computation.
+        return await asyncio.shield(task)
+
+    def _finish(self, key: tuple[str, int, int], task: asyncio.Task[SuggestionSet]) -> None:
+        if self._in_flight.get(key) is task:
+            del self._in_flight[key]
+        if task.cancelled() or task.exception() is not None:
+            return
+        self._cache[key] = task.result()
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+
+    async def _compute(self, uri: str, version: int, text: str, line: int) -> SuggestionSet:
+        lines = split_lines(text)
+        point = find_suggestion_point(lines, line)
+        if point is None:
+            return SuggestionSet(uri, version, None, note="not a tactic position")
+        session = await self._session_for(uri)
+        if session is None:
+            return SuggestionSet(uri, version, point, note="no Lean server for this file")
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.settings.suggest_budget_s):
+                state = await session.verifier.goal_at(uri, lines, point)
+                timings["goal"] = _ms_since(started)
+                if state is None or state.closed:
+                    return SuggestionSet(
+                        uri, version, point, note="Lean reports no open goal here", timings_ms=timings
+                    )
+                goal_text = "\n\n".join(state.goals)
+                mark = time.perf_counter()
+                candidates = await self._candidates(goal_text, point.prefix)
+                timings["generate"] = _ms_since(mark)
+                mark = time.perf_counter()
+                checked = await self._verify_all(session.verifier, lines, point, candidates)
+                timings["verify"] = _ms_since(mark)
+        except TimeoutError:
+            return SuggestionSet(uri, version, point, note="suggestion budget exceeded", timings_ms=timings)
+        except LeanError as err:
+            log.warning("suggestion failed: %s", err)
+            return SuggestionSet(uri, version, point, note=f"Lean: {err}", timings_ms=timings)
+        by_tactic = {c.tactic: c for c in candidates}
+        suggestions = [
+            Suggestion(
+                r.tactic, r.verdict, r.goals_after, by_tactic[r.tactic].score, by_tactic[r.tactic].source
+            )
+            for r in checked
+            if r.verdict in (Verdict.CLOSES, Verdict.VALID)
+        ]
+        # Closing suggestions first; the generation order (model score, then automation) within each.
+        suggestions.sort(key=lambda s: not s.closes)
+        timings["total"] = _ms_since(started)
+        note = "" if suggestions else "no candidate passed Lean's check"
+        log.info(
+            "suggest %s:%d v%d: %d/%d verified %s",
+            uri,
+            line,
+            version,
+            len(suggestions),
+            len(candidates),
+            {k: round(v) for k, v in timings.items()},
+        )
+        return SuggestionSet(
+            uri,
+            version,
+            point,
+            state.goals,
+            tuple(suggestions[: self.settings.max_suggestions]),
+            note,
+            timings,
+            tuple(checked),
+        )
+
+    async def _candidates(self, goal: str, prefix: str) -> list[Candidate]:
+        generators: list[Generator] = [self.automation]
+        if self.model is not None:
+            generators.insert(0, self.model)
+        results = await asyncio.gather(
+            *(g.generate(goal, prefix) for g in generators), return_exceptions=True
+        )
+        candidates: list[Candidate] = []
+        for result in results:
+            if isinstance(result, ModelUnavailable):
+                self._say_once(
+                    "model",
+                    "warning",
+                    f"llmstep: {result} Until then, only the model-free "
+                    "tactics (rfl, simp, omega, …) are suggested.",
+                )
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                candidates.extend(result)
+        return merge_ranked(candidates)
+
+    async def _verify_all(
+        self, verifier: Verifier, lines: list[str], point: SuggestionPoint, candidates: list[Candidate]
+    ) -> list[CheckResult]:
+        return list(await asyncio.gather(*(verifier.check(lines, point, c.tactic) for c in candidates)))
+
+    # --- Lean sessions -------------------------------------------------------------------------
+
+    async def _session_for(self, uri: str) -> ProjectSession | None:
+        path = uri_to_path(uri)
+        if path is None:
+            return None
+        project = find_project(path, self.settings.project_root)
+        session = self._sessions.get(project.root)
+        if session is None:
+            command = project.server_command(self.settings.lean_command)
+            lean = LeanClient(project, command, self.settings.lean_start_timeout_s)
+            shadows = ShadowPool(project.root, self.settings.verify_concurrency)
+            verifier = Verifier(lean, shadows, self.settings.goal_timeout_s, self.settings.verify_timeout_s)
+            session = ProjectSession(project, lean, verifier)
+            self._sessions[project.root] = session
+            for other_uri, text in self._documents.items():
+                if other_uri != uri and _project_root_key(other_uri, self.settings) == project.root:
+                    with contextlib.suppress(LeanError):
+                        await lean.sync(other_uri, text)
+        try:
+            await session.lean.ensure_started()
+        except LeanNotFound as err:
+            self._say_once(f"lean:{project.root}", "error", f"llmstep: {err}")
+            return None
+        except (LeanError, OSError) as err:
+            self._say_once(
+                f"lean:{project.root}",
+                "error",
+                f"llmstep: the Lean server for {project.root} did not start: {err}",
+            )
+            return None
+        return session
+
+    def sessions(self) -> list[ProjectSession]:
+        return list(self._sessions.values())
+
+    async def shutdown(self) -> None:
+        self._forget_all()
+        sessions, self._sessions = list(self._sessions.values()), {}
+        await asyncio.gather(*(s.lean.shutdown() for s in sessions), return_exceptions=True)
+
+    def kill_all(self) -> None:
+        """Last-resort cleanup at process exit: no Lean process outlives the sidecar."""
+        for session in self._sessions.values():
+            session.lean.kill()
+
+    def _say_once(self, topic: str, severity: str, message: str) -> None:
+        if topic in self._said:
+            return
+        self._said.add(topic)
+        log.log(logging.ERROR if severity == "error" else logging.WARNING, "%s", message)
+        self._notify(severity, message)
+
+
+def uri_to_path(uri: str) -> Path | None:
+    parsed = urlparse(uri)
+    if parsed.scheme != "file":
+        return None
+    return Path(unquote(parsed.path))
+
+
+def _project_root_key(uri: str, settings: Settings) -> Path | None:
+    path = uri_to_path(uri)
+    return find_project(path, settings.project_root).root if path else None
+
+
+def _ms_since(start: float) -> float:
+    return (time.perf_counter() - start) * 1000
+
+
+def _log_task_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task failed", exc_info=task.exception())

@@ -1,0 +1,21 @@
+"""Model-free candidates: a short list of automation tactics, verified like any other suggestion.
+
+They keep the product useful with no model at all (offline, no GPU memory, first start).
+"""
+
+from __future__ import annotations
+
+from llmstep_lsp.generation.base import Candidate
+from llmstep_lsp.generation.prompt import acceptable
+
+
+class AutomationGenerator:
+    def __init__(self, tactics: tuple[str, ...]) -> None:
+        self.tactics = tactics
+
+    async def generate(self, goal: str, prefix: str) -> list[Candidate]:
+        return [
+            Candidate(tactic=t, score=None, source="automation")
+            for t in self.tactics
+            if acceptable(t, prefix)
+        ]

@@ -1,0 +1,298 @@
+"""Our own Lean server: lifecycle, mirrored documents with monotonic versions, and queries.
+
+Queries are made against a (uri, version) the caller synced. A retryable answer (ContentModified,
+RequestCancelled, a crashed worker) is retried after re-syncing while the text is still the one
+the caller asked about; a dead or repeatedly hung server is restarted and every open document is
+reopened, so callers see one logical, long-lived server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from llmstep_lsp.lean.errors import CONTENT_MODIFIED, LeanResponseError, LeanServerDied, LeanTimeout
+from llmstep_lsp.lean.project import LeanProject
+from llmstep_lsp.lean.transport import LeanTransport
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_ATTEMPTS = 3
+# Goal reads that time out this many times in a row mean the server is hung, not slow.
+HUNG_AFTER_TIMEOUTS = 2
+
+
+@dataclass(frozen=True)
+class LeanDiagnostic:
+    """A Lean diagnostic; positions are (line, UTF-16 column) as on the wire."""
+
+    severity: int
+    message: str
+    start: tuple[int, int]
+    full_start: tuple[int, int]
+    full_end: tuple[int, int]
+    lean_tags: tuple[int, ...] = ()
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == 1
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> LeanDiagnostic:
+        full = raw.get("fullRange") or raw["range"]
+        return cls(
+            severity=int(raw.get("severity", 1)),
+            message=str(raw.get("message", "")),
+            start=_pos(raw["range"]["start"]),
+            full_start=_pos(full["start"]),
+            full_end=_pos(full["end"]),
+            lean_tags=tuple(raw.get("leanTags") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class GoalState:
+    """The goals Lean reports at a tactic position; empty means the proof is finished there."""
+
+    goals: tuple[str, ...]
+
+    @property
+    def closed(self) -> bool:
+        return not self.goals
+
+
+@dataclass
+class _Document:
+    text: str
+    version: int  # what Lean knows this text under now (bumped by resends after crashes/restarts)
+    text_version: int = 0  # the version at which this text was first sent: the caller's token
+    diagnostics_version: int = -1
+    diagnostics: list[LeanDiagnostic] = field(default_factory=list)
+
+
+class LeanClient:
+    def __init__(
+        self,
+        project: LeanProject,
+        command: list[str],
+        start_timeout_s: float,
+    ) -> None:
+        self.project = project
+        self.command = command
+        self.start_timeout_s = start_timeout_s
+        self.restarts = 0
+        self.server_info: dict[str, Any] = {}
+        self._transport: LeanTransport | None = None
+        self._documents: dict[str, _Document] = {}
+        self._last_version: dict[str, int] = {}  # survives close/reopen: versions stay monotonic
+        self._start_lock = asyncio.Lock()
+        self._goal_timeouts = 0
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        return self._transport.pid if self._transport else None
+
+    async def ensure_started(self) -> None:
+        async with self._start_lock:
+            if self._transport is None or not self._transport.alive:
+                await self._start_fresh()
+
+    async def restart(self) -> None:
+        """Kill the server (e.g. hung) and start a fresh one with every document reopened."""
+        async with self._start_lock:
+            await self._start_fresh()
+
+    async def _start_fresh(self) -> None:
+        if self._transport is not None:
+            self.restarts += 1
+            log.warning("restarting the Lean server (restart #%d)", self.restarts)
+            self._transport.kill()
+            await self._transport.close(grace_s=0.5)
+            self._transport = None
+        await self._start()
+
+    def kill(self) -> None:
+        if self._transport is not None:
+            self._transport.kill()
+
+    async def shutdown(self) -> None:
+        if self._transport is not None:
+            await self._transport.close()
+            self._transport = None
+
+    async def _start(self) -> None:
+        transport = LeanTransport(self.command, str(self.project.root), self._on_notification)
+        await transport.start()
+        try:
+            result = await transport.request(
+                "initialize",
+                {
+                    "processId": None,
+                    "rootUri": self.project.root.as_uri(),
+                    "capabilities": {},
+                    "initializationOptions": {"hasWidgets": False},
+                },
+                timeout=self.start_timeout_s,
+            )
+            await transport.notify("initialized", {})
+        except BaseException:
+            transport.kill()
+            await transport.close(grace_s=0.2)
+            raise
+        self._transport = transport
+        self.server_info = (result or {}).get("serverInfo") or {}
+        log.info("Lean server ready: %s", self.server_info)
+        for uri, document in self._documents.items():
+            document.version = self._next_version(uri)
+            await self._did_open(uri, document)
+
+    # --- documents -----------------------------------------------------------------------------
+
+    async def sync(self, uri: str, text: str) -> int:
+        """Make Lean's copy of `uri` hold `text`; returns the token to query this text with."""
+        await self.ensure_started()
+        document = self._documents.get(uri)
+        if document is None:
+            version = self._next_version(uri)
+            document = _Document(text, version, text_version=version)
+            self._documents[uri] = document
+            await self._did_open(uri, document)
+        elif document.text != text:
+            document.text = text
+            await self._did_change(uri, document)
+            document.text_version = document.version
+        return document.text_version
+
+    async def close(self, uri: str) -> None:
+        document = self._documents.pop(uri, None)
+        if document is not None and self._transport is not None and self._transport.alive:
+            await self._transport.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+
+    async def _did_open(self, uri: str, document: _Document) -> None:
+        assert self._transport is not None
+        await self._transport.notify(
+            "textDocument/didOpen",
+            {
+                "textDocument": {
+                    "uri": uri,
+                    "languageId": "lean4",
+                    "version": document.version,
+                    "text": document.text,
+                },
+                # Never let our server rebuild the user's imports behind their back.
+                "dependencyBuildMode": "never",
+            },
+        )
+
+    async def _did_change(self, uri: str, document: _Document) -> None:
+        assert self._transport is not None
+        document.version = self._next_version(uri)
+        await self._transport.notify(
+            "textDocument/didChange",
+            {
+                "textDocument": {"uri": uri, "version": document.version},
+                "contentChanges": [{"text": document.text}],
+            },
+        )
+
+    def _next_version(self, uri: str) -> int:
+        version = self._last_version.get(uri, 0) + 1
+        self._last_version[uri] = version
+        return version
+
+    # --- queries -------------------------------------------------------------------------------
+
+    async def plain_goal(
+        self, uri: str, version: int, line: int, character: int, timeout: float
+    ) -> GoalState | None:
+        """Goals at (line, UTF-16 column): None where Lean has no tactic state."""
+
+        async def ask(transport: LeanTransport) -> GoalState | None:
+            result = await transport.request(
+                "$/lean/plainGoal",
+                {"textDocument": {"uri": uri}, "position": {"line": line, "character": character}},
+                timeout=timeout,
+            )
+            return None if result is None else GoalState(tuple(result.get("goals") or ()))
+
+        try:
+            state = await self._with_retries(uri, version, ask)
+        except LeanTimeout:
+            self._goal_timeouts += 1
+            if self._goal_timeouts >= HUNG_AFTER_TIMEOUTS:
+                log.warning(
+                    "Lean answered no goal request %d times in a row: restarting it", self._goal_timeouts
+                )
+                self._goal_timeouts = 0
+                await self.restart()
+            raise
+        self._goal_timeouts = 0
+        return state
+
+    async def diagnostics(self, uri: str, version: int, timeout: float) -> list[LeanDiagnostic]:
+        """All diagnostics of the fully elaborated `version` (waitForDiagnostics, with a deadline)."""
+
+        async def ask(transport: LeanTransport) -> list[LeanDiagnostic]:
+            current = self._documents[uri].version
+            await transport.request(
+                "textDocument/waitForDiagnostics", {"uri": uri, "version": current}, timeout=timeout
+            )
+            document = self._documents[uri]
+            return list(document.diagnostics) if document.diagnostics_version == current else []
+
+        return await self._with_retries(uri, version, ask)
+
+    async def _with_retries(self, uri: str, version: int, ask: Callable[[LeanTransport], Awaitable[T]]) -> T:
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            await self.ensure_started()
+            document = self._documents.get(uri)
+            if document is None or document.text_version != version:
+                # The text the caller asked about is gone: an answer now would be stale.
+                raise LeanResponseError("query", CONTENT_MODIFIED, f"{uri} changed since version {version}")
+            assert self._transport is not None
+            try:
+                return await ask(self._transport)
+            except LeanServerDied:
+                if attempt == MAX_ATTEMPTS:
+                    raise
+                log.warning("Lean server died during a request; restarting and asking again")
+            except LeanResponseError as err:
+                if not err.is_retryable or attempt == MAX_ATTEMPTS:
+                    raise
+                if err.worker_crashed and uri in self._documents:
+                    # A crashed worker only comes back on the next didChange.
+                    await self._did_change(uri, self._documents[uri])
+                log.info("retrying after %s", err)
+                await asyncio.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")
+
+    # --- notifications -------------------------------------------------------------------------
+
+    def _on_notification(self, method: str, params: Any) -> None:
+        if method == "textDocument/publishDiagnostics":
+            document = self._documents.get(params["uri"])
+            version = params.get("version")
+            if document is None or version is None or version < document.version:
+                return  # stale: belongs to a version we already replaced
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                diagnostics = [LeanDiagnostic.from_json(d) for d in params["diagnostics"]]
+                if params.get("isIncremental") and version == document.diagnostics_version:
+                    document.diagnostics.extend(diagnostics)
+                else:
+                    document.diagnostics = diagnostics
+                document.diagnostics_version = version
+        elif method == "$/lean/fileProgress":
+            processing = params.get("processing") or []
+            if any(item.get("kind") == 2 for item in processing):
+                log.warning("Lean reported a fatal error processing %s", params["textDocument"]["uri"])
+
+
+def _pos(raw: dict[str, Any]) -> tuple[int, int]:
+    return int(raw["line"]), int(raw["character"])

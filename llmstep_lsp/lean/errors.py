@@ -1,0 +1,56 @@
+"""Every failure of the Lean bridge raises a subclass of `LeanError`; nothing returns error dicts.
+
+`is_retryable` is the one place that decides "ask again after re-syncing" (ContentModified,
+RequestCancelled, a crashed worker) versus a real failure, so no caller ever scores a
+ContentModified as a rejected candidate.
+"""
+
+CONTENT_MODIFIED = -32801
+REQUEST_CANCELLED = -32800
+WORKER_EXITED = -32901
+WORKER_CRASHED = -32902
+
+
+class LeanError(Exception):
+    """Base class of every Lean-bridge failure."""
+
+    @property
+    def is_retryable(self) -> bool:
+        return False
+
+
+class LeanServerDied(LeanError):
+    """The Lean child exited or its stream broke; pending requests fail with this."""
+
+    def __init__(self, message: str, stderr_tail: str = "") -> None:
+        detail = (
+            f"{message}\n--- Lean server stderr (last lines) ---\n{stderr_tail}" if stderr_tail else message
+        )
+        super().__init__(detail)
+        self.stderr_tail = stderr_tail
+
+
+class LeanTimeout(LeanError):
+    """A request got no answer within its deadline (it was cancelled on the server)."""
+
+
+class LeanResponseError(LeanError):
+    """The server answered a request with a JSON-RPC error."""
+
+    def __init__(self, method: str, code: int, message: str) -> None:
+        super().__init__(f"{method}: Lean error {code}: {message}")
+        self.method = method
+        self.code = code
+        self.message = message
+
+    @property
+    def is_retryable(self) -> bool:
+        return self.code in (CONTENT_MODIFIED, REQUEST_CANCELLED, WORKER_EXITED, WORKER_CRASHED)
+
+    @property
+    def worker_crashed(self) -> bool:
+        return self.code in (WORKER_EXITED, WORKER_CRASHED)
+
+
+class LeanNotFound(LeanError):
+    """The Lean server command is not installed / not on PATH."""

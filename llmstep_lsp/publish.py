@@ -1,0 +1,73 @@
+"""Suggestions → LSP: quick-fix code actions and inline completions (ghost text).
+
+Edits replace the whole suggestion line (typed text, `sorry` or nothing) by the tactic at the
+right indentation, and carry the document version they were computed for, so an editor refuses
+to apply one to text that has moved. Columns are converted to the editor's negotiated position
+encoding here, at the boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from lsprotocol import types
+
+from llmstep_lsp.engine import Suggestion, SuggestionSet
+
+ColumnEncoder = Callable[[str, int], int]
+"""(line text, code-point index) → column in the editor's position encoding."""
+
+
+def suggestion_title(suggestion: Suggestion) -> str:
+    if suggestion.closes:
+        status = "closes goal"
+    else:
+        left = len(suggestion.goals_after)
+        status = f"{left} goal{'s' if left != 1 else ''} left"
+    return f"Try this: {suggestion.tactic} ({status})"
+
+
+def code_actions(result: SuggestionSet, encode: ColumnEncoder) -> list[types.CodeAction]:
+    if result.point is None:
+        return []
+    line_range = _line_range(result, encode)
+    actions = []
+    for rank, suggestion in enumerate(result.suggestions):
+        edit = types.TextDocumentEdit(
+            text_document=types.OptionalVersionedTextDocumentIdentifier(
+                uri=result.uri, version=result.version
+            ),
+            edits=[types.TextEdit(range=line_range, new_text=result.point.line_with(suggestion.tactic))],
+        )
+        actions.append(
+            types.CodeAction(
+                title=suggestion_title(suggestion),
+                kind=types.CodeActionKind.QuickFix,
+                is_preferred=rank == 0,
+                edit=types.WorkspaceEdit(document_changes=[edit]),
+            )
+        )
+    return actions
+
+
+def inline_completions(result: SuggestionSet, encode: ColumnEncoder) -> types.InlineCompletionList:
+    """Best suggestion first: the whole line as it would read, so it completes what is typed."""
+    if result.point is None:
+        return types.InlineCompletionList(items=[])
+    line_range = _line_range(result, encode)
+    return types.InlineCompletionList(
+        items=[
+            types.InlineCompletionItem(insert_text=result.point.line_with(s.tactic), range=line_range)
+            for s in result.suggestions
+        ]
+    )
+
+
+def _line_range(result: SuggestionSet, encode: ColumnEncoder) -> types.Range:
+    assert result.point is not None
+    text = result.point.line_text
+    line = result.point.line
+    return types.Range(
+        start=types.Position(line=line, character=0),
+        end=types.Position(line=line, character=encode(text, len(text))),
+    )

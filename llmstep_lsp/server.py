@@ -1,0 +1,113 @@
+"""LSP wiring only: each handler hands its work to the `SuggestionEngine` and publishes the result."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from llmstep_lsp import __version__
+from llmstep_lsp.engine import SuggestionEngine, SuggestionSet
+from llmstep_lsp.publish import code_actions, inline_completions
+from llmstep_lsp.settings import Settings
+
+log = logging.getLogger(__name__)
+
+LEAN_LANGUAGE_IDS = ("lean4", "lean")  # VS Code says lean4, Neovim ≥ 0.11 says lean
+_SEVERITY = {
+    "error": types.MessageType.Error,
+    "warning": types.MessageType.Warning,
+    "info": types.MessageType.Info,
+}
+
+
+class LlmstepServer(LanguageServer):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__("llmstep-lsp", __version__)
+        self.lean_uris: set[str] = set()
+        self.engine = SuggestionEngine(settings, self.show_message)
+
+    def show_message(self, severity: str, message: str) -> None:
+        self.window_show_message(types.ShowMessageParams(type=_SEVERITY[severity], message=message))
+        self.window_log_message(types.LogMessageParams(type=_SEVERITY[severity], message=message))
+
+    def apply_settings(self, raw: Any) -> Settings | None:
+        settings, problems = Settings.from_mapping(
+            raw if isinstance(raw, dict) else None, self.engine.settings
+        )
+        for problem in problems:
+            self.show_message("warning", f"llmstep: {problem}")
+        return None if settings == self.engine.settings else settings
+
+    async def suggestions_at(self, uri: str, line: int) -> SuggestionSet | None:
+        if uri not in self.lean_uris:
+            return None
+        document = self.workspace.get_text_document(uri)
+        version = document.version or 0
+        result = await self.engine.suggest(uri, version, document.source, line)
+        # Never publish for text that changed while we were computing.
+        return result if self.workspace.get_text_document(uri).version == version else None
+
+    def encode_column(self, text: str, index: int) -> int:
+        return int(self.workspace.position_codec.client_num_units(text[:index]))
+
+
+def build_server(settings: Settings) -> LlmstepServer:
+    server = LlmstepServer(settings)
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: LlmstepServer, params: types.InitializeParams) -> None:
+        if (settings := ls.apply_settings(params.initialization_options)) is not None:
+            ls.engine.configure(settings)
+        ls.engine.warm_up_model()
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(ls: LlmstepServer, params: types.DidChangeConfigurationParams) -> None:
+        if (settings := ls.apply_settings(params.settings)) is not None:
+            await ls.engine.update_settings(settings)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    async def did_open(ls: LlmstepServer, params: types.DidOpenTextDocumentParams) -> None:
+        item = params.text_document
+        if item.language_id in LEAN_LANGUAGE_IDS or item.uri.endswith(".lean"):
+            ls.lean_uris.add(item.uri)
+            await ls.engine.document_opened(item.uri, item.text)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    async def did_change(ls: LlmstepServer, params: types.DidChangeTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        if uri in ls.lean_uris:
+            await ls.engine.document_changed(uri, ls.workspace.get_text_document(uri).source)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    async def did_close(ls: LlmstepServer, params: types.DidCloseTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        if uri in ls.lean_uris:
+            ls.lean_uris.discard(uri)
+            await ls.engine.document_closed(uri)
+
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
+    )
+    async def code_action(ls: LlmstepServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+        only = params.context.only
+        if only and not any(types.CodeActionKind.QuickFix.value.startswith(k) for k in only):
+            return None
+        result = await ls.suggestions_at(params.text_document.uri, params.range.start.line)
+        return code_actions(result, ls.encode_column) if result else None
+
+    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    async def inline_completion(
+        ls: LlmstepServer, params: types.InlineCompletionParams
+    ) -> types.InlineCompletionList | None:
+        result = await ls.suggestions_at(params.text_document.uri, params.position.line)
+        return inline_completions(result, ls.encode_column) if result else None
+
+    @server.feature(types.SHUTDOWN)
+    async def shutdown(ls: LlmstepServer, params: None) -> None:
+        await ls.engine.shutdown()
+
+    return server

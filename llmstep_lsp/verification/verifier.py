@@ -1,0 +1,109 @@
+"""Asking Lean: the goal at a suggestion point, and each candidate's verdict.
+
+A candidate is put at the suggestion point of a shadow copy, followed by `sorry`, with the rest of
+its block dropped. It is *invalid* if Lean reports an error starting on its line, or any error on
+the `sorry` line other than "no goals" (a candidate that swallows the next line, e.g. an unclosed
+parenthesis, shows up there). Otherwise `plainGoal` just after it gives the goals that remain:
+none means it *closes* the goal. Lean never answering in time, or answering ContentModified after
+all retries, is not a verdict: the candidate is dropped, never shown unchecked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from dataclasses import dataclass
+
+from llmstep_lsp.lean.client import GoalState, LeanClient, LeanDiagnostic
+from llmstep_lsp.lean.errors import LeanError
+from llmstep_lsp.positions import utf16_len
+from llmstep_lsp.proofpoint import SuggestionPoint, candidate_probe_text, goal_probe_text
+from llmstep_lsp.verification.shadows import ShadowPool
+
+log = logging.getLogger(__name__)
+
+UNSOLVED_GOALS_TAG = 1
+
+
+class Verdict(enum.Enum):
+    CLOSES = "closes"
+    VALID = "valid"
+    INVALID = "invalid"
+    UNKNOWN = "unknown"
+    """Lean gave no usable answer (timeout, server trouble): never published."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    tactic: str
+    verdict: Verdict
+    goals_after: tuple[str, ...] = ()
+    error: str | None = None
+
+
+class Verifier:
+    def __init__(
+        self, lean: LeanClient, shadows: ShadowPool, goal_timeout_s: float, verify_timeout_s: float
+    ) -> None:
+        self.lean = lean
+        self.shadows = shadows
+        self.goal_timeout_s = goal_timeout_s
+        self.verify_timeout_s = verify_timeout_s
+
+    async def goal_at(self, uri: str, lines: list[str], point: SuggestionPoint) -> GoalState | None:
+        """The tactic state at the suggestion point as Lean reports it (None: not in a tactic block)."""
+        column = point.tactic_column_utf16
+        if point.holds_sorry:
+            # The mirrored document already has `sorry` there: ask it directly, no shadow needed.
+            version = await self.lean.sync(uri, "\n".join(lines))
+            return await self.lean.plain_goal(uri, version, point.line, column, self.goal_timeout_s)
+        async with self.shadows.lease() as shadow:
+            version = await self.lean.sync(shadow, goal_probe_text(lines, point))
+            return await self.lean.plain_goal(shadow, version, point.line, column, self.goal_timeout_s)
+
+    async def check(self, lines: list[str], point: SuggestionPoint, tactic: str) -> CheckResult:
+        async with self.shadows.lease() as shadow:  # waiting for a free slot is not part of the deadline
+            try:
+                async with asyncio.timeout(self.verify_timeout_s):
+                    return await self._check_in(shadow, lines, point, tactic)
+            except TimeoutError:
+                error = f"no verdict within {self.verify_timeout_s:g} s"
+                return CheckResult(tactic, Verdict.UNKNOWN, error=error)
+            except LeanError as err:
+                log.info("no verdict for %r: %s", tactic, err)
+                return CheckResult(tactic, Verdict.UNKNOWN, error=str(err))
+
+    async def _check_in(
+        self, shadow: str, lines: list[str], point: SuggestionPoint, tactic: str
+    ) -> CheckResult:
+        version = await self.lean.sync(shadow, candidate_probe_text(lines, point, tactic))
+        diagnostics = await self.lean.diagnostics(shadow, version, self.verify_timeout_s)
+        error = _candidate_error(diagnostics, point)
+        if error is not None:
+            return CheckResult(tactic, Verdict.INVALID, error=error.message)
+        end = point.tactic_column_utf16 + utf16_len(tactic)
+        state = await self.lean.plain_goal(shadow, version, point.line, end, self.verify_timeout_s)
+        if state is None:
+            return CheckResult(tactic, Verdict.INVALID, error="Lean reports no tactic state after it")
+        verdict = Verdict.CLOSES if state.closed else Verdict.VALID
+        return CheckResult(tactic, verdict, goals_after=state.goals)
+
+
+def _candidate_error(diagnostics: list[LeanDiagnostic], point: SuggestionPoint) -> LeanDiagnostic | None:
+    start = (point.line, point.tactic_column_utf16)
+    sorry_line = point.line + 1
+    for diagnostic in diagnostics:
+        if not diagnostic.is_error or UNSOLVED_GOALS_TAG in diagnostic.lean_tags:
+            continue
+        if diagnostic.message.lower().startswith("unsolved goals"):
+            continue  # "goals remain" (older Lean without leanTags), reported at `by`
+        if diagnostic.start[0] == point.line and diagnostic.start >= start:
+            return diagnostic
+        if diagnostic.start[0] == sorry_line and not _is_no_goals(diagnostic):
+            return diagnostic
+    return None
+
+
+def _is_no_goals(diagnostic: LeanDiagnostic) -> bool:
+    return diagnostic.message.lower().startswith("no goals")

@@ -1,0 +1,99 @@
+"""Helpers for end-to-end tests that drive the real server process through pytest-lsp."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+from tests.conftest import fake_lean_command
+
+SERVER_CONFIG = ClientServerConfig(
+    server_command=[sys.executable, "-m", "llmstep_lsp", "serve", "--stdio"],
+    server_env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "LLMSTEP_LOG_LEVEL": "DEBUG"},
+)
+
+
+async def start_session(
+    client: LanguageClient,
+    project: Path,
+    state: Path,
+    *knobs: str,
+    model: Path | str = "",
+    position_encodings: list[str] | None = None,
+    **settings: Any,
+) -> types.InitializeResult:
+    capabilities = pytest_lsp.client_capabilities("visual-studio-code")
+    if position_encodings is not None:
+        capabilities.general = types.GeneralClientCapabilities(position_encodings=position_encodings)
+    options = {
+        "leanCommand": fake_lean_command(state, *knobs),
+        "model": str(model),
+        "goalTimeoutS": 20,
+        "verifyTimeoutS": 20,
+        **settings,
+    }
+    return await client.initialize_session(
+        types.InitializeParams(
+            capabilities=capabilities,
+            root_uri=project.as_uri(),
+            initialization_options=options,
+        )
+    )
+
+
+def open_document(client: LanguageClient, path: Path, text: str | None = None, version: int = 1) -> str:
+    uri = path.as_uri()
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=uri, language_id="lean4", version=version, text=path.read_text() if text is None else text
+            )
+        )
+    )
+    return uri
+
+
+async def code_actions_at(client: LanguageClient, uri: str, line: int, character: int = 0) -> list[types.CodeAction]:
+    position = types.Position(line=line, character=character)
+    result = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=types.Range(start=position, end=position),
+            context=types.CodeActionContext(diagnostics=[]),
+        )
+    )
+    return [a for a in result or [] if isinstance(a, types.CodeAction)]
+
+
+async def inline_at(client: LanguageClient, uri: str, line: int, character: int) -> types.InlineCompletionList:
+    result = await client.text_document_inline_completion_async(
+        types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(line=line, character=character),
+            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked),
+        )
+    )
+    assert isinstance(result, types.InlineCompletionList)
+    return result
+
+
+def proof_line(text: str, theorem: str, offset: int) -> int:
+    """0-based index of the line `offset` lines below `theorem <name>`."""
+    lines = text.split("\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"theorem {theorem} "))
+    return start + offset
+
+
+def edit_of(action: types.CodeAction) -> tuple[types.TextEdit, int | None]:
+    assert action.edit is not None and action.edit.document_changes
+    change = action.edit.document_changes[0]
+    assert isinstance(change, types.TextDocumentEdit)
+    edit = change.edits[0]
+    assert isinstance(edit, types.TextEdit)
+    return edit, change.text_document.version

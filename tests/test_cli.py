@@ -1,0 +1,75 @@
+"""The command line: `suggest` runs the whole pipeline once; `doctor` names every problem and its fix."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import fake_lean_command
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "llmstep_lsp", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
+    )
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.split("\n")) if line.startswith(needle)) + 1
+
+
+def test_suggest_prints_ranked_verified_suggestions_as_json(
+    lean_project: Path, fake_state: Path, tiny_model: Path
+) -> None:
+    path = lean_project / "Examples.lean"
+    text = path.read_text()
+    line = line_of(text, "theorem monotone_step ") + 2  # `  exact`, 1-based
+    result = run_cli(
+        "suggest", f"{path}:{line}:8", "--json", "--model", str(tiny_model),
+        "--lean-command", shlex.join(fake_lean_command(fake_state)),
+    )
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    assert output["goals"] == ["f : ℕ → ℕ\nh : Monotone f\nn : ℕ\n⊢ f n ≤ f (n + 1)"]
+    statuses = [s["status"] for s in output["suggestions"]]
+    assert statuses and statuses[0] == "closes"
+    assert all(s["tactic"].startswith("exact") for s in output["suggestions"])
+    assert path.read_text() == text
+
+
+def test_suggest_with_a_prefix_and_no_model(lean_project: Path, fake_state: Path) -> None:
+    path = lean_project / "Examples.lean"
+    line = line_of(path.read_text(), "theorem two_eq_two ") + 1
+    result = run_cli(
+        "suggest", f"{path}:{line}:3", "--prefix", "n", "--model", "",
+        "--lean-command", shlex.join(fake_lean_command(fake_state)),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["Try this: norm_num (closes goal)"]
+
+
+def test_suggest_rejects_bad_locations_clearly(tmp_path: Path) -> None:
+    result = run_cli("suggest", "nowhere.lean")
+    assert result.returncode == 2 and "FILE:LINE:COL" in result.stderr
+    missing = run_cli("suggest", f"{tmp_path}/missing.lean:1:1")
+    assert missing.returncode == 2 and "cannot read" in missing.stderr
+
+
+def test_doctor_names_each_problem_with_its_fix(lean_project: Path, tmp_path: Path) -> None:
+    empty_path = tmp_path / "bin"
+    empty_path.mkdir()
+    result = run_cli("doctor", str(lean_project / "Examples.lean"), "--model", "/nonexistent/model",
+                     env={"PATH": str(empty_path)})
+    assert result.returncode == 1
+    out = result.stdout
+    assert "lake: not on PATH" in out and "elan" in out
+    assert f"project root: {lean_project}" in out and "lake serve -- -Dserver.reportDelayMs=0" in out
+    assert "/nonexistent/model" in out and "Fix:" in out

@@ -1,0 +1,73 @@
+"""Where a suggestion goes, and the shadow texts Lean is asked about."""
+
+from __future__ import annotations
+
+from llmstep_lsp.proofpoint import (
+    candidate_probe_text,
+    find_suggestion_point,
+    goal_probe_text,
+    split_lines,
+)
+
+DOC = """import Mathlib
+
+theorem foo (n : ℕ) : n + 0 = n := by
+  intro h
+  exa
+  simp at h
+
+theorem bar : True := by
+
+theorem baz (x : ℝ) :
+    x = x := by
+  sorry
+"""
+
+
+def test_typed_text_is_the_prefix_and_keeps_its_indentation() -> None:
+    lines = split_lines(DOC)
+    point = find_suggestion_point(lines, 4)
+    assert point is not None
+    assert (point.prefix, point.indent, point.holds_sorry) == ("exa", "  ", False)
+
+
+def test_sorry_line_has_empty_prefix() -> None:
+    lines = split_lines(DOC)
+    point = find_suggestion_point(lines, 11)
+    assert point is not None and point.holds_sorry and point.prefix == ""
+
+
+def test_empty_line_after_by_gets_the_declarations_indentation_plus_two() -> None:
+    lines = split_lines(DOC)
+    point = find_suggestion_point(lines, 8)
+    assert point is not None and point.indent == "  " and point.prefix == ""
+
+
+def test_commands_and_out_of_range_lines_are_not_suggestion_points() -> None:
+    lines = split_lines(DOC)
+    assert find_suggestion_point(lines, 0) is None  # import
+    assert find_suggestion_point(lines, 2) is None  # theorem … := by
+    assert find_suggestion_point(lines, 99) is None
+    assert find_suggestion_point(["", "  x"], 1) is None  # no `by` above
+
+
+def test_goal_probe_puts_sorry_in_the_lines_place() -> None:
+    lines = split_lines(DOC)
+    point = find_suggestion_point(lines, 4)
+    assert point is not None
+    probe = split_lines(goal_probe_text(lines, point))
+    assert probe[4] == "  sorry"
+    assert probe[5] == "  simp at h" and len(probe) == len(lines)
+
+
+def test_candidate_probe_drops_the_rest_of_the_block_only() -> None:
+    lines = split_lines(DOC)
+    point = find_suggestion_point(lines, 4)
+    assert point is not None
+    probe = split_lines(candidate_probe_text(lines, point, "exact h"))
+    assert probe[3:7] == ["  intro h", "  exact h", "  sorry", "theorem bar : True := by"]
+
+
+def test_lsp_line_breaks_only() -> None:
+    # U+2028 is not a line break for LSP (nor for Lean); CRLF and CR are.
+    assert split_lines("a\u2028b\r\nc\rd") == ["a\u2028b", "c", "d"]
