@@ -46,6 +46,7 @@ async def run_doctor(settings: Settings, path: Path) -> int:
     )
     print(f"     Lean server command: {command}")
 
+    report(*_device_line(settings.device))
     if not settings.model:
         report(True, "model: none configured (model-free candidates only)")
     else:
@@ -57,6 +58,25 @@ async def run_doctor(settings: Settings, path: Path) -> int:
             report(False, f"model: {err}")
     print("all good" if problems == 0 else f"{problems} problem(s) found")
     return 0 if problems == 0 else 1
+
+
+def _device_line(wanted: str) -> tuple[bool, str, str]:
+    try:
+        import torch
+    except ImportError:
+        return (
+            False,
+            "device: torch is not installed",
+            "pip install torch==2.13.0 && pip install 'llmstep-lsp[model]'",
+        )
+    if torch.cuda.is_available():
+        found = f"cuda ({torch.cuda.get_device_name(0)})"
+    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        found = "mps (Apple GPU)"
+    else:
+        found = "cpu (no GPU found: generation with the 2.8B default model is slow; consider a smaller model)"
+    chosen = found if wanted == "auto" else f"{wanted} (set by 'device'; detected {found})"
+    return True, f"device: {chosen}, torch {torch.__version__}", ""
 
 
 async def _version(executable: str) -> str:

@@ -10,6 +10,7 @@ from pygls.lsp.server import LanguageServer
 
 from llmstep_lsp import __version__
 from llmstep_lsp.engine import SuggestionEngine, SuggestionSet
+from llmstep_lsp.logs import configure_logging
 from llmstep_lsp.publish import code_actions, inline_completions
 from llmstep_lsp.settings import Settings
 
@@ -34,12 +35,14 @@ class LlmstepServer(LanguageServer):
         self.window_log_message(types.LogMessageParams(type=_SEVERITY[severity], message=message))
 
     def apply_settings(self, raw: Any) -> Settings | None:
-        settings, problems = Settings.from_mapping(
-            raw if isinstance(raw, dict) else None, self.engine.settings
-        )
+        """The new settings if `raw` changes anything (problems are shown to the user)."""
+        current = self.engine.settings
+        settings, problems = Settings.from_mapping(raw if isinstance(raw, dict) else None, current)
         for problem in problems:
             self.show_message("warning", f"llmstep: {problem}")
-        return None if settings == self.engine.settings else settings
+        if (settings.log_level, settings.log_file) != (current.log_level, current.log_file):
+            configure_logging(settings.log_level, settings.log_file)
+        return None if settings == current else settings
 
     async def suggestions_at(self, uri: str, line: int) -> SuggestionSet | None:
         if uri not in self.lean_uris:

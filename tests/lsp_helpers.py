@@ -15,7 +15,12 @@ from tests.conftest import fake_lean_command
 
 SERVER_CONFIG = ClientServerConfig(
     server_command=[sys.executable, "-m", "llmstep_lsp", "serve", "--stdio"],
-    server_env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "LLMSTEP_LOG_LEVEL": "DEBUG"},
+    server_env={
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "LLMSTEP_LOG_LEVEL": "DEBUG",
+    },
 )
 
 
@@ -59,7 +64,9 @@ def open_document(client: LanguageClient, path: Path, text: str | None = None, v
     return uri
 
 
-async def code_actions_at(client: LanguageClient, uri: str, line: int, character: int = 0) -> list[types.CodeAction]:
+async def code_actions_at(
+    client: LanguageClient, uri: str, line: int, character: int = 0
+) -> list[types.CodeAction]:
     position = types.Position(line=line, character=character)
     result = await client.text_document_code_action_async(
         types.CodeActionParams(
@@ -71,7 +78,9 @@ async def code_actions_at(client: LanguageClient, uri: str, line: int, character
     return [a for a in result or [] if isinstance(a, types.CodeAction)]
 
 
-async def inline_at(client: LanguageClient, uri: str, line: int, character: int) -> types.InlineCompletionList:
+async def inline_at(
+    client: LanguageClient, uri: str, line: int, character: int
+) -> types.InlineCompletionList:
     result = await client.text_document_inline_completion_async(
         types.InlineCompletionParams(
             text_document=types.TextDocumentIdentifier(uri=uri),

@@ -33,8 +33,13 @@ def test_suggest_prints_ranked_verified_suggestions_as_json(
     text = path.read_text()
     line = line_of(text, "theorem monotone_step ") + 2  # `  exact`, 1-based
     result = run_cli(
-        "suggest", f"{path}:{line}:8", "--json", "--model", str(tiny_model),
-        "--lean-command", shlex.join(fake_lean_command(fake_state)),
+        "suggest",
+        f"{path}:{line}:8",
+        "--json",
+        "--model",
+        str(tiny_model),
+        "--lean-command",
+        shlex.join(fake_lean_command(fake_state)),
     )
     assert result.returncode == 0, result.stderr
     output = json.loads(result.stdout)
@@ -49,8 +54,14 @@ def test_suggest_with_a_prefix_and_no_model(lean_project: Path, fake_state: Path
     path = lean_project / "Examples.lean"
     line = line_of(path.read_text(), "theorem two_eq_two ") + 1
     result = run_cli(
-        "suggest", f"{path}:{line}:3", "--prefix", "n", "--model", "",
-        "--lean-command", shlex.join(fake_lean_command(fake_state)),
+        "suggest",
+        f"{path}:{line}:3",
+        "--prefix",
+        "n",
+        "--model",
+        "",
+        "--lean-command",
+        shlex.join(fake_lean_command(fake_state)),
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["Try this: norm_num (closes goal)"]
@@ -66,8 +77,13 @@ def test_suggest_rejects_bad_locations_clearly(tmp_path: Path) -> None:
 def test_doctor_names_each_problem_with_its_fix(lean_project: Path, tmp_path: Path) -> None:
     empty_path = tmp_path / "bin"
     empty_path.mkdir()
-    result = run_cli("doctor", str(lean_project / "Examples.lean"), "--model", "/nonexistent/model",
-                     env={"PATH": str(empty_path)})
+    result = run_cli(
+        "doctor",
+        str(lean_project / "Examples.lean"),
+        "--model",
+        "/nonexistent/model",
+        env={"PATH": str(empty_path)},
+    )
     assert result.returncode == 1
     out = result.stdout
     assert "lake: not on PATH" in out and "elan" in out

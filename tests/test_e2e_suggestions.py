@@ -109,7 +109,10 @@ async def test_typed_prefix_is_respected_and_inline_completion_completes_it(
     edit, _ = edit_of(actions[0])
     assert edit.new_text in ("  exact h (Nat.le_succ _)", "  exact h (Nat.le_succ n)")
 
+    # Asking again at the same version and line is served from the cache: Lean hears nothing.
+    traffic = len(received(fake_state))
     completions = await inline_at(client, uri, line, len("  exact"))
+    assert len(received(fake_state)) == traffic
     assert completions.items
     best = completions.items[0]
     assert best.insert_text == edit.new_text
@@ -129,7 +132,12 @@ async def test_typed_prefix_is_respected_and_inline_completion_completes_it(
     ids=["utf-16", "utf-8"],
 )
 async def test_edit_ranges_count_columns_in_the_clients_encoding(
-    client: LanguageClient, lean_project: Path, fake_state: Path, tiny_model: Path, encodings, units  # type: ignore[no-untyped-def]
+    client: LanguageClient,
+    lean_project: Path,
+    fake_state: Path,
+    tiny_model: Path,
+    encodings,
+    units,  # type: ignore[no-untyped-def]
 ) -> None:
     await start_session(client, lean_project, fake_state, model=tiny_model, position_encodings=encodings)
     path = lean_project / "Examples.lean"
@@ -190,9 +198,7 @@ async def test_no_suggestion_where_lean_reports_no_tactic_goal(
     assert await code_actions_at(client, uri, between) == []
 
 
-async def test_lean_crash_is_recovered(
-    client: LanguageClient, lean_project: Path, fake_state: Path
-) -> None:
+async def test_lean_crash_is_recovered(client: LanguageClient, lean_project: Path, fake_state: Path) -> None:
     import os
     import signal
 
@@ -201,7 +207,9 @@ async def test_lean_crash_is_recovered(
     text = path.read_text()
     uri = open_document(client, path)
     line = proof_line(text, "two_eq_two", 1)
-    assert [a.title for a in await code_actions_at(client, uri, line, 2)][:1] == ["Try this: rfl (closes goal)"]
+    assert [a.title for a in await code_actions_at(client, uri, line, 2)][:1] == [
+        "Try this: rfl (closes goal)"
+    ]
 
     first_pid = int((fake_state / "starts.log").read_text().split()[0])
     os.kill(first_pid, signal.SIGKILL)
@@ -250,4 +258,7 @@ async def test_closing_suggestions_rank_above_earlier_valid_ones(
     text = path.read_text()
     uri = open_document(client, path)
     actions = await code_actions_at(client, uri, proof_line(text, "add_zero_nat", 1), 0)
-    assert [a.title for a in actions] == ["Try this: rfl (closes goal)", "Try this: induction n (2 goals left)"]
+    assert [a.title for a in actions] == [
+        "Try this: rfl (closes goal)",
+        "Try this: induction n (2 goals left)",
+    ]

@@ -68,7 +68,9 @@ async def test_versions_stay_monotonic_across_close_and_reopen(lean_project: Pat
     assert not (fake_state / "violations.log").exists()
 
 
-async def test_a_query_about_replaced_text_is_refused_not_answered(lean_project: Path, fake_state: Path) -> None:
+async def test_a_query_about_replaced_text_is_refused_not_answered(
+    lean_project: Path, fake_state: Path
+) -> None:
     lean = make_client(lean_project, fake_state)
     uri = (lean_project / "Probe.lean").as_uri()
     try:
@@ -80,7 +82,9 @@ async def test_a_query_about_replaced_text_is_refused_not_answered(lean_project:
         await lean.shutdown()
 
 
-async def test_in_flight_request_during_an_edit_is_retried_not_failed(lean_project: Path, fake_state: Path) -> None:
+async def test_in_flight_request_during_an_edit_is_retried_not_failed(
+    lean_project: Path, fake_state: Path
+) -> None:
     """ContentModified means "ask again", never "no goal"."""
     lean = make_client(lean_project, fake_state, "--latency-ms", "300")
     uri = (lean_project / "Probe.lean").as_uri()
@@ -115,8 +119,11 @@ async def test_dead_server_is_restarted_and_documents_reopened(lean_project: Pat
 
 
 async def test_pending_requests_fail_when_the_child_dies(lean_project: Path, fake_state: Path) -> None:
-    transport = LeanTransport(fake_lean_command(fake_state, "--start-delay-ms", "5000"), str(lean_project),
-                              lambda method, params: None)
+    transport = LeanTransport(
+        fake_lean_command(fake_state, "--start-delay-ms", "5000"),
+        str(lean_project),
+        lambda method, params: None,
+    )
     await transport.start()
     pending = asyncio.create_task(transport.request("initialize", {"capabilities": {}}, timeout=30))
     await asyncio.sleep(0.3)
@@ -142,7 +149,9 @@ async def test_timeout_cancels_on_the_server(lean_project: Path, fake_state: Pat
     assert len(cancels) == 1
 
 
-async def test_hung_server_is_restarted_after_repeated_goal_timeouts(lean_project: Path, fake_state: Path) -> None:
+async def test_hung_server_is_restarted_after_repeated_goal_timeouts(
+    lean_project: Path, fake_state: Path
+) -> None:
     lean = make_client(lean_project, fake_state)
     uri = (lean_project / "Hang.lean").as_uri()
     hanging = "theorem two_eq_two : 2 = 2 := by\n  aesop_hang\n  sorry\n"

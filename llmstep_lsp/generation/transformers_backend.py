@@ -91,6 +91,7 @@ def _load(config: SamplingConfig) -> _Loaded:
             f"the model backend is not installed ({err.name} is missing). Fix: "
             "pip install torch==2.13.0 && pip install 'llmstep-lsp[model]'"
         ) from err
+    transformers.utils.logging.disable_progress_bar()  # stderr is the editor's log panel
     device = _choose_device(torch, config.device)
     log.info("loading model %s on %s", config.model, device)
     try:

@@ -73,6 +73,8 @@ class _Document:
     text_version: int = 0  # the version at which this text was first sent: the caller's token
     diagnostics_version: int = -1
     diagnostics: list[LeanDiagnostic] = field(default_factory=list)
+    processing: bool = True  # from $/lean/fileProgress: still elaborating this version
+    worker_crashed: bool = False  # fileProgress kind 2: the worker is dead until the next didChange
 
 
 class LeanClient:
@@ -194,6 +196,7 @@ class LeanClient:
     async def _did_change(self, uri: str, document: _Document) -> None:
         assert self._transport is not None
         document.version = self._next_version(uri)
+        document.processing, document.worker_crashed = True, False
         await self._transport.notify(
             "textDocument/didChange",
             {
@@ -257,6 +260,8 @@ class LeanClient:
                 # The text the caller asked about is gone: an answer now would be stale.
                 raise LeanResponseError("query", CONTENT_MODIFIED, f"{uri} changed since version {version}")
             assert self._transport is not None
+            if document.worker_crashed:
+                await self._did_change(uri, document)  # a crashed worker only comes back on didChange
             try:
                 return await ask(self._transport)
             except LeanServerDied:
@@ -289,9 +294,17 @@ class LeanClient:
                     document.diagnostics = diagnostics
                 document.diagnostics_version = version
         elif method == "$/lean/fileProgress":
+            document = self._documents.get(params["textDocument"]["uri"])
+            if document is None or params["textDocument"].get("version", document.version) < document.version:
+                return
             processing = params.get("processing") or []
+            document.processing = bool(processing)
             if any(item.get("kind") == 2 for item in processing):
-                log.warning("Lean reported a fatal error processing %s", params["textDocument"]["uri"])
+                document.worker_crashed = True
+                log.warning(
+                    "Lean's worker for %s crashed; it restarts with the next edit",
+                    params["textDocument"]["uri"],
+                )
 
 
 def _pos(raw: dict[str, Any]) -> tuple[int, int]:

@@ -41,7 +41,9 @@ def training_pairs() -> list[tuple[str, str]]:
 def build_tiny_model(cache_root: Path | None = None) -> Path:
     pairs = training_pairs()
     digest = hashlib.sha256(json.dumps(pairs, ensure_ascii=False).encode() + b"v2").hexdigest()[:16]
-    cache_root = cache_root or Path(os.environ.get("LLMSTEP_TEST_CACHE", Path.home() / ".cache" / "llmstep-lsp-tests"))
+    cache_root = cache_root or Path(
+        os.environ.get("LLMSTEP_TEST_CACHE", Path.home() / ".cache" / "llmstep-lsp-tests")
+    )
     target = cache_root / f"tiny-pythia-{digest}"
     if (target / "config.json").exists():
         return target
