@@ -91,7 +91,8 @@ def _load(config: SamplingConfig) -> _Loaded:
             f"the model backend is not installed ({err.name} is missing). Fix: "
             "pip install torch==2.13.0 && pip install 'llmstep-lsp[model]'"
         ) from err
-    transformers.utils.logging.disable_progress_bar()  # stderr is the editor's log panel
+    # stderr is the editor's log panel: no progress bars there
+    transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     device = _choose_device(torch, config.device)
     log.info("loading model %s on %s", config.model, device)
     try:
