@@ -134,12 +134,14 @@ class SuggestionEngine:
 
     async def document_changed(self, uri: str, text: str) -> None:
         self._forget(uri)
-        text = "\n".join(split_lines(text))
-        self._documents[uri] = text
+        self._documents[uri] = "\n".join(split_lines(text))
         session = await self._session_for(uri)
-        if session is not None:
+        # Change handlers run as concurrent tasks: send whatever text is newest *now*, so a slower
+        # older handler can never put stale text back into Lean.
+        latest = self._documents.get(uri)
+        if session is not None and latest is not None:
             with contextlib.suppress(LeanError):  # reported by _session_for / the next request
-                await session.lean.sync(uri, text)
+                await session.lean.sync(uri, latest)
 
     async def document_closed(self, uri: str) -> None:
         self._forget(uri)

@@ -1,0 +1,67 @@
+"""Code actions and ghost text from a suggestion set: titles, versioned edits, columns per encoding."""
+
+from __future__ import annotations
+
+import pytest
+from lsprotocol import types
+from pygls.workspace.position_codec import PositionCodec
+
+from llmstep_lsp.engine import Suggestion, SuggestionSet
+from llmstep_lsp.proofpoint import find_suggestion_point
+from llmstep_lsp.publish import code_actions, inline_completions, suggestion_title
+from llmstep_lsp.verification.verifier import Verdict
+
+LINES = [
+    "theorem t (f : ℕ → ℕ) (x : ℝ) : Tendsto f (𝓝 x) (𝓝 x) := by",
+    "  exact (h : ∀ n : ℕ, f n ∈ 𝓝 x ⊢",
+]
+
+
+def result() -> SuggestionSet:
+    point = find_suggestion_point(LINES, 1)
+    assert point is not None
+    return SuggestionSet(
+        uri="file:///p/A.lean",
+        version=12,
+        point=point,
+        goals=("⊢ Tendsto f (𝓝 x) (𝓝 x)",),
+        suggestions=(
+            Suggestion("exact (h : ∀ n : ℕ, f n ∈ 𝓝 x ⊢ done)", Verdict.CLOSES, (), -0.2, "model"),
+            Suggestion("exact (h : ∀ n : ℕ, f n ∈ 𝓝 x ⊢ 𝓝)", Verdict.VALID, ("a", "b"), -0.9, "model"),
+        ),
+    )
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8", "utf-32"])
+def test_edit_range_covers_the_line_in_the_clients_units(encoding: str) -> None:
+    codec = PositionCodec(encoding=types.PositionEncodingKind(encoding))
+
+    def encode(text: str, index: int) -> int:
+        return int(codec.client_num_units(text[:index]))
+
+    line = LINES[1]
+    expected_end = {
+        "utf-16": len(line.encode("utf-16-le")) // 2,
+        "utf-8": len(line.encode()),
+        "utf-32": len(line),
+    }
+    actions = code_actions(result(), encode)
+    assert [a.title for a in actions] == [
+        "Try this: exact (h : ∀ n : ℕ, f n ∈ 𝓝 x ⊢ done) (closes goal)",
+        "Try this: exact (h : ∀ n : ℕ, f n ∈ 𝓝 x ⊢ 𝓝) (2 goals left)",
+    ]
+    change = actions[0].edit.document_changes[0]  # type: ignore[union-attr,index]
+    assert isinstance(change, types.TextDocumentEdit)
+    assert change.text_document.version == 12
+    edit = change.edits[0]
+    assert isinstance(edit, types.TextEdit)
+    assert edit.range.start == types.Position(line=1, character=0)
+    assert edit.range.end == types.Position(line=1, character=expected_end[encoding])
+    assert edit.new_text == "  exact (h : ∀ n : ℕ, f n ∈ 𝓝 x ⊢ done)"
+    ghost = inline_completions(result(), encode)
+    assert ghost.items[0].insert_text == edit.new_text and ghost.items[0].range == edit.range
+
+
+def test_title_counts_goals_left() -> None:
+    one = Suggestion("apply h", Verdict.VALID, ("g",), None, "model")
+    assert suggestion_title(one) == "Try this: apply h (1 goal left)"
