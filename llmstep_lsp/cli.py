@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from llmstep_lsp.logs import configure_logging
+from llmstep_lsp.protocol import Status
 from llmstep_lsp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -144,10 +145,7 @@ async def _suggest_once(settings: Settings, uri: str, text: str, line: int, as_j
     from llmstep_lsp.engine import SuggestionEngine
     from llmstep_lsp.publish import suggestion_title
 
-    def notify(severity: str, message: str) -> None:
-        print(f"{severity}: {message}", file=sys.stderr)
-
-    engine = SuggestionEngine(settings, notify)
+    engine = SuggestionEngine(settings, _ConsoleChannel())
     try:
         await engine.document_opened(uri, text)
         result = await engine.suggest(uri, 1, text, line)
@@ -161,6 +159,16 @@ async def _suggest_once(settings: Settings, uri: str, text: str, line: int, as_j
         for suggestion in result.suggestions:
             print(suggestion_title(suggestion))
     return 0 if result.suggestions else 1
+
+
+class _ConsoleChannel:
+    """`suggest` shows messages on stderr and has no status bar."""
+
+    def show(self, severity: str, message: str) -> None:
+        print(f"{severity}: {message}", file=sys.stderr)
+
+    def status(self, state: Status, message: str) -> None:
+        log.debug("status %s %s", state.value, message)
 
 
 def _result_json(result: Any) -> dict[str, Any]:

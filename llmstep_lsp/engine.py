@@ -13,9 +13,9 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import unquote, urlparse
 
 from llmstep_lsp.generation import Candidate, Generator, ModelUnavailable
@@ -26,6 +26,7 @@ from llmstep_lsp.lean.client import LeanClient
 from llmstep_lsp.lean.errors import LeanError, LeanNotFound
 from llmstep_lsp.lean.project import LeanProject, find_project
 from llmstep_lsp.proofpoint import SuggestionPoint, find_suggestion_point, split_lines
+from llmstep_lsp.protocol import Status
 from llmstep_lsp.settings import Settings
 from llmstep_lsp.verification.shadows import ShadowPool
 from llmstep_lsp.verification.verifier import CheckResult, Verdict, Verifier
@@ -33,8 +34,16 @@ from llmstep_lsp.verification.verifier import CheckResult, Verdict, Verifier
 log = logging.getLogger(__name__)
 
 CACHE_SIZE = 512
-Notify = Callable[[str, str], None]
-"""(severity 'error' | 'warning' | 'info', message) shown to the user."""
+
+
+class UserChannel(Protocol):
+    """How the engine talks to the person at the editor."""
+
+    def show(self, severity: str, message: str) -> None:
+        """A message ('error' | 'warning' | 'info') shown to the user and logged."""
+
+    def status(self, state: Status, message: str) -> None:
+        """The sidecar's state, for a status-bar item."""
 
 
 @dataclass(frozen=True)
@@ -71,9 +80,11 @@ class ProjectSession:
 
 
 class SuggestionEngine:
-    def __init__(self, settings: Settings, notify: Notify) -> None:
+    def __init__(self, settings: Settings, channel: UserChannel) -> None:
         self.settings = settings
-        self._notify = notify
+        self._channel = channel
+        self._problem: str | None = None  # shown as the ERROR status while it lasts
+        self._working = 0
         self._sessions: dict[Path, ProjectSession] = {}
         self._documents: dict[str, str] = {}  # mirrored editor documents: uri -> normalised text
         self._cache: collections.OrderedDict[tuple[str, int, int], SuggestionSet] = collections.OrderedDict()
@@ -108,6 +119,7 @@ class SuggestionEngine:
         ) or old.automation_tactics != settings.automation_tactics:
             self._build_generators()
             self._said.discard("model")
+            self._problem = None
         if (old.lean_command, old.project_root, old.verify_concurrency) != (
             settings.lean_command,
             settings.project_root,
@@ -124,8 +136,17 @@ class SuggestionEngine:
 
     async def _load_model(self) -> None:
         assert self.model is not None
-        with contextlib.suppress(ModelUnavailable):
+        self._channel.status(Status.LOADING, f"loading {self.model.config.model}")
+        with contextlib.suppress(ModelUnavailable):  # reported once, at the first suggestion
             await self.model.load()
+        self._report_idle()
+
+    def _report_idle(self) -> None:
+        if self._working == 0:
+            if self._problem:
+                self._channel.status(Status.ERROR, self._problem)
+            else:
+                self._channel.status(Status.READY, "")
 
     # --- documents -----------------------------------------------------------------------------
 
@@ -179,6 +200,8 @@ class SuggestionEngine:
         if task is None:
             task = asyncio.create_task(self._compute(uri, version, text, line))
             self._in_flight[key] = task
+            self._working += 1
+            self._channel.status(Status.WORKING, f"line {line + 1}")
             task.add_done_callback(lambda t: self._finish(key, t))
         # One caller giving up (a $/cancelRequest) must not cancel the others' computation.
         return await asyncio.shield(task)
@@ -186,6 +209,8 @@ class SuggestionEngine:
     def _finish(self, key: tuple[str, int, int], task: asyncio.Task[SuggestionSet]) -> None:
         if self._in_flight.get(key) is task:
             del self._in_flight[key]
+        self._working -= 1
+        self._report_idle()
         if task.cancelled() or task.exception() is not None:
             return
         self._cache[key] = task.result()
@@ -331,8 +356,9 @@ class SuggestionEngine:
         if topic in self._said:
             return
         self._said.add(topic)
+        self._problem = message
         log.log(logging.ERROR if severity == "error" else logging.WARNING, "%s", message)
-        self._notify(severity, message)
+        self._channel.show(severity, message)
 
 
 def uri_to_path(uri: str) -> Path | None:

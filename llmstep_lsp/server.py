@@ -11,6 +11,7 @@ from pygls.lsp.server import LanguageServer
 from llmstep_lsp import __version__
 from llmstep_lsp.engine import SuggestionEngine, SuggestionSet
 from llmstep_lsp.logs import configure_logging
+from llmstep_lsp.protocol import STATUS_NOTIFICATION, Status
 from llmstep_lsp.publish import code_actions, inline_completions
 from llmstep_lsp.settings import Settings
 
@@ -28,18 +29,21 @@ class LlmstepServer(LanguageServer):
     def __init__(self, settings: Settings) -> None:
         super().__init__("llmstep-lsp", __version__)
         self.lean_uris: set[str] = set()
-        self.engine = SuggestionEngine(settings, self.show_message)
+        self.engine = SuggestionEngine(settings, self)
 
-    def show_message(self, severity: str, message: str) -> None:
+    def show(self, severity: str, message: str) -> None:
         self.window_show_message(types.ShowMessageParams(type=_SEVERITY[severity], message=message))
         self.window_log_message(types.LogMessageParams(type=_SEVERITY[severity], message=message))
+
+    def status(self, state: Status, message: str) -> None:
+        self.protocol.notify(STATUS_NOTIFICATION, {"state": state.value, "message": message})
 
     def apply_settings(self, raw: Any) -> Settings | None:
         """The new settings if `raw` changes anything (problems are shown to the user)."""
         current = self.engine.settings
         settings, problems = Settings.from_mapping(raw if isinstance(raw, dict) else None, current)
         for problem in problems:
-            self.show_message("warning", f"llmstep: {problem}")
+            self.show("warning", f"llmstep: {problem}")
         if (settings.log_level, settings.log_file) != (current.log_level, current.log_file):
             configure_logging(settings.log_level, settings.log_file)
         return None if settings == current else settings

@@ -10,6 +10,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
+from llmstep_lsp.protocol import STATUS_NOTIFICATION
 from tests.conftest import project_files
 from tests.lsp_helpers import (
     SERVER_CONFIG,
@@ -26,6 +27,13 @@ pytestmark = pytest.mark.e2e
 
 @pytest_lsp.fixture(config=SERVER_CONFIG)
 async def client(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
+    statuses: list[tuple[str, str]] = []
+    lsp_client.statuses = statuses  # type: ignore[attr-defined]
+
+    @lsp_client.feature(STATUS_NOTIFICATION)
+    def on_status(params) -> None:  # type: ignore[no-untyped-def]
+        statuses.append((params.state, params.message))
+
     yield
     if not getattr(lsp_client, "shut_down_by_test", False):
         await lsp_client.shutdown_session()
@@ -89,6 +97,7 @@ async def test_only_verified_suggestions_closes_first(
     )
     assert edit.new_text.startswith("  exact h (Nat.le_succ ")
     assert project_files(lean_project) == before, "the sidecar must never write the user's tree"
+    assert client.statuses[-1] == ("ready", "")  # type: ignore[attr-defined]
     assert_no_protocol_violation(fake_state)
 
 
@@ -177,6 +186,9 @@ async def test_without_a_model_the_model_free_tactics_are_verified_and_said_once
     shown = [m.message for m in client.messages if "model" in m.message]
     assert len(shown) == 1, shown
     assert "/nonexistent/llmstep-model" in shown[0] and "Fix:" in shown[0]
+    states = [state for state, _ in client.statuses]  # type: ignore[attr-defined]
+    assert states[0] == "loading" and "working" in states
+    assert client.statuses[-1] == ("error", shown[0])  # type: ignore[attr-defined]
     assert_no_protocol_violation(fake_state)
 
 
