@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from llmstep_lsp.generation import ModelUnavailable
-from llmstep_lsp.generation.transformers_backend import SamplingConfig, TransformersGenerator
+from llmstep_lsp.generation.factory import build_model_generator
 from llmstep_lsp.lean.project import find_project
 from llmstep_lsp.settings import Settings
 
@@ -47,13 +47,17 @@ async def run_doctor(settings: Settings, path: Path) -> int:
     print(f"     Lean server command: {command}")
 
     report(*_device_line(settings.device))
-    if not settings.model:
+    config = settings.generation()
+    if config is None:
         report(True, "model: none configured (model-free candidates only)")
     else:
-        generator = TransformersGenerator(SamplingConfig(settings.model, settings.device))
+        print(f"     preset {settings.preset}: {config.backend} backend, format {config.format.name}")
+        generator = build_model_generator(config)
         try:
-            await generator.load()
-            report(True, f"model: {settings.model} loads, on device {generator.device}")
+            loaded = await generator.load()
+            device, dtype = getattr(loaded, "device", None), getattr(loaded, "dtype", None)
+            where = f" on {device} ({dtype})" if device else ""
+            report(True, f"model: {config.model} loads{where}")
         except ModelUnavailable as err:
             report(False, f"model: {err}")
     print("all good" if problems == 0 else f"{problems} problem(s) found")

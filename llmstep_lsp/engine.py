@@ -18,14 +18,15 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlparse
 
-from llmstep_lsp.generation import Candidate, Generator, ModelUnavailable
+from llmstep_lsp.generation import Candidate, GenerationRequest, Generator, ModelUnavailable
 from llmstep_lsp.generation.automation import AutomationGenerator
-from llmstep_lsp.generation.prompt import merge_ranked
-from llmstep_lsp.generation.transformers_backend import SamplingConfig, TransformersGenerator
+from llmstep_lsp.generation.factory import ModelGenerator, build_model_generator
+from llmstep_lsp.generation.presets import PresetError
+from llmstep_lsp.generation.ranking import merge_ranked
 from llmstep_lsp.lean.client import LeanClient
 from llmstep_lsp.lean.errors import LeanError, LeanNotFound
 from llmstep_lsp.lean.project import LeanProject, find_project
-from llmstep_lsp.proofpoint import SuggestionPoint, find_suggestion_point, split_lines
+from llmstep_lsp.proofpoint import SuggestionPoint, enclosing_declaration, find_suggestion_point, split_lines
 from llmstep_lsp.protocol import Status
 from llmstep_lsp.settings import Settings
 from llmstep_lsp.verification.shadows import ShadowPool
@@ -95,13 +96,15 @@ class SuggestionEngine:
     # --- configuration -------------------------------------------------------------------------
 
     def _build_generators(self) -> None:
-        s = self.settings
-        self.model: TransformersGenerator | None = None
-        if s.model and s.num_samples > 0:
-            self.model = TransformersGenerator(
-                SamplingConfig(s.model, s.device, s.num_samples, s.temperature, s.max_new_tokens)
-            )
-        self.automation = AutomationGenerator(s.automation_tactics)
+        self.model: ModelGenerator | None = None
+        try:
+            config = self.settings.generation()
+        except PresetError as err:  # validated with the settings; reported there
+            log.error("generation settings: %s", err)
+            config = None
+        if config is not None:
+            self.model = build_model_generator(config)
+        self.automation = AutomationGenerator(self.settings.automation_tactics)
 
     def configure(self, settings: Settings) -> None:
         """Replace the settings before any Lean server started (at `initialize`)."""
@@ -110,16 +113,14 @@ class SuggestionEngine:
 
     async def update_settings(self, settings: Settings) -> None:
         old, self.settings = self.settings, settings
-        if (old.model, old.device, old.num_samples, old.temperature, old.max_new_tokens) != (
-            settings.model,
-            settings.device,
-            settings.num_samples,
-            settings.temperature,
-            settings.max_new_tokens,
-        ) or old.automation_tactics != settings.automation_tactics:
+        if (
+            _generation_of(old) != _generation_of(settings)
+            or old.automation_tactics != settings.automation_tactics
+        ):
             self._build_generators()
             self._said.discard("model")
             self._problem = None
+            self.warm_up_model()
         if (old.lean_command, old.project_root, old.verify_concurrency) != (
             settings.lean_command,
             settings.project_root,
@@ -235,9 +236,9 @@ class SuggestionEngine:
                     return SuggestionSet(
                         uri, version, point, note="Lean reports no open goal here", timings_ms=timings
                     )
-                goal_text = "\n\n".join(state.goals)
+                request = _generation_request(lines, point, state.goals)
                 mark = time.perf_counter()
-                candidates = await self._candidates(goal_text, point.prefix)
+                candidates = await self._candidates(request)
                 timings["generate"] = _ms_since(mark)
                 mark = time.perf_counter()
                 checked = await self._verify_all(session.verifier, lines, point, candidates)
@@ -279,27 +280,29 @@ class SuggestionEngine:
             tuple(checked),
         )
 
-    async def _candidates(self, goal: str, prefix: str) -> list[Candidate]:
+    async def _candidates(self, request: GenerationRequest) -> list[Candidate]:
         generators: list[Generator] = [self.automation]
         if self.model is not None:
             generators.insert(0, self.model)
-        results = await asyncio.gather(
-            *(g.generate(goal, prefix) for g in generators), return_exceptions=True
-        )
+        results = await asyncio.gather(*(g.generate(request) for g in generators), return_exceptions=True)
         candidates: list[Candidate] = []
-        for result in results:
+        for generator, result in zip(generators, results, strict=True):
             if isinstance(result, ModelUnavailable):
                 self._say_once(
                     "model",
                     "warning",
-                    f"llmstep: {result} Until then, only the model-free "
-                    "tactics (rfl, simp, omega, …) are suggested.",
+                    f"llmstep: {result} Until then, only the model-free tactics (rfl, simp, omega, …) "
+                    "are suggested.",
                 )
             elif isinstance(result, BaseException):
                 raise result
             else:
+                if generator is self.model and "model" in self._said:
+                    self._said.discard("model")  # it works again: a later outage is worth a message
+                    self._problem = None
+                    self._channel.show("info", "llmstep: the model answers again.")
                 candidates.extend(result)
-        return merge_ranked(candidates)
+        return merge_ranked(candidates, request.theorem_name)
 
     async def _verify_all(
         self, verifier: Verifier, lines: list[str], point: SuggestionPoint, candidates: list[Candidate]
@@ -359,6 +362,27 @@ class SuggestionEngine:
         self._problem = message
         log.log(logging.ERROR if severity == "error" else logging.WARNING, "%s", message)
         self._channel.show(severity, message)
+
+
+def _generation_request(
+    lines: list[str], point: SuggestionPoint, goals: tuple[str, ...]
+) -> GenerationRequest:
+    declaration = enclosing_declaration(lines, point.line)
+    return GenerationRequest(
+        goal="\n\n".join(goals),
+        prefix=point.prefix,
+        context="".join(line + "\n" for line in lines[: point.line]),
+        declaration=declaration.text if declaration else "",
+        theorem_name=declaration.name if declaration else None,
+        indent=point.indent,
+    )
+
+
+def _generation_of(settings: Settings) -> object:
+    try:
+        return settings.generation()
+    except PresetError as err:
+        return err.args
 
 
 def uri_to_path(uri: str) -> Path | None:

@@ -90,6 +90,30 @@ def _block_opener_indent(lines: list[str], by_line: int) -> str:
     return text[: len(text) - len(text.lstrip())]
 
 
+_DECLARATION_HEAD = re.compile(
+    r"^\s*(?:@\[[^\]]*\]\s*)?(?:private |protected |noncomputable )*"
+    r"(theorem|lemma|example|def|instance|abbrev)\b\s*([^\s:({\[]*)"
+)
+
+
+@dataclass(frozen=True)
+class Declaration:
+    start_line: int
+    name: str | None
+    text: str
+    """From the declaration's first line up to (not including) the suggestion line."""
+
+
+def enclosing_declaration(lines: list[str], line: int) -> Declaration | None:
+    """The theorem/lemma/example the suggestion line belongs to (the nearest one above it)."""
+    for start in range(min(line, len(lines)) - 1, -1, -1):
+        match = _DECLARATION_HEAD.match(lines[start])
+        if match:
+            name = match[2] if match[1] != "example" and match[2] else None
+            return Declaration(start, name, "\n".join(lines[start:line]))
+    return None
+
+
 def split_lines(text: str) -> list[str]:
     """Lines as LSP counts them (only \n, \r\n and \r end a line), without their line breaks."""
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")

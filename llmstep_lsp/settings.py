@@ -13,10 +13,11 @@ import re
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-DEFAULT_MODEL = "wellecks/llmstep-mathlib4-pythia2.8b"
+from llmstep_lsp.generation.presets import DEFAULT_PRESET, GenerationConfig, PresetError, resolve
+
 DEFAULT_AUTOMATION_TACTICS = (
     "rfl",
     "simp",
@@ -41,13 +42,25 @@ class Settings:
     verify_timeout_s: float = 20.0
     suggest_budget_s: float = 120.0
     verify_concurrency: int = 2
-    # Generation
-    model: str = DEFAULT_MODEL
-    """Hugging Face model id or local directory; empty string = no model (model-free only)."""
+    # Generation: a preset, and explicit values that override it (None = the preset's)
+    preset: str = DEFAULT_PRESET
+    model: str | None = None
+    """Hugging Face id, local directory or served model name; '' = no model (model-free only)."""
+    backend: str | None = None
+    prompt_format: str | None = None
+    num_samples: int | None = None
+    temperature: float | None = None
+    max_new_tokens: int | None = None
     device: str = "auto"
-    num_samples: int = 10
-    temperature: float = 0.5
-    max_new_tokens: int = 128
+    dtype: str = "auto"
+    endpoint: str = "http://127.0.0.1:8000/v1"
+    api_key_env: str = "OPENAI_API_KEY"
+    """Name of the environment variable holding the endpoint's API key (the key itself never
+    goes in settings or logs)."""
+    request_timeout_s: float = 30.0
+    request_retries: int = 2
+    context_chars: int = 6000
+    presets: dict[str, Any] = field(default_factory=dict)
     automation_tactics: tuple[str, ...] = DEFAULT_AUTOMATION_TACTICS
     # Publication
     max_suggestions: int = 8
@@ -85,17 +98,58 @@ class Settings:
             return base, problems + invalid
         return settings, problems
 
+    def generation(self) -> GenerationConfig | None:
+        """The resolved generation config; None when no model is wanted (`model: ""`)."""
+        if self.model == "":
+            return None
+        config = resolve(
+            self.preset,
+            self.presets,
+            {
+                "model": self.model,
+                "backend": self.backend,
+                "format": self.prompt_format,
+                "num_samples": self.num_samples,
+                "temperature": self.temperature,
+                "max_new_tokens": self.max_new_tokens,
+            },
+            {
+                "device": self.device,
+                "dtype": self.dtype,
+                "endpoint": self.endpoint,
+                "api_key_env": self.api_key_env,
+                "request_timeout_s": self.request_timeout_s,
+                "request_retries": self.request_retries,
+                "context_chars": self.context_chars,
+            },
+        )
+        return config if config.num_samples > 0 else None
+
     def validate(self) -> list[str]:
         problems = []
-        if self.num_samples < 0:
+        if self.num_samples is not None and self.num_samples < 0:
             problems.append("setting 'numSamples' must be ≥ 0")
-        if self.temperature < 0:
+        if self.temperature is not None and self.temperature < 0:
             problems.append("setting 'temperature' must be ≥ 0")
-        if self.max_new_tokens < 1:
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
             problems.append("setting 'maxNewTokens' must be ≥ 1")
+        if self.request_retries < 0:
+            problems.append("setting 'requestRetries' must be ≥ 0")
+        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            problems.append("setting 'dtype' must be auto, float32, bfloat16 or float16")
+        try:
+            self.generation()
+        except PresetError as err:
+            problems.append(f"generation settings: {err}")
         if self.verify_concurrency < 1:
             problems.append("setting 'verifyConcurrency' must be ≥ 1")
-        for name in ("lean_start_timeout_s", "goal_timeout_s", "verify_timeout_s", "suggest_budget_s"):
+        for name in (
+            "lean_start_timeout_s",
+            "goal_timeout_s",
+            "verify_timeout_s",
+            "suggest_budget_s",
+            "request_timeout_s",
+        ):
             if getattr(self, name) <= 0:
                 problems.append(f"setting '{_camel_case(name)}' must be > 0")
         if self.lean_command is not None and not self.lean_command:
@@ -121,6 +175,10 @@ def _coerce(value: Any, hint: Any) -> Any:
             return None
         inner = next(opt for opt in options if opt is not type(None))
         return _coerce(value, inner)
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected an object, got {value!r}")
+        return dict(value)
     if origin is tuple:
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
             raise TypeError(f"expected a list of strings, got {value!r}")

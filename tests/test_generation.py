@@ -1,4 +1,4 @@
-"""Generation: the tiny model through `from_pretrained`, llmstep's prompt, prefix, dedup, ranking."""
+"""Generation: tiny models through `from_pretrained`, formats, presets, prefix, dedup, ranking, filters."""
 
 from __future__ import annotations
 
@@ -6,21 +6,45 @@ from pathlib import Path
 
 import pytest
 
-from llmstep_lsp.generation import Candidate, ModelUnavailable
+from llmstep_lsp.generation import Candidate, GenerationRequest, ModelUnavailable
 from llmstep_lsp.generation.automation import AutomationGenerator
-from llmstep_lsp.generation.prompt import merge_ranked, proofstep_prompt
-from llmstep_lsp.generation.transformers_backend import SamplingConfig, TransformersGenerator
+from llmstep_lsp.generation.filters import rejection_reason
+from llmstep_lsp.generation.formats import FORMATS, next_tactic_in_proof, tail_at_line
+from llmstep_lsp.generation.presets import BUILTIN_PRESETS, GenerationConfig, PresetError, resolve
+from llmstep_lsp.generation.ranking import merge_ranked
+from llmstep_lsp.generation.transformers_backend import TransformersGenerator
+from llmstep_lsp.settings import Settings
 
 MONOTONE_GOAL = "f : ℕ → ℕ\nh : Monotone f\nn : ℕ\n⊢ f n ≤ f (n + 1)"
 
 
-def test_prompt_is_llmsteps_proofstep_format() -> None:
-    assert proofstep_prompt("⊢ 2 = 2", "ex") == "[GOAL]⊢ 2 = 2[PROOFSTEP]ex"
+def causal_config(model: Path, **overrides: object) -> GenerationConfig:
+    settings, problems = Settings.from_mapping({"model": str(model), **overrides})
+    assert not problems
+    config = settings.generation()
+    assert config is not None
+    return config
+
+
+def test_default_preset_is_llmsteps_model_and_sampling() -> None:
+    config = Settings().generation()
+    assert config is not None
+    assert (config.model, config.backend, config.format.name) == (
+        "wellecks/llmstep-mathlib4-pythia2.8b",
+        "transformers",
+        "proofstep",
+    )
+    assert (config.num_samples, config.temperature, config.max_new_tokens) == (10, 0.5, 128)
+
+
+def test_proofstep_prompt_is_llmsteps_format() -> None:
+    request = GenerationRequest(goal="⊢ 2 = 2", prefix="ex")
+    assert FORMATS["proofstep"].render(request, 100) == "[GOAL]⊢ 2 = 2[PROOFSTEP]ex"
 
 
 async def test_tiny_model_keeps_the_prefix_and_returns_single_line_ranked_tactics(tiny_model: Path) -> None:
-    generator = TransformersGenerator(SamplingConfig(str(tiny_model), num_samples=10, max_new_tokens=48))
-    candidates = await generator.generate(MONOTONE_GOAL, "exact")
+    generator = TransformersGenerator(causal_config(tiny_model, maxNewTokens=48))
+    candidates = await generator.generate(GenerationRequest(goal=MONOTONE_GOAL, prefix="exact"))
     assert candidates
     tactics = [c.tactic for c in candidates]
     assert all(t.startswith("exact") and "\n" not in t for t in tactics)
@@ -33,25 +57,30 @@ async def test_tiny_model_keeps_the_prefix_and_returns_single_line_ranked_tactic
 
 
 async def test_samples_stop_at_eos_long_before_the_token_limit(tiny_model: Path) -> None:
-    generator = TransformersGenerator(SamplingConfig(str(tiny_model), num_samples=4, max_new_tokens=128))
-    candidates = await generator.generate(MONOTONE_GOAL, "")
+    generator = TransformersGenerator(causal_config(tiny_model, numSamples=4))
+    candidates = await generator.generate(GenerationRequest(goal=MONOTONE_GOAL))
     assert candidates and max(len(c.tactic) for c in candidates) < 60
 
 
+async def test_greedy_decoding_gives_one_best_tactic(tiny_model: Path) -> None:
+    generator = TransformersGenerator(causal_config(tiny_model, temperature=0))
+    candidates = await generator.generate(GenerationRequest(goal=MONOTONE_GOAL, prefix="exact h ("))
+    assert [c.tactic for c in candidates] in (["exact h (Nat.le_succ _)"], ["exact h (Nat.le_succ n)"])
+
+
 async def test_missing_model_is_one_clear_error_with_the_fix() -> None:
-    generator = TransformersGenerator(SamplingConfig("/nonexistent/model-dir"))
+    generator = TransformersGenerator(causal_config(Path("/nonexistent/model-dir")))
     with pytest.raises(ModelUnavailable) as first:
-        await generator.generate("⊢ True", "")
+        await generator.generate(GenerationRequest(goal="⊢ True"))
     assert "/nonexistent/model-dir" in str(first.value) and "Fix:" in str(first.value)
     with pytest.raises(ModelUnavailable) as second:  # remembered: no second slow attempt
-        await generator.generate("⊢ True", "")
+        await generator.generate(GenerationRequest(goal="⊢ True"))
     assert second.value is first.value
 
 
 async def test_automation_candidates_respect_the_prefix() -> None:
     generator = AutomationGenerator(("rfl", "simp", "simp_all", "omega"))
-    assert [c.tactic for c in await generator.generate("⊢ True", "simp")] == ["simp", "simp_all"]
-    assert [c.tactic for c in await generator.generate("⊢ True", "")] == ["rfl", "simp", "simp_all", "omega"]
+    assert [c.tactic for c in await generator.generate(GenerationRequest("⊢ True", "simp"))] == ["simp", "simp_all"]
 
 
 def test_merge_keeps_the_best_scored_duplicate_and_never_sorry() -> None:
@@ -65,3 +94,74 @@ def test_merge_keeps_the_best_scored_duplicate_and_never_sorry() -> None:
         ]
     )
     assert [(c.tactic, c.score) for c in merged] == [("exact h", -0.5), ("simp", -1.0)]
+
+
+@pytest.mark.parametrize(
+    ("tactic", "reason"),
+    [
+        ("exact h", None),
+        ("simp only [foo, bar] at h ⊢", None),
+        ("rcases h with ⟨x, hx⟩ <;> simp", None),
+        ("sorry", "uses sorry"),
+        ("exact (by admit)", "uses admit"),
+        ("exact foo_bar", "names the theorem being proved"),
+        ("exact Nat.foo_bar", None),
+        ("simp\nexact h", "more than one line"),
+        ("#eval IO.println 1", "a command, not a tactic"),
+        ("exact (IO.Process.run {cmd := \"sh\"})", "uses IO"),
+        ("run_tac do pure ()", "uses run_tac"),
+        ("import Mathlib", "a command, not a tactic"),
+        ("set_option maxHeartbeats 0 in simp", "a command, not a tactic"),
+        ("exact (h", "unbalanced brackets"),
+        ("", "empty"),
+    ],
+)
+def test_filters(tactic: str, reason: str | None) -> None:
+    assert rejection_reason(tactic, theorem_name="foo_bar") == reason
+
+
+def test_context_is_cut_to_its_budget_at_a_line_start() -> None:
+    text = "".join(f"line {i}\n" for i in range(100))
+    tail = tail_at_line(text, 40)
+    assert len(tail) <= 40 and tail.startswith("line ") and text.endswith(tail)
+
+
+def test_context_format_carries_the_file_before_the_cursor() -> None:
+    request = GenerationRequest(goal="⊢ p", prefix="app", context="import Mathlib\ntheorem t : p := by\n")
+    prompt = FORMATS["context-state-tactic"].render(request, 1000)
+    assert "[CTX]\nimport Mathlib\ntheorem t : p := by\n\n[/CTX]\n[STATE]\n⊢ p\n[/STATE]\n[TAC]\napp" in prompt
+    assert FORMATS["context-state-tactic"].tactic_from("ly foo\n[/TAC]", request) == "apply foo"
+
+
+def test_whole_proof_output_gives_the_next_tactic_at_the_cursor() -> None:
+    declaration = "theorem t (n : ℕ) : n + 0 = n := by\n  induction n with\n  | zero => rfl"
+    request = GenerationRequest(goal="…", prefix="", declaration=declaration)
+    output = (
+        "Here is the proof.\n```lean4\ntheorem t (n : ℕ) : n + 0 = n := by\n  induction n with\n"
+        "  | zero => rfl\n  | succ k ih => simp\n```"
+    )
+    assert next_tactic_in_proof(output, request) == "| succ k ih => simp"
+    assert FORMATS["chat-proof"].tactic_from("no code at all", request) is None
+
+
+def test_presets_and_user_presets_resolve_with_overrides() -> None:
+    assert set(BUILTIN_PRESETS) >= {"llmstep", "reprover", "llemma", "deepseek-prover", "kimina-prover"}
+    reprover = resolve("reprover", {}, {"num_samples": 3}, {})
+    assert (reprover.backend, reprover.format.name, reprover.num_samples) == ("transformers-seq2seq", "state", 3)
+    mine = resolve(
+        "mine",
+        {"mine": {"model": "my/model", "backend": "openai", "template": "G:{goal} P:{prefix}", "stop": ["\n"]}},
+        {},
+        {},
+    )
+    assert (mine.model, mine.format.render(GenerationRequest("g", "p"), 10)) == ("my/model", "G:g P:p")
+    with pytest.raises(PresetError, match="unknown preset 'nope'"):
+        resolve("nope", {}, {}, {})
+    with pytest.raises(PresetError, match="chat format"):
+        resolve("kimina-prover", {}, {"backend": "openai"}, {})
+
+
+def test_bad_generation_settings_are_reported_and_change_nothing() -> None:
+    settings, problems = Settings.from_mapping({"preset": "does-not-exist"})
+    assert settings == Settings()
+    assert problems and "unknown preset 'does-not-exist'" in problems[0]

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from llmstep_lsp.settings import DEFAULT_MODEL, Settings
-
-
-def test_defaults_are_llmsteps() -> None:
-    s = Settings()
-    assert (s.model, s.num_samples, s.temperature, s.max_new_tokens) == (DEFAULT_MODEL, 10, 0.5, 128)
+from llmstep_lsp.settings import Settings
 
 
 def test_camel_and_snake_case_and_nested_llmstep_key() -> None:

@@ -5,17 +5,16 @@ They keep the product useful with no model at all (offline, no GPU memory, first
 
 from __future__ import annotations
 
-from llmstep_lsp.generation.base import Candidate
-from llmstep_lsp.generation.prompt import acceptable
+from llmstep_lsp.generation.base import Candidate, GenerationRequest
 
 
 class AutomationGenerator:
     def __init__(self, tactics: tuple[str, ...]) -> None:
         self.tactics = tactics
 
-    async def generate(self, goal: str, prefix: str) -> list[Candidate]:
+    async def generate(self, request: GenerationRequest) -> list[Candidate]:
         return [
             Candidate(tactic=t, score=None, source="automation")
             for t in self.tactics
-            if acceptable(t, prefix)
+            if t.startswith(request.prefix)
         ]

@@ -1,4 +1,4 @@
-"""What every candidate source provides."""
+"""What every candidate source takes and gives."""
 
 from __future__ import annotations
 
@@ -7,10 +7,24 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
+class GenerationRequest:
+    goal: str
+    """The tactic state, as Lean pretty-prints it (all goals, blank-line separated)."""
+    prefix: str = ""
+    """What the user typed on the line; every candidate starts with it."""
+    context: str = ""
+    """The file text before the suggestion line (for context-aware formats)."""
+    declaration: str = ""
+    """The enclosing declaration from its first line up to the suggestion line (whole-proof formats)."""
+    theorem_name: str | None = None
+    indent: str = "  "
+
+
+@dataclass(frozen=True)
 class Candidate:
     tactic: str
     score: float | None
-    """Mean token log-probability under the model; None for model-free candidates."""
+    """Mean token log-probability under the model; None where the backend gives none."""
     source: str
     """'model' or 'automation'."""
 
@@ -20,6 +34,6 @@ class ModelUnavailable(Exception):
 
 
 class Generator(Protocol):
-    """Proposes next tactics for a goal; every candidate starts with `prefix`."""
+    """Proposes next tactics; every candidate starts with the request's prefix."""
 
-    async def generate(self, goal: str, prefix: str) -> list[Candidate]: ...
+    async def generate(self, request: GenerationRequest) -> list[Candidate]: ...

@@ -1,9 +1,11 @@
-"""Local generation with a Hugging Face causal LM (the llmstep default: Pythia fine-tuned on Mathlib).
+"""Local generation with Hugging Face models: causal LMs (llmstep's Pythia) and encoder-decoders
+(ReProver's ByT5).
 
-torch and transformers are imported lazily, the model is loaded once per process in a worker
-thread, and each request samples N continuations of the proofstep prompt; a sample stops at EOS
-or at the end of its first line. Generation runs in a thread so the event loop keeps serving,
-and a cancelled request stops the sampling loop at the next token.
+torch and transformers are imported lazily and the model is loaded once per process, in a worker
+thread, with the device and dtype chosen for the machine (overridable). Causal sampling encodes
+the prompt once and shares its KV cache across all samples; each sample stops on its own at EOS
+or at a stop string (end of line), and finished samples leave the batch. Generation runs in a
+thread so the event loop keeps serving; a cancelled request stops the loop at its next token.
 """
 
 from __future__ import annotations
@@ -14,75 +16,74 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from llmstep_lsp.generation.base import Candidate, ModelUnavailable
-from llmstep_lsp.generation.prompt import acceptable, first_line, merge_ranked, proofstep_prompt
+from llmstep_lsp.generation.base import Candidate, GenerationRequest, ModelUnavailable
+from llmstep_lsp.generation.presets import GenerationConfig
+from llmstep_lsp.generation.ranking import from_samples
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class SamplingConfig:
-    model: str
-    device: str = "auto"
-    num_samples: int = 10
-    temperature: float = 0.5
-    max_new_tokens: int = 128
+Sample = tuple[str, float]
+"""(continuation text, mean token log-prob)."""
 
 
-class _Loaded:
-    def __init__(self, model: Any, tokenizer: Any, device: str, newline_ids: set[int]) -> None:
-        self.model = model
-        self.tokenizer = tokenizer
-        self.device = device
-        self.newline_ids = newline_ids
+@dataclass
+class LoadedModel:
+    model: Any
+    tokenizer: Any
+    device: str
+    dtype: str
+    seq2seq: bool
 
 
 class TransformersGenerator:
-    def __init__(self, config: SamplingConfig) -> None:
+    def __init__(self, config: GenerationConfig) -> None:
         self.config = config
-        self._loaded: _Loaded | None = None
+        self._loaded: LoadedModel | None = None
         self._failure: ModelUnavailable | None = None
         self._load_lock = asyncio.Lock()
         self._generate_lock = asyncio.Lock()
 
     @property
-    def device(self) -> str | None:
-        return self._loaded.device if self._loaded else None
+    def loaded(self) -> LoadedModel | None:
+        return self._loaded
 
-    async def load(self) -> None:
+    async def load(self) -> LoadedModel:
         """Load the model once; raises `ModelUnavailable` (remembered) when it cannot be loaded."""
         async with self._load_lock:
-            if self._loaded is not None:
-                return
-            if self._failure is not None:
-                raise self._failure
-            try:
-                self._loaded = await asyncio.to_thread(_load, self.config)
-            except ModelUnavailable as err:
-                self._failure = err
-                raise
+            if self._loaded is None:
+                if self._failure is not None:
+                    raise self._failure
+                try:
+                    self._loaded = await asyncio.to_thread(load_model, self.config)
+                except ModelUnavailable as err:
+                    self._failure = err
+                    raise
+            return self._loaded
 
-    async def generate(self, goal: str, prefix: str) -> list[Candidate]:
-        if self.config.num_samples == 0:
-            return []
-        await self.load()
-        assert self._loaded is not None
+    async def generate(self, request: GenerationRequest) -> list[Candidate]:
+        loaded = await self.load()
+        prompt = self.config.format.render(request, self.config.context_chars)
         stop = threading.Event()
         async with self._generate_lock:
             try:
-                samples = await asyncio.to_thread(_sample, self._loaded, self.config, goal, prefix, stop)
+                samples = await asyncio.to_thread(self._sample, loaded, prompt, request.prefix, stop)
             except asyncio.CancelledError:
                 stop.set()  # the thread notices at its next token
                 raise
-        candidates = [
-            Candidate(tactic=prefix + text, score=score, source="model")
-            for text, score in samples
-            if acceptable(prefix + text, prefix)
-        ]
-        return merge_ranked(candidates)
+        tactics = [(self.config.format.tactic_from(text, request), score) for text, score in samples]
+        return from_samples(((t, s) for t, s in tactics if t), request.theorem_name)
+
+    def _sample(self, loaded: LoadedModel, prompt: str, prefix: str, stop: threading.Event) -> list[Sample]:
+        c = self.config
+        n = c.num_samples if c.temperature > 0 else 1
+        if loaded.seq2seq:
+            return sample_seq2seq(
+                loaded, prompt, prefix, n, c.temperature, c.max_new_tokens, c.format.stop, stop
+            )
+        return sample_causal(loaded, prompt, n, c.temperature, c.max_new_tokens, c.format.stop, stop)
 
 
-def _load(config: SamplingConfig) -> _Loaded:
+def load_model(config: GenerationConfig) -> LoadedModel:
     try:
         import torch
         import transformers
@@ -93,26 +94,28 @@ def _load(config: SamplingConfig) -> _Loaded:
         ) from err
     # stderr is the editor's log panel: no progress bars there
     transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    device = _choose_device(torch, config.device)
-    log.info("loading model %s on %s", config.model, device)
+    device = choose_device(torch, config.device)
+    dtype = choose_dtype(torch, device, config.dtype)
+    seq2seq = config.backend == "transformers-seq2seq"
+    auto_model = transformers.AutoModelForSeq2SeqLM if seq2seq else transformers.AutoModelForCausalLM
+    log.info("loading model %s on %s (%s)", config.model, device, dtype)
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(config.model)
-        model: Any = transformers.AutoModelForCausalLM.from_pretrained(config.model)
-    except Exception as err:  # OSError offline, ValueError bad config, RuntimeError OOM, …
+        model: Any = auto_model.from_pretrained(config.model, dtype=getattr(torch, dtype))
+        model.to(device)
+    except Exception as err:  # OSError offline, ValueError bad config, RuntimeError out of memory, …
         raise ModelUnavailable(
             f"could not load the model '{config.model}': {_first_line(err)}. Fix: connect to the "
             f"network once so it downloads (or run `hf download {config.model}`), or set "
-            "'model' to a local model directory; `llmstep-lsp doctor` checks this."
+            "'model' to a local model directory, or pick a smaller 'preset'; `llmstep-lsp doctor` "
+            "checks this."
         ) from err
-    model.to(device)
     model.eval()
-    vocab_size = len(tokenizer)
-    newline_ids = {i for i in range(vocab_size) if "\n" in tokenizer.decode([i])}
-    log.info("model %s loaded on %s", config.model, device)
-    return _Loaded(model, tokenizer, device, newline_ids)
+    log.info("model %s loaded on %s (%s)", config.model, device, dtype)
+    return LoadedModel(model, tokenizer, device, dtype, seq2seq)
 
 
-def _choose_device(torch: Any, wanted: str) -> str:
+def choose_device(torch: Any, wanted: str) -> str:
     if wanted != "auto":
         return wanted
     if torch.cuda.is_available():
@@ -123,55 +126,134 @@ def _choose_device(torch: Any, wanted: str) -> str:
     return "cpu"
 
 
-def _sample(
-    loaded: _Loaded, config: SamplingConfig, goal: str, prefix: str, stop: threading.Event
-) -> list[tuple[str, float]]:
-    """(continuation, mean token log-prob) per sample, each cut at EOS or its first line break."""
+def choose_dtype(torch: Any, device: str, wanted: str) -> str:
+    """Half precision where the hardware is built for it; float32 on CPUs (measured in bench/)."""
+    if wanted != "auto":
+        return wanted
+    if device.startswith("cuda"):
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    if device == "mps":
+        return "float16"
+    return "float32"
+
+
+def sample_causal(
+    loaded: LoadedModel,
+    prompt: str,
+    n: int,
+    temperature: float,
+    max_new_tokens: int,
+    stops: tuple[str, ...],
+    cancel: threading.Event,
+) -> list[Sample]:
+    """N samples of a causal LM continuing `prompt`, sharing one prefill and its KV cache."""
+    import torch
+
+    model, tokenizer = loaded.model, loaded.tokenizer
+    eos = tokenizer.eos_token_id
+    prompt_ids = tokenizer(prompt, return_tensors="pt").input_ids.to(loaded.device)
+    tokens: list[list[int]] = [[] for _ in range(n)]
+    logprobs: list[list[float]] = [[] for _ in range(n)]
+    texts = [""] * n
+    with torch.inference_mode():
+        out = model(input_ids=prompt_ids, use_cache=True)
+        cache = out.past_key_values
+        logits = out.logits[:, -1, :].float()
+        if n > 1:
+            cache.batch_repeat_interleave(n)
+            logits = logits.expand(n, -1)
+        active = list(range(n))  # batch row -> sample number
+        for _ in range(max_new_tokens):
+            if cancel.is_set():
+                return []
+            step_logprobs = torch.log_softmax(logits / temperature if temperature > 0 else logits, dim=-1)
+            if temperature > 0:
+                chosen = torch.multinomial(step_logprobs.exp(), 1).squeeze(1)
+            else:
+                chosen = step_logprobs.argmax(dim=-1)
+            chosen_logprobs = step_logprobs.gather(1, chosen[:, None]).squeeze(1).tolist()
+            keep = []
+            for row, (sample, token) in enumerate(zip(active, chosen.tolist(), strict=True)):
+                tokens[sample].append(token)
+                logprobs[sample].append(chosen_logprobs[row])
+                if token == eos:
+                    continue
+                texts[sample] += tokenizer.decode([token])
+                if not any(s in texts[sample] for s in stops):
+                    keep.append(row)
+            if not keep:
+                break
+            if len(keep) < len(active):
+                rows = torch.tensor(keep, device=chosen.device)
+                cache.batch_select_indices(rows)  # finished samples leave the batch
+                chosen = chosen[rows]
+                active = [active[r] for r in keep]
+            out = model(input_ids=chosen[:, None], past_key_values=cache, use_cache=True)
+            cache = out.past_key_values
+            logits = out.logits[:, -1, :].float()
+    return [_finish(tokenizer, toks, lps, eos) for toks, lps in zip(tokens, logprobs, strict=True)]
+
+
+def sample_seq2seq(
+    loaded: LoadedModel,
+    prompt: str,
+    prefix: str,
+    n: int,
+    temperature: float,
+    max_new_tokens: int,
+    stops: tuple[str, ...],
+    cancel: threading.Event,
+) -> list[Sample]:
+    """N samples of an encoder-decoder; the typed prefix is forced as the decoder's first tokens."""
     import torch
     import transformers
 
-    tokenizer, model = loaded.tokenizer, loaded.model
-    newline_ids = loaded.newline_ids
+    model, tokenizer = loaded.model, loaded.tokenizer
+    eos = tokenizer.eos_token_id
+    encoded = tokenizer(prompt, return_tensors="pt", truncation=True, max_length=2048).to(loaded.device)
+    prefix_ids = tokenizer(prefix, add_special_tokens=False).input_ids if prefix else []
+    decoder_ids = torch.tensor([[model.config.decoder_start_token_id, *prefix_ids]], device=loaded.device)
+    stop_ids = {i for i in range(len(tokenizer)) if any(s in tokenizer.decode([i]) for s in stops if s)}
 
-    class StopAtLineEnd(transformers.StoppingCriteria):
+    class Stop(transformers.StoppingCriteria):
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            if stop.is_set():
+            if cancel.is_set():
                 return torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
             last = input_ids[:, -1].tolist()
-            return torch.tensor([t in newline_ids for t in last], dtype=torch.bool, device=input_ids.device)
+            return torch.tensor([t in stop_ids for t in last], dtype=torch.bool, device=input_ids.device)
 
-    inputs = tokenizer(proofstep_prompt(goal, prefix), return_tensors="pt").to(loaded.device)
-    eos = tokenizer.eos_token_id
     with torch.inference_mode():
         output = model.generate(
-            **inputs,
-            do_sample=config.temperature > 0,
-            temperature=config.temperature if config.temperature > 0 else None,
-            num_return_sequences=config.num_samples if config.temperature > 0 else 1,
-            max_new_tokens=config.max_new_tokens,
-            pad_token_id=eos,
-            eos_token_id=eos,
+            **encoded,
+            decoder_input_ids=decoder_ids,
+            do_sample=temperature > 0,
+            temperature=temperature if temperature > 0 else None,
+            num_return_sequences=n,
+            max_new_tokens=max_new_tokens,
             output_scores=True,
             return_dict_in_generate=True,
-            stopping_criteria=transformers.StoppingCriteriaList([StopAtLineEnd()]),
+            stopping_criteria=transformers.StoppingCriteriaList([Stop()]),
         )
-        logprobs = model.compute_transition_scores(output.sequences, output.scores, normalize_logits=True)
-    if stop.is_set():
+        scores = model.compute_transition_scores(output.sequences, output.scores, normalize_logits=True)
+    if cancel.is_set():
         return []
-    prompt_length = inputs["input_ids"].shape[1]
+    start = decoder_ids.shape[1]
     samples = []
-    for row, row_logprobs in zip(
-        output.sequences[:, prompt_length:].tolist(), logprobs.tolist(), strict=True
-    ):
+    for row, row_scores in zip(output.sequences[:, start:].tolist(), scores.tolist(), strict=True):
         kept: list[int] = []
         for token in row:
             kept.append(token)
-            if token == eos or token in newline_ids:
-                break  # the stop token counts in the score: stopping here is the model's choice too
-        text = first_line(tokenizer.decode(kept, skip_special_tokens=True))
-        used = row_logprobs[: len(kept)]
-        samples.append((text, sum(used) / max(1, len(used))))
+            if token == eos or token in stop_ids:
+                break
+        samples.append(_finish(tokenizer, kept, row_scores[: len(kept)], eos))
     return samples
+
+
+def _finish(tokenizer: Any, tokens: list[int], logprobs: list[float], eos: int) -> Sample:
+    """Decode a sample; its score is the mean log-prob including the stop token (stopping is a choice too)."""
+    text_tokens = tokens[:-1] if tokens and tokens[-1] == eos else tokens
+    text = tokenizer.decode(text_tokens, skip_special_tokens=True)
+    return text, sum(logprobs) / max(1, len(logprobs))
 
 
 def _first_line(err: BaseException) -> str:

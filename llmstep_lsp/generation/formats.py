@@ -1,0 +1,186 @@
+"""Prompt formats as data: how a request becomes a prompt, and how output becomes one tactic.
+
+Templates use the placeholders {goal}, {prefix}, {context}, {declaration} and {indent}; they are
+substituted in one pass, so braces inside Lean code are safe. `line` formats ask the model to
+continue the tactic after the typed prefix and stop at the first stop string; `proof` formats
+(whole-proof models) answer with a complete proof, from which the next tactic is taken.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from llmstep_lsp.generation.base import GenerationRequest
+
+_PLACEHOLDER = re.compile(r"\{(goal|prefix|context|declaration|indent)\}")
+_CODE_BLOCK = re.compile(r"```(?:lean4?|)\s*\n(.*?)(?:```|$)", re.DOTALL)
+
+_STATE_TACTIC_INTRO = """/- You are proving a theorem in Lean 4.
+You are given the following information:
+- The current proof state, inside [STATE]...[/STATE]
+
+Your task is to generate the next tactic in the proof.
+Put the next tactic inside [TAC]...[/TAC]
+-/
+"""
+_CONTEXT_STATE_TACTIC_INTRO = """/- You are proving a theorem in Lean 4.
+You are given the following information:
+- The file contents up to the current tactic, inside [CTX]...[/CTX]
+- The current proof state, inside [STATE]...[/STATE]
+
+Your task is to generate the next tactic in the proof.
+Put the next tactic inside [TAC]...[/TAC]
+-/
+"""
+# Our own small examples (not from any benchmark's test split).
+_FEW_SHOT_EXAMPLES = """Tactic state:
+---
+n : ℕ
+⊢ n + 0 = n
+---
+Next tactic:
+---
+simp
+---
+
+Tactic state:
+---
+α : Type u_1
+s t : Set α
+h : s ⊆ t
+x : α
+hx : x ∈ s
+⊢ x ∈ t
+---
+Next tactic:
+---
+exact h hx
+---
+
+Tactic state:
+---
+a b : ℝ
+hab : a < b
+⊢ a ≤ b
+---
+Next tactic:
+---
+linarith
+---
+
+"""
+
+
+@dataclass(frozen=True)
+class PromptFormat:
+    name: str
+    template: str
+    stop: tuple[str, ...] = ("\n",)
+    chat: bool = False
+    system: str = ""
+    output: Literal["line", "proof"] = "line"
+
+    @property
+    def uses_context(self) -> bool:
+        return "{context}" in self.template
+
+    def render(self, request: GenerationRequest, context_chars: int) -> str:
+        values = {
+            "goal": request.goal,
+            "prefix": request.prefix,
+            "context": tail_at_line(request.context, context_chars),
+            "declaration": request.declaration,
+            "indent": request.indent,
+        }
+        return _PLACEHOLDER.sub(lambda m: values[m[1]], self.template)
+
+    def tactic_from(self, output: str, request: GenerationRequest) -> str | None:
+        """The one tactic in a model's output (prefix included), or None."""
+        if self.output == "proof":
+            return next_tactic_in_proof(output, request)
+        for stop in self.stop:
+            output = output.split(stop, 1)[0]
+        tactic = (request.prefix + output).strip()
+        return tactic or None
+
+
+def tail_at_line(text: str, max_chars: int) -> str:
+    """The end of `text`, at most `max_chars` long, cut at a line start (the budget for file context)."""
+    if len(text) <= max_chars:
+        return text
+    tail = text[-max_chars:]
+    newline = tail.find("\n")
+    return tail[newline + 1 :] if newline >= 0 else tail
+
+
+def next_tactic_in_proof(output: str, request: GenerationRequest) -> str | None:
+    """From a whole generated proof, the tactic that comes where the user's cursor is.
+
+    The model was shown the declaration up to the suggestion line; in its code we find the proof
+    after `by`, skip as many tactic lines as the user already wrote, and take the next one.
+    """
+    blocks = _CODE_BLOCK.findall(output)
+    code = blocks[-1] if blocks else output
+    lines = code.split("\n")
+    start = next((i for i, line in enumerate(lines) if re.search(r"\bby\s*$", line)), None)
+    if start is None:
+        return None
+    written = _proof_lines(request.declaration)
+    tactics = [
+        line.strip() for line in lines[start + 1 :] if line.strip() and not line.strip().startswith("--")
+    ]
+    if len(tactics) <= len(written):
+        return None
+    tactic = tactics[len(written)]
+    return tactic if tactic.startswith(request.prefix) else None
+
+
+def _proof_lines(declaration: str) -> list[str]:
+    lines = declaration.split("\n")
+    start = next((i for i, line in enumerate(lines) if re.search(r"\bby\s*$", line)), len(lines))
+    return [line for line in lines[start + 1 :] if line.strip() and not line.strip().startswith("--")]
+
+
+FORMATS: dict[str, PromptFormat] = {
+    f.name: f
+    for f in (
+        # llmstep (Pythia fine-tuned on LeanDojo Benchmark 4): continue after the typed prefix.
+        PromptFormat("proofstep", "[GOAL]{goal}[PROOFSTEP]{prefix}"),
+        # ReProver's tactic generator reads the state alone; the prefix is forced on the decoder.
+        PromptFormat("state", "{goal}"),
+        # LLEMMA / ntp-toolkit models, without and with the file before the cursor (miniCTX style).
+        PromptFormat(
+            "state-tactic",
+            _STATE_TACTIC_INTRO + "[STATE]\n{goal}\n[/STATE]\n[TAC]\n{prefix}",
+            ("[/TAC]", "\n"),
+        ),
+        PromptFormat(
+            "context-state-tactic",
+            _CONTEXT_STATE_TACTIC_INTRO
+            + "[CTX]\n{context}\n[/CTX]\n[STATE]\n{goal}\n[/STATE]\n[TAC]\n{prefix}",
+            ("[/TAC]", "\n"),
+        ),
+        # Any base model, through a few examples.
+        PromptFormat(
+            "few-shot",
+            _FEW_SHOT_EXAMPLES + "Tactic state:\n---\n{goal}\n---\nNext tactic:\n---\n{prefix}",
+            ("\n---", "\n"),
+        ),
+        # DeepSeek-Prover style completion: the file so far in a code block, continue the next line.
+        PromptFormat(
+            "lean4-code", "Complete the following Lean 4 code:\n\n```lean4\n{context}{indent}{prefix}"
+        ),
+        # Whole-proof chat models (Kimina-Prover, DeepSeek-Prover-V2): take the next tactic of the proof.
+        PromptFormat(
+            "chat-proof",
+            "Complete the following Lean 4 proof. Reply with the complete proof in one ```lean4 code "
+            "block.\n\n```lean4\n{declaration}\n```",
+            stop=(),
+            chat=True,
+            system="You are an expert in mathematics and Lean 4.",
+            output="proof",
+        ),
+    )
+}

@@ -1,0 +1,45 @@
+"""Merging candidates from every source into one ranked, filtered list."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from llmstep_lsp.generation.base import Candidate
+from llmstep_lsp.generation.filters import rejection_reason
+
+
+def merge_ranked(candidates: Iterable[Candidate], theorem_name: str | None = None) -> list[Candidate]:
+    """Filtered, duplicates (after whitespace normalisation) merged keeping the best score, best first.
+
+    Scored candidates are ranked by mean log-prob; unscored ones follow in their given order.
+    """
+    best: dict[str, Candidate] = {}
+    order: list[str] = []
+    for candidate in candidates:
+        if rejection_reason(candidate.tactic, theorem_name) is not None:
+            continue
+        key = " ".join(candidate.tactic.split())
+        kept = best.get(key)
+        if kept is None:
+            order.append(key)
+            best[key] = candidate
+        elif candidate.score is not None and (kept.score is None or candidate.score > kept.score):
+            best[key] = candidate
+    ranked = [best[k] for k in order]
+    scored = sorted((c for c in ranked if c.score is not None), key=lambda c: -(c.score or 0.0))
+    return scored + [c for c in ranked if c.score is None]
+
+
+def from_samples(
+    samples: Iterable[tuple[str, float | None]], theorem_name: str | None = None
+) -> list[Candidate]:
+    """Candidates from (tactic, mean log-prob) samples; without log-probs, rank by frequency."""
+    samples = list(samples)
+    if samples and all(score is None for _, score in samples):
+        counts: dict[str, int] = {}
+        for tactic, _ in samples:
+            counts[tactic] = counts.get(tactic, 0) + 1
+        total = len(samples)
+        samples = [(tactic, math.log(count / total)) for tactic, count in counts.items()]
+    return merge_ranked((Candidate(t, s, "model") for t, s in samples), theorem_name)
