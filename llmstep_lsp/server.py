@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from lsprotocol import types
@@ -30,6 +31,7 @@ class LlmstepServer(LanguageServer):
         super().__init__("llmstep-lsp", __version__)
         self.lean_uris: set[str] = set()
         self.engine = SuggestionEngine(settings, self)
+        self._loading_token: str | None = None
 
     def show(self, severity: str, message: str) -> None:
         self.window_show_message(types.ShowMessageParams(type=_SEVERITY[severity], message=message))
@@ -37,6 +39,22 @@ class LlmstepServer(LanguageServer):
 
     def status(self, state: Status, message: str) -> None:
         self.protocol.notify(STATUS_NOTIFICATION, {"state": state.value, "message": message})
+        self._loading_progress(state, message)
+
+    def _loading_progress(self, state: Status, message: str) -> None:
+        """Model loading (minutes for a first download) as LSP work-done progress."""
+        window = self.client_capabilities.window
+        if not (window and window.work_done_progress):
+            return
+        if state is Status.LOADING and self._loading_token is None:
+            token = self._loading_token = f"llmstep-load-{uuid.uuid4().hex[:8]}"
+            self.work_done_progress.create(token)
+            self.work_done_progress.begin(
+                token, types.WorkDoneProgressBegin(title="llmstep", message=message, cancellable=False)
+            )
+        elif state is not Status.LOADING and self._loading_token is not None:
+            token, self._loading_token = self._loading_token, None
+            self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message or "model ready"))
 
     def apply_settings(self, raw: Any) -> Settings | None:
         """The new settings if `raw` changes anything (problems are shown to the user)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.tiny_model import build_tiny_model
+from tests.support.tiny_model import build_tiny_model, build_tiny_seq2seq
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE_LEAN = REPO / "tests" / "fake_lean" / "server.py"
@@ -18,6 +18,11 @@ EXAMPLES_SCRIPT = REPO / "tests" / "fixtures" / "examples_script.json"
 @pytest.fixture(scope="session")
 def tiny_model() -> Path:
     return build_tiny_model()
+
+
+@pytest.fixture(scope="session")
+def tiny_seq2seq() -> Path:
+    return build_tiny_seq2seq()
 
 
 @pytest.fixture

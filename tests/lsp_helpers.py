@@ -29,7 +29,7 @@ async def start_session(
     project: Path,
     state: Path,
     *knobs: str,
-    model: Path | str = "",
+    model: Path | str | None = None,
     position_encodings: list[str] | None = None,
     **settings: Any,
 ) -> types.InitializeResult:
@@ -38,7 +38,7 @@ async def start_session(
         capabilities.general = types.GeneralClientCapabilities(position_encodings=position_encodings)
     options = {
         "leanCommand": fake_lean_command(state, *knobs),
-        "model": str(model),
+        **({} if model is None else {"model": str(model)}),
         "goalTimeoutS": 20,
         "verifyTimeoutS": 20,
         **settings,

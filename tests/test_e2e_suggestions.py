@@ -86,6 +86,11 @@ async def test_only_verified_suggestions_closes_first(
     assert closing == sorted(closing, reverse=True), "closing suggestions come first"
     assert [a.is_preferred for a in actions] == [True] + [False] * (len(actions) - 1)
     assert all(a.kind == types.CodeActionKind.QuickFix for a in actions)
+    # Loading the model was shown as work-done progress, begun and ended.
+    kinds = [
+        type(v).__name__ for v in client.progress_reports.get(next(iter(client.progress_reports), ""), [])
+    ]
+    assert kinds[:1] == ["WorkDoneProgressBegin"] and kinds[-1] == "WorkDoneProgressEnd", kinds
     # The model-free tactics were checked by Lean on this goal, and rejected.
     tried = verified_candidates(fake_state)
     assert {"simp", "rfl", "omega"} <= tried
@@ -274,3 +279,38 @@ async def test_closing_suggestions_rank_above_earlier_valid_ones(
         "Try this: rfl (closes goal)",
         "Try this: induction n (2 goals left)",
     ]
+
+
+async def test_http_backend_end_to_end_and_a_down_endpoint_degrades_to_model_free(
+    client: LanguageClient, lean_project: Path, fake_state: Path
+) -> None:
+    from tests.support.fake_openai import FakeOpenAI, Script
+
+    with FakeOpenAI() as fake:
+        fake.script = Script(
+            texts=[" h (Nat.le_succ _)", " h", " h (Nat.le_succ _)"], logprobs=[[-0.1], [-0.5], [-0.1]]
+        )
+        await start_session(
+            client,
+            lean_project,
+            fake_state,
+            preset="llemma",
+            endpoint=fake.endpoint,
+            numSamples=3,
+            requestRetries=0,
+            requestTimeoutS=2,
+        )
+        path = lean_project / "Examples.lean"
+        text = path.read_text()
+        uri = open_document(client, path)
+        line = proof_line(text, "monotone_step", 2)  # `  exact`
+        titles = [a.title for a in await code_actions_at(client, uri, line, 7)]
+        assert titles == ["Try this: exact h (Nat.le_succ _) (closes goal)"]  # `exact h` rejected by Lean
+        prompt = fake.requests[0]["body"]["prompt"]
+        assert "[CTX]\n" in prompt and "theorem monotone_step" in prompt and prompt.endswith("[TAC]\nexact")
+    # The endpoint is gone now: model-free candidates still come, with one message saying why.
+    actions = await code_actions_at(client, uri, proof_line(text, "two_eq_two", 1), 2)
+    assert [a.title for a in actions][:1] == ["Try this: rfl (closes goal)"]
+    await code_actions_at(client, uri, proof_line(text, "add_zero_nat", 1), 0)
+    shown = [m.message for m in client.messages if "endpoint" in m.message]
+    assert len(shown) == 1 and "Fix:" in shown[0]

@@ -80,7 +80,10 @@ async def test_missing_model_is_one_clear_error_with_the_fix() -> None:
 
 async def test_automation_candidates_respect_the_prefix() -> None:
     generator = AutomationGenerator(("rfl", "simp", "simp_all", "omega"))
-    assert [c.tactic for c in await generator.generate(GenerationRequest("⊢ True", "simp"))] == ["simp", "simp_all"]
+    assert [c.tactic for c in await generator.generate(GenerationRequest("⊢ True", "simp"))] == [
+        "simp",
+        "simp_all",
+    ]
 
 
 def test_merge_keeps_the_best_scored_duplicate_and_never_sorry() -> None:
@@ -108,7 +111,7 @@ def test_merge_keeps_the_best_scored_duplicate_and_never_sorry() -> None:
         ("exact Nat.foo_bar", None),
         ("simp\nexact h", "more than one line"),
         ("#eval IO.println 1", "a command, not a tactic"),
-        ("exact (IO.Process.run {cmd := \"sh\"})", "uses IO"),
+        ('exact (IO.Process.run {cmd := "sh"})', "uses IO"),
         ("run_tac do pure ()", "uses run_tac"),
         ("import Mathlib", "a command, not a tactic"),
         ("set_option maxHeartbeats 0 in simp", "a command, not a tactic"),
@@ -129,7 +132,9 @@ def test_context_is_cut_to_its_budget_at_a_line_start() -> None:
 def test_context_format_carries_the_file_before_the_cursor() -> None:
     request = GenerationRequest(goal="⊢ p", prefix="app", context="import Mathlib\ntheorem t : p := by\n")
     prompt = FORMATS["context-state-tactic"].render(request, 1000)
-    assert "[CTX]\nimport Mathlib\ntheorem t : p := by\n\n[/CTX]\n[STATE]\n⊢ p\n[/STATE]\n[TAC]\napp" in prompt
+    assert (
+        "[CTX]\nimport Mathlib\ntheorem t : p := by\n\n[/CTX]\n[STATE]\n⊢ p\n[/STATE]\n[TAC]\napp" in prompt
+    )
     assert FORMATS["context-state-tactic"].tactic_from("ly foo\n[/TAC]", request) == "apply foo"
 
 
@@ -147,10 +152,21 @@ def test_whole_proof_output_gives_the_next_tactic_at_the_cursor() -> None:
 def test_presets_and_user_presets_resolve_with_overrides() -> None:
     assert set(BUILTIN_PRESETS) >= {"llmstep", "reprover", "llemma", "deepseek-prover", "kimina-prover"}
     reprover = resolve("reprover", {}, {"num_samples": 3}, {})
-    assert (reprover.backend, reprover.format.name, reprover.num_samples) == ("transformers-seq2seq", "state", 3)
+    assert (reprover.backend, reprover.format.name, reprover.num_samples) == (
+        "transformers-seq2seq",
+        "state",
+        3,
+    )
     mine = resolve(
         "mine",
-        {"mine": {"model": "my/model", "backend": "openai", "template": "G:{goal} P:{prefix}", "stop": ["\n"]}},
+        {
+            "mine": {
+                "model": "my/model",
+                "backend": "openai",
+                "template": "G:{goal} P:{prefix}",
+                "stop": ["\n"],
+            }
+        },
         {},
         {},
     )
@@ -165,3 +181,20 @@ def test_bad_generation_settings_are_reported_and_change_nothing() -> None:
     settings, problems = Settings.from_mapping({"preset": "does-not-exist"})
     assert settings == Settings()
     assert problems and "unknown preset 'does-not-exist'" in problems[0]
+
+
+async def test_encoder_decoder_backend_forces_the_prefix_on_the_decoder(tiny_seq2seq: Path) -> None:
+    """ReProver-style byte-level T5, loaded through AutoModelForSeq2SeqLM."""
+    settings, problems = Settings.from_mapping(
+        {"preset": "reprover", "model": str(tiny_seq2seq), "maxNewTokens": 40}
+    )
+    assert not problems
+    config = settings.generation()
+    assert config is not None and config.backend == "transformers-seq2seq"
+    generator = TransformersGenerator(config)
+    goal = "α : Type u_1\nr s t : Set α\n⊢ r ⊆ s → s ⊆ t → r ⊆ t"
+    free = await generator.generate(GenerationRequest(goal=goal))
+    assert "intro hrs hst x hxr" in [c.tactic for c in free]
+    forced = await generator.generate(GenerationRequest(goal=goal, prefix="intro hrs"))
+    assert forced and all(c.tactic.startswith("intro hrs") for c in forced)
+    assert all(c.score is not None and c.score <= 0 for c in forced)

@@ -94,3 +94,53 @@ def build_tiny_model(cache_root: Path | None = None) -> Path:
     tokenizer.save_pretrained(tmp)
     tmp.rename(target)
     return target
+
+
+def build_tiny_seq2seq(cache_root: Path | None = None) -> Path:
+    """ReProver's architecture in miniature: a byte-level T5 (ByT5 tokenizer, no vocabulary file),
+    trained to map goal states to tactics of `lean/Examples.lean`."""
+    # A few short pairs: every byte is a token, so long goals make training slow.
+    wanted = {"intro hrs hst x hxr", "intro h n", "induction n", "push_neg"}
+    pairs = [(g, t) for g, t in training_pairs() if t in wanted]
+    digest = hashlib.sha256(json.dumps(pairs, ensure_ascii=False).encode() + b"t5-v4").hexdigest()[:16]
+    cache_root = cache_root or Path(
+        os.environ.get("LLMSTEP_TEST_CACHE", Path.home() / ".cache" / "llmstep-lsp-tests")
+    )
+    target = cache_root / f"tiny-byt5-{digest}"
+    if (target / "config.json").exists():
+        return target
+    import torch
+    from transformers import ByT5Tokenizer, T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(0)
+    tokenizer = ByT5Tokenizer()
+    config = T5Config(
+        vocab_size=384,
+        d_model=128,
+        d_ff=256,
+        num_layers=2,
+        num_heads=4,
+        d_kv=32,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+        dropout_rate=0.0,
+    )
+    model = T5ForConditionalGeneration(config)
+    inputs = tokenizer([g for g, _ in pairs], return_tensors="pt", padding=True)
+    labels = tokenizer([t for _, t in pairs], return_tensors="pt", padding=True).input_ids
+    labels[labels == tokenizer.pad_token_id] = -100
+    optimiser = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    model.train()
+    for _step in range(800):
+        loss = model(**inputs, labels=labels).loss
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        if loss.item() < 0.005:
+            break
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    tmp.rename(target)
+    return target
