@@ -45,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--settings", metavar="JSON", help="settings as a JSON object (keys as in the README)"
     )
+    common.add_argument("--preset", help="model preset: llmstep, reprover, llemma, deepseek-prover, …")
     common.add_argument("--model", help="model id or local directory; '' for no model")
+    common.add_argument("--endpoint", help="OpenAI-compatible endpoint for the openai backends")
     common.add_argument("--lean-command", help="command that starts the Lean server, e.g. 'lake serve'")
     common.add_argument("--project-root", help="Lean project root (default: found from the file)")
     common.add_argument("--log-level", help="DEBUG, INFO, WARNING, …")
@@ -81,7 +83,7 @@ def _settings_from_args(args: argparse.Namespace) -> Settings | None:
         except json.JSONDecodeError as err:
             print(f"llmstep-lsp: --settings is not valid JSON: {err}", file=sys.stderr)
             return None
-    for name in ("model", "project_root", "num_samples", "temperature"):
+    for name in ("preset", "model", "endpoint", "project_root", "num_samples", "temperature"):
         value = getattr(args, name, None)
         if value is not None:
             raw[name] = value

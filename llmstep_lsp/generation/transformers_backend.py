@@ -33,6 +33,7 @@ class LoadedModel:
     device: str
     dtype: str
     seq2seq: bool
+    pieces: list[str] | None = None
 
 
 class TransformersGenerator:
@@ -146,52 +147,87 @@ def sample_causal(
     stops: tuple[str, ...],
     cancel: threading.Event,
 ) -> list[Sample]:
-    """N samples of a causal LM continuing `prompt`, sharing one prefill and its KV cache."""
+    """N samples of a causal LM continuing `prompt`.
+
+    The prompt is run once. After that the batch holds one row per *distinct* token history:
+    samples that drew the same tokens so far share a row (their next-token distribution is the
+    same, so this is exact), a row splits when its samples draw different tokens (its KV cache
+    row is copied), and a row leaves the batch when its samples stop at EOS or a stop string.
+    With a model that is sure of itself most samples share rows, so a step costs far less than
+    N sequences.
+    """
     import torch
 
     model, tokenizer = loaded.model, loaded.tokenizer
     eos = tokenizer.eos_token_id
+    pieces = _token_pieces(loaded)
     prompt_ids = tokenizer(prompt, return_tensors="pt").input_ids.to(loaded.device)
     tokens: list[list[int]] = [[] for _ in range(n)]
     logprobs: list[list[float]] = [[] for _ in range(n)]
-    texts = [""] * n
     with torch.inference_mode():
         out = model(input_ids=prompt_ids, use_cache=True)
         cache = out.past_key_values
         logits = out.logits[:, -1, :].float()
-        if n > 1:
-            cache.batch_repeat_interleave(n)
-            logits = logits.expand(n, -1)
-        active = list(range(n))  # batch row -> sample number
+        rows: list[list[int]] = [list(range(n))]  # batch row -> the samples sharing its history
+        texts = [""]  # batch row -> its generated text (for stop strings)
         for _ in range(max_new_tokens):
             if cancel.is_set():
                 return []
             step_logprobs = torch.log_softmax(logits / temperature if temperature > 0 else logits, dim=-1)
+            row_of_sample = [r for r, samples in enumerate(rows) for _ in samples]
+            index = torch.tensor(row_of_sample, device=logits.device)
             if temperature > 0:
-                chosen = torch.multinomial(step_logprobs.exp(), 1).squeeze(1)
+                drawn = torch.multinomial(step_logprobs.exp()[index], 1).squeeze(1)
             else:
-                chosen = step_logprobs.argmax(dim=-1)
-            chosen_logprobs = step_logprobs.gather(1, chosen[:, None]).squeeze(1).tolist()
-            keep = []
-            for row, (sample, token) in enumerate(zip(active, chosen.tolist(), strict=True)):
+                drawn = step_logprobs.argmax(dim=-1)[index]
+            drawn_logprobs = step_logprobs[index].gather(1, drawn[:, None]).squeeze(1).tolist()
+            # Regroup: samples of the same row that drew the same token keep sharing a row.
+            children: dict[tuple[int, int], list[int]] = {}
+            flat = [sample for samples in rows for sample in samples]
+            for sample, row, token, logprob in zip(
+                flat, row_of_sample, drawn.tolist(), drawn_logprobs, strict=True
+            ):
                 tokens[sample].append(token)
-                logprobs[sample].append(chosen_logprobs[row])
+                logprobs[sample].append(logprob)
+                children.setdefault((row, token), []).append(sample)
+            parents, next_tokens, next_rows, next_texts = [], [], [], []
+            for (row, token), samples in children.items():
                 if token == eos:
                     continue
-                texts[sample] += tokenizer.decode([token])
-                if not any(s in texts[sample] for s in stops):
-                    keep.append(row)
-            if not keep:
+                text = texts[row] + pieces[token]
+                if any(stop in text for stop in stops):
+                    continue
+                parents.append(row)
+                next_tokens.append(token)
+                next_rows.append(samples)
+                next_texts.append(text)
+            if not next_rows:
                 break
-            if len(keep) < len(active):
-                rows = torch.tensor(keep, device=chosen.device)
-                cache.batch_select_indices(rows)  # finished samples leave the batch
-                chosen = chosen[rows]
-                active = [active[r] for r in keep]
-            out = model(input_ids=chosen[:, None], past_key_values=cache, use_cache=True)
+            if parents != list(range(len(rows))):
+                cache.batch_select_indices(torch.tensor(parents, device=logits.device))
+            rows, texts = next_rows, next_texts
+            step_input = torch.tensor(next_tokens, device=logits.device)[:, None]
+            out = model(input_ids=step_input, past_key_values=cache, use_cache=True)
             cache = out.past_key_values
             logits = out.logits[:, -1, :].float()
     return [_finish(tokenizer, toks, lps, eos) for toks, lps in zip(tokens, logprobs, strict=True)]
+
+
+def _token_pieces(loaded: LoadedModel) -> list[str]:
+    """Each token's text, decoded once per model (stop strings are checked on these pieces)."""
+    if loaded.pieces is None:
+        tokenizer = loaded.tokenizer
+        # The model may have more logits than the tokenizer has tokens (Pythia pads to 50304).
+        size = max(len(tokenizer), int(getattr(loaded.model.config, "vocab_size", 0) or 0))
+        loaded.pieces = [_decode_piece(tokenizer, i) for i in range(size)]
+    return loaded.pieces
+
+
+def _decode_piece(tokenizer: Any, token: int) -> str:
+    try:
+        return str(tokenizer.decode([token]))
+    except (IndexError, KeyError, ValueError, TypeError):
+        return ""
 
 
 def sample_seq2seq(

@@ -1,0 +1,230 @@
+"""Generation speed: our sampler vs. the loop llmstep's HF server runs, side by side in one run.
+
+    python bench/generation.py [--train-steps 600] [--rounds 3] [--json results.json]
+
+Setup: a small GPT-NeoX (Pythia's architecture) with a BPE tokenizer, trained for a few minutes on
+part of ../shared/data/proofsteps in llmstep's format (a fixed number of steps, a few minutes on
+two cores) so that it has learned to stop: its output lengths are realistic, its accuracy means
+nothing. It is cached by content hash.
+
+Measured, on the same model and the 17 goal states (+ prefixes) of llmstep's runtime benchmark:
+- naive: `model.generate(input_ids, do_sample=True, temperature=0.5, num_return_sequences=10,
+  max_new_tokens=128)`, decode, `set()` — what llmstep's python/server.py does;
+- ours: `sample_causal` (one prefill shared by all samples, each sample stopping at EOS or end of
+  line, finished samples leaving the batch) + our ranking.
+Requests alternate between the two, round after round, so machine noise hits both alike.
+
+Also printed: the memory-bandwidth floor, i.e. weight bytes × decode steps / measured copy
+bandwidth — the time a decode-bound sampler cannot beat on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from llmstep_lsp.generation.formats import FORMATS  # noqa: E402
+from llmstep_lsp.generation.presets import GenerationConfig  # noqa: E402
+from llmstep_lsp.generation.ranking import from_samples  # noqa: E402
+from llmstep_lsp.generation.transformers_backend import LoadedModel, load_model, sample_causal  # noqa: E402
+
+SHARED = REPO.parent / "shared" / "data" / "proofsteps"
+CASES = SHARED / "llmstep_runtime_test_cases.jsonl"
+EOS = "<|endoftext|>"
+SAMPLES, TEMPERATURE, MAX_NEW_TOKENS = 10, 0.5, 128  # llmstep's defaults
+
+
+def training_texts() -> list[str]:
+    texts = []
+    for line in (SHARED / "minif2f_test_verified_proofsteps.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        texts.append(f"[GOAL]{row['state']}[PROOFSTEP]{row['tactic']}")
+    for path in sorted((SHARED / "raw" / "llmstep").glob("results__*.json")):
+        for result in json.loads(path.read_text(encoding="utf-8"))["results"]:
+            for attempt in result["attempt_results"]:
+                for step in attempt.get("trace") or []:
+                    texts.append(f"[GOAL]{step['state_before']}[PROOFSTEP]{step['tactic']}")
+    return sorted(set(texts))
+
+
+def build_model(train_steps: int) -> Path:
+    """A small Pythia-shaped model that has learned the proofstep format (cached)."""
+    import torch
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerFast
+
+    texts = training_texts()
+    shape = {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 1024}
+    key = hashlib.sha256(json.dumps([texts, shape, train_steps]).encode()).hexdigest()[:16]
+    target = Path.home() / ".cache" / "llmstep-lsp-bench" / f"pythia-small-{key}"
+    if (target / "config.json").exists():
+        return target
+    torch.manual_seed(0)
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(texts, vocab_size=4000, special_tokens=[EOS])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, eos_token=EOS, pad_token=EOS)
+    config = GPTNeoXConfig(
+        vocab_size=len(tokenizer),
+        max_position_embeddings=1024,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **shape,
+    )
+    model = GPTNeoXForCausalLM(config)
+    encoded = [tokenizer(t + EOS)["input_ids"][-256:] for t in texts]
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model.train()
+    batch = 16
+    generator = torch.Generator().manual_seed(0)
+    for step in range(1, train_steps + 1):
+        rows = [encoded[i] for i in torch.randint(len(encoded), (batch,), generator=generator).tolist()]
+        width = max(len(r) for r in rows)
+        ids = torch.full((batch, width), tokenizer.eos_token_id)
+        labels = torch.full((batch, width), -100)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = torch.tensor(r)
+            labels[i, : len(r)] = torch.tensor(r)
+        loss = model(input_ids=ids, attention_mask=(labels != -100).long(), labels=labels).loss
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        if step % 50 == 0:
+            print(f"  training step {step}: loss {loss.item():.2f}", file=sys.stderr)
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    tmp.rename(target)
+    return target
+
+
+def naive(loaded: LoadedModel, prompt: str) -> set[str]:
+    """llmstep's python/server.py `hf_generate`, as it is."""
+    import torch
+
+    tokenizer, model = loaded.tokenizer, loaded.model
+    input_ids = tokenizer.encode(prompt, return_tensors="pt").to(model.device)
+    with torch.no_grad():
+        out = model.generate(
+            input_ids,
+            max_new_tokens=MAX_NEW_TOKENS,
+            do_sample=True,
+            temperature=TEMPERATURE,
+            pad_token_id=tokenizer.eos_token_id,
+            num_return_sequences=SAMPLES,
+        )
+    texts = tokenizer.batch_decode(out[:, input_ids.shape[1] :], skip_special_tokens=True)
+    return set(texts)
+
+
+def ours(loaded: LoadedModel, prompt: str) -> list[Any]:
+    samples = sample_causal(loaded, prompt, SAMPLES, TEMPERATURE, MAX_NEW_TOKENS, ("\n",), threading.Event())
+    return from_samples((text.split("\n")[0], score) for text, score in samples)
+
+
+def copy_bandwidth_bytes_per_s() -> float:
+    import torch
+
+    source = torch.empty(64 * 1024 * 1024, dtype=torch.float32)
+    target = torch.empty_like(source)
+    target.copy_(source)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        target.copy_(source)
+        best = min(best, time.perf_counter() - start)
+    return 2 * source.numel() * source.element_size() / best  # read + write
+
+
+class ForwardCounter:
+    """Counts decode steps (forward calls on one new token) of a model."""
+
+    def __init__(self, model: Any) -> None:
+        self.steps = 0
+        self._forward = model.forward
+        model.forward = self
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is not None and ids.shape[-1] == 1:
+            self.steps += 1
+        return self._forward(*args, **kwargs)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train-steps", type=int, default=600)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    import torch
+
+    model_dir = build_model(args.train_steps)
+    config = GenerationConfig("transformers", str(model_dir), FORMATS["proofstep"], SAMPLES, TEMPERATURE, MAX_NEW_TOKENS)
+    loaded = load_model(config)
+    cases = [json.loads(line) for line in CASES.read_text(encoding="utf-8").splitlines()]
+    prompts = [FORMATS["proofstep"].template.format(goal=c["tactic_state"], prefix=c["prefix"]) for c in cases]
+    weight_bytes = sum(p.numel() * p.element_size() for p in loaded.model.parameters())
+    counter = ForwardCounter(loaded.model)
+
+    naive(loaded, prompts[0])  # warm-up
+    ours(loaded, prompts[0])
+    times: dict[str, list[float]] = {"naive": [], "ours": []}
+    steps = {"naive": 0, "ours": 0}
+    lengths: dict[str, list[int]] = {"naive": [], "ours": []}
+    torch.manual_seed(0)
+    for _ in range(args.rounds):
+        for prompt in prompts:
+            for name, run in (("naive", naive), ("ours", ours)):
+                before = counter.steps
+                start = time.perf_counter()
+                result = run(loaded, prompt)
+                times[name].append(time.perf_counter() - start)
+                steps[name] += counter.steps - before
+                texts = result if name == "naive" else [c.tactic for c in result]
+                lengths[name].extend(len(loaded.tokenizer.encode(t)) for t in texts)
+
+    bandwidth = copy_bandwidth_bytes_per_s()
+    total = {name: sum(values) for name, values in times.items()}
+    floor_s = weight_bytes * steps["ours"] / bandwidth
+    report = {
+        "machine": f"{os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads",
+        "model": f"GPT-NeoX {weight_bytes / 1e6:.1f} MB weights (fp32), {model_dir.name}",
+        "requests": len(times["ours"]),
+        "naive_s_per_request": statistics.mean(times["naive"]),
+        "ours_s_per_request": statistics.mean(times["ours"]),
+        "speedup": total["naive"] / total["ours"],
+        "naive_decode_steps_per_request": steps["naive"] / len(times["naive"]),
+        "ours_decode_steps_per_request": steps["ours"] / len(times["ours"]),
+        "mean_output_tokens": statistics.mean(lengths["ours"]) if lengths["ours"] else 0,
+        "copy_bandwidth_GB_s": bandwidth / 1e9,
+        "ours_vs_bandwidth_floor": total["ours"] / floor_s if floor_s else float("nan"),
+    }
+    print(f"generation benchmark — {report['machine']}; {report['model']}")
+    print(f"{'':>8} {'s/request':>10} {'decode steps':>13}")
+    for name in ("naive", "ours"):
+        per_request = report[f"{name}_s_per_request"]
+        print(f"{name:>8} {per_request:>10.3f} {report[f'{name}_decode_steps_per_request']:>13.1f}")
+    print(f"speedup (naive / ours): {report['speedup']:.2f}x over {report['requests']} requests each")
+    print(
+        f"bandwidth floor: {report['copy_bandwidth_GB_s']:.1f} GB/s copy; ours is "
+        f"{report['ours_vs_bandwidth_floor']:.1f}x the floor (weights × decode steps / bandwidth)"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
