@@ -59,7 +59,7 @@ class Settings:
     goes in settings or logs)."""
     request_timeout_s: float = 30.0
     request_retries: int = 2
-    context_chars: int = 6000
+    context_tokens: int = 2048
     presets: dict[str, Any] = field(default_factory=dict)
     automation_tactics: tuple[str, ...] = DEFAULT_AUTOMATION_TACTICS
     # Publication
@@ -120,7 +120,7 @@ class Settings:
                 "api_key_env": self.api_key_env,
                 "request_timeout_s": self.request_timeout_s,
                 "request_retries": self.request_retries,
-                "context_chars": self.context_chars,
+                "context_tokens": self.context_tokens,
             },
         )
         return config if config.num_samples > 0 else None

@@ -39,7 +39,7 @@ def test_default_preset_is_llmsteps_model_and_sampling() -> None:
 
 def test_proofstep_prompt_is_llmsteps_format() -> None:
     request = GenerationRequest(goal="⊢ 2 = 2", prefix="ex")
-    assert FORMATS["proofstep"].render(request, 100) == "[GOAL]⊢ 2 = 2[PROOFSTEP]ex"
+    assert FORMATS["proofstep"].render(request) == "[GOAL]⊢ 2 = 2[PROOFSTEP]ex"
 
 
 async def test_tiny_model_keeps_the_prefix_and_returns_single_line_ranked_tactics(tiny_model: Path) -> None:
@@ -131,7 +131,7 @@ def test_context_is_cut_to_its_budget_at_a_line_start() -> None:
 
 def test_context_format_carries_the_file_before_the_cursor() -> None:
     request = GenerationRequest(goal="⊢ p", prefix="app", context="import Mathlib\ntheorem t : p := by\n")
-    prompt = FORMATS["context-state-tactic"].render(request, 1000)
+    prompt = FORMATS["context-state-tactic"].render(request)
     assert (
         "[CTX]\nimport Mathlib\ntheorem t : p := by\n\n[/CTX]\n[STATE]\n⊢ p\n[/STATE]\n[TAC]\napp" in prompt
     )
@@ -170,7 +170,7 @@ def test_presets_and_user_presets_resolve_with_overrides() -> None:
         {},
         {},
     )
-    assert (mine.model, mine.format.render(GenerationRequest("g", "p"), 10)) == ("my/model", "G:g P:p")
+    assert (mine.model, mine.format.render(GenerationRequest("g", "p"))) == ("my/model", "G:g P:p")
     with pytest.raises(PresetError, match="unknown preset 'nope'"):
         resolve("nope", {}, {}, {})
     with pytest.raises(PresetError, match="chat format"):
@@ -198,3 +198,16 @@ async def test_encoder_decoder_backend_forces_the_prefix_on_the_decoder(tiny_seq
     forced = await generator.generate(GenerationRequest(goal=goal, prefix="intro hrs"))
     assert forced and all(c.tactic.startswith("intro hrs") for c in forced)
     assert all(c.score is not None and c.score <= 0 for c in forced)
+
+
+def test_file_context_is_cut_to_a_token_budget(tiny_model: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from llmstep_lsp.generation.transformers_backend import tail_in_tokens
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    text = "".join(f"theorem t{i} : True := by\n  trivial\n" for i in range(200))
+    tail = tail_in_tokens(tokenizer, text, 50)
+    assert len(tokenizer(tail).input_ids) <= 50
+    assert text.endswith(tail) and tail.startswith(("theorem", "  trivial"))
+    assert tail_in_tokens(tokenizer, "short\n", 50) == "short\n"

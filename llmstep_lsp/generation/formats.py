@@ -86,11 +86,12 @@ class PromptFormat:
     def uses_context(self) -> bool:
         return "{context}" in self.template
 
-    def render(self, request: GenerationRequest, context_chars: int) -> str:
+    def render(self, request: GenerationRequest, context: str | None = None) -> str:
+        """The prompt; `context` is the file text already cut to the backend's budget."""
         values = {
             "goal": request.goal,
             "prefix": request.prefix,
-            "context": tail_at_line(request.context, context_chars),
+            "context": request.context if context is None else context,
             "declaration": request.declaration,
             "indent": request.indent,
         }
@@ -104,6 +105,9 @@ class PromptFormat:
             output = output.split(stop, 1)[0]
         tactic = (request.prefix + output).strip()
         return tactic or None
+
+
+CHARS_PER_TOKEN = 3  # Lean is symbol-dense; used where no tokenizer is at hand (HTTP backends)
 
 
 def tail_at_line(text: str, max_chars: int) -> str:

@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 import httpx
 
 from llmstep_lsp.generation.base import Candidate, GenerationRequest, ModelUnavailable
+from llmstep_lsp.generation.formats import CHARS_PER_TOKEN, tail_at_line
 from llmstep_lsp.generation.presets import GenerationConfig
 from llmstep_lsp.generation.ranking import from_samples
 
@@ -52,7 +53,7 @@ class OpenAIGenerator:
         if time.monotonic() < self._resting_until:
             raise EndpointUnavailable(self._last_error)
         c = self.config
-        prompt = c.format.render(request, c.context_chars)
+        prompt = c.format.render(request, tail_at_line(request.context, c.context_tokens * CHARS_PER_TOKEN))
         if c.format.chat:
             path = "/chat/completions"
             messages = [{"role": "system", "content": c.format.system}] if c.format.system else []

@@ -59,7 +59,7 @@ class GenerationConfig:
     api_key_env: str = "OPENAI_API_KEY"
     request_timeout_s: float = 30.0
     request_retries: int = 2
-    context_chars: int = 6000
+    context_tokens: int = 2048
 
 
 class PresetError(ValueError):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmstep_lsp.generation.base import Candidate, GenerationRequest, ModelUnavailable
+from llmstep_lsp.generation.formats import tail_at_line
 from llmstep_lsp.generation.presets import GenerationConfig
 from llmstep_lsp.generation.ranking import from_samples
 
@@ -63,7 +64,10 @@ class TransformersGenerator:
 
     async def generate(self, request: GenerationRequest) -> list[Candidate]:
         loaded = await self.load()
-        prompt = self.config.format.render(request, self.config.context_chars)
+        context = None
+        if self.config.format.uses_context:
+            context = tail_in_tokens(loaded.tokenizer, request.context, self.config.context_tokens)
+        prompt = self.config.format.render(request, context)
         stop = threading.Event()
         async with self._generate_lock:
             try:
@@ -290,6 +294,15 @@ def _finish(tokenizer: Any, tokens: list[int], logprobs: list[float], eos: int) 
     text_tokens = tokens[:-1] if tokens and tokens[-1] == eos else tokens
     text = tokenizer.decode(text_tokens, skip_special_tokens=True)
     return text, sum(logprobs) / max(1, len(logprobs))
+
+
+def tail_in_tokens(tokenizer: Any, text: str, budget: int) -> str:
+    """The end of `text` that fits in `budget` tokens, cut at a line start."""
+    ids = tokenizer(text, add_special_tokens=False).input_ids
+    if len(ids) <= budget:
+        return text
+    tail = str(tokenizer.decode(ids[-budget:]))
+    return tail_at_line(tail, len(tail) - 1)
 
 
 def _first_line(err: BaseException) -> str:
