@@ -145,7 +145,7 @@ def _suggest(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _suggest_once(settings: Settings, uri: str, text: str, line: int, as_json: bool) -> int:
     from llmstep_lsp.engine import SuggestionEngine
-    from llmstep_lsp.publish import suggestion_title
+    from llmstep_lsp.publish import suggestion_report, suggestion_title
 
     engine = SuggestionEngine(settings, _ConsoleChannel())
     try:
@@ -154,7 +154,7 @@ async def _suggest_once(settings: Settings, uri: str, text: str, line: int, as_j
     finally:
         await engine.shutdown()
     if as_json:
-        print(json.dumps(_result_json(result), ensure_ascii=False, indent=2))
+        print(json.dumps(suggestion_report(result), ensure_ascii=False, indent=2))
     elif not result.suggestions:
         print(f"no suggestions: {result.note}")
     else:
@@ -171,21 +171,3 @@ class _ConsoleChannel:
 
     def status(self, state: Status, message: str) -> None:
         log.debug("status %s %s", state.value, message)
-
-
-def _result_json(result: Any) -> dict[str, Any]:
-    return {
-        "goals": list(result.goals),
-        "note": result.note,
-        "timings_ms": {k: round(v, 1) for k, v in result.timings_ms.items()},
-        "suggestions": [
-            {
-                "tactic": s.tactic,
-                "status": s.verdict.value,
-                "goals_after": list(s.goals_after),
-                "score": s.score,
-                "source": s.source,
-            }
-            for s in result.suggestions
-        ],
-    }

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import enum
 
+SUGGEST_COMMAND = "llmstep.suggest"
+"""workspace/executeCommand, arguments `[uri, line]` (0-based line): the structured suggestion report."""
+SUGGEST_REQUEST = "$/llmstep/suggest"
+"""Request with `TextDocumentPositionParams`: the same report, for clients that want a panel."""
 STATUS_NOTIFICATION = "llmstep/status"
 """Server → client notification `{"state": Status, "message": str}`: drives the status-bar item."""
 

@@ -9,6 +9,7 @@ encoding here, at the boundary.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from lsprotocol import types
 
@@ -25,6 +26,29 @@ def suggestion_title(suggestion: Suggestion) -> str:
         left = len(suggestion.goals_after)
         status = f"{left} goal{'s' if left != 1 else ''} left"
     return f"Try this: {suggestion.tactic} ({status})"
+
+
+def suggestion_report(result: SuggestionSet) -> dict[str, Any]:
+    """The ranked list as plain JSON: for `suggest --json`, `llmstep.suggest` and `$/llmstep/suggest`."""
+    return {
+        "uri": result.uri,
+        "version": result.version,
+        "line": result.point.line if result.point else None,
+        "goals": list(result.goals),
+        "note": result.note,
+        "timings_ms": {k: round(v, 1) for k, v in result.timings_ms.items()},
+        "suggestions": [
+            {
+                "tactic": s.tactic,
+                "status": s.verdict.value,
+                "goals_after": list(s.goals_after),
+                "score": s.score,
+                "source": s.source,
+                "title": suggestion_title(s),
+            }
+            for s in result.suggestions
+        ],
+    }
 
 
 def code_actions(result: SuggestionSet, encode: ColumnEncoder) -> list[types.CodeAction]:

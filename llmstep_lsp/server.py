@@ -7,13 +7,14 @@ import uuid
 from typing import Any
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
 from llmstep_lsp import __version__
 from llmstep_lsp.engine import SuggestionEngine, SuggestionSet
 from llmstep_lsp.logs import configure_logging
-from llmstep_lsp.protocol import STATUS_NOTIFICATION, Status
-from llmstep_lsp.publish import code_actions, inline_completions
+from llmstep_lsp.protocol import STATUS_NOTIFICATION, SUGGEST_COMMAND, SUGGEST_REQUEST, Status
+from llmstep_lsp.publish import code_actions, inline_completions, suggestion_report
 from llmstep_lsp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -131,8 +132,31 @@ def build_server(settings: Settings) -> LlmstepServer:
         result = await ls.suggestions_at(params.text_document.uri, params.position.line)
         return inline_completions(result, ls.encode_column) if result else None
 
+    @server.command(SUGGEST_COMMAND)
+    async def suggest_command(ls: LlmstepServer, *arguments: Any) -> dict[str, Any] | None:
+        uri, line = _uri_and_line(arguments)
+        result = await ls.suggestions_at(uri, line)
+        return suggestion_report(result) if result else None
+
+    @server.feature(SUGGEST_REQUEST)
+    async def suggest_request(ls: LlmstepServer, params: Any) -> dict[str, Any] | None:
+        result = await ls.suggestions_at(params.textDocument.uri, params.position.line)
+        return suggestion_report(result) if result else None
+
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: LlmstepServer, params: None) -> None:
         await ls.engine.shutdown()
 
     return server
+
+
+def _uri_and_line(arguments: Any) -> tuple[str, int]:
+    """`[uri, line]` from executeCommand arguments, with a clear error for anything else."""
+    if (
+        isinstance(arguments, list | tuple)
+        and len(arguments) >= 2
+        and isinstance(arguments[0], str)
+        and isinstance(arguments[1], int)
+    ):
+        return arguments[0], arguments[1]
+    raise JsonRpcInvalidParams(f"{SUGGEST_COMMAND} takes [uri, line] (0-based line), got {arguments!r}")

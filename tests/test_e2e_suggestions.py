@@ -314,3 +314,31 @@ async def test_http_backend_end_to_end_and_a_down_endpoint_degrades_to_model_fre
     await code_actions_at(client, uri, proof_line(text, "add_zero_nat", 1), 0)
     shown = [m.message for m in client.messages if "endpoint" in m.message]
     assert len(shown) == 1 and "Fix:" in shown[0]
+
+
+async def test_structured_results_by_command_and_by_request(
+    client: LanguageClient, lean_project: Path, fake_state: Path
+) -> None:
+    await start_session(client, lean_project, fake_state, model="", automationTactics=["induction n", "rfl"])
+    path = lean_project / "Examples.lean"
+    text = path.read_text()
+    uri = open_document(client, path)
+    line = proof_line(text, "add_zero_nat", 1)
+    report = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="llmstep.suggest", arguments=[uri, line])
+    )
+    assert [(s["tactic"], s["status"], len(s["goals_after"])) for s in report["suggestions"]] == [
+        ("rfl", "closes", 0),
+        ("induction n", "valid", 2),
+    ]
+    assert report["goals"] == ["n : ℕ\n⊢ n + 0 = n"] and report["version"] == 1
+    assert {"goal", "generate", "verify", "total"} <= set(report["timings_ms"])
+    same = await client.protocol.send_request_async(
+        "$/llmstep/suggest", {"textDocument": {"uri": uri}, "position": {"line": line, "character": 0}}
+    )
+    # pytest-lsp's client turns untyped results into named tuples
+    assert [(s.tactic, s.status) for s in same.suggestions] == [("rfl", "closes"), ("induction n", "valid")]
+    with pytest.raises(Exception, match=r"takes \[uri, line\]"):
+        await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="llmstep.suggest", arguments=["not enough"])
+        )
