@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -241,7 +242,7 @@ class SuggestionEngine:
                 candidates = await self._candidates(request)
                 timings["generate"] = _ms_since(mark)
                 mark = time.perf_counter()
-                checked = await self._verify_all(session.verifier, lines, point, candidates)
+                checked = await self._verify_all(session.verifier, lines, point, state.goals, candidates)
                 timings["verify"] = _ms_since(mark)
         except TimeoutError:
             return SuggestionSet(uri, version, point, note="suggestion budget exceeded", timings_ms=timings)
@@ -305,9 +306,24 @@ class SuggestionEngine:
         return merge_ranked(candidates, request.theorem_name)
 
     async def _verify_all(
-        self, verifier: Verifier, lines: list[str], point: SuggestionPoint, candidates: list[Candidate]
+        self,
+        verifier: Verifier,
+        lines: list[str],
+        point: SuggestionPoint,
+        goals: tuple[str, ...],
+        candidates: list[Candidate],
     ) -> list[CheckResult]:
-        return list(await asyncio.gather(*(verifier.check(lines, point, c.tactic) for c in candidates)))
+        environment = _environment_digest(lines, point)
+
+        async def check(tactic: str) -> CheckResult:
+            key = (environment, goals, tactic)
+            if (known := verifier.cached_verdict(key)) is not None:
+                return known
+            result = await verifier.check(lines, point, tactic)
+            verifier.remember(key, result)
+            return result
+
+        return list(await asyncio.gather(*(check(c.tactic) for c in candidates)))
 
     # --- Lean sessions -------------------------------------------------------------------------
 
@@ -376,6 +392,13 @@ def _generation_request(
         theorem_name=declaration.name if declaration else None,
         indent=point.indent,
     )
+
+
+def _environment_digest(lines: list[str], point: SuggestionPoint) -> str:
+    """What a tactic's verdict depends on besides its goal: the file before the declaration."""
+    declaration = enclosing_declaration(lines, point.line)
+    before = lines[: declaration.start_line] if declaration else lines[: point.line]
+    return hashlib.sha256("\n".join(before).encode()).hexdigest()
 
 
 def _generation_of(settings: Settings) -> object:

@@ -342,3 +342,28 @@ async def test_structured_results_by_command_and_by_request(
         await client.workspace_execute_command_async(
             types.ExecuteCommandParams(command="llmstep.suggest", arguments=["not enough"])
         )
+
+
+async def test_verdicts_are_reused_across_versions_for_the_same_goal(
+    client: LanguageClient, lean_project: Path, fake_state: Path
+) -> None:
+    await start_session(client, lean_project, fake_state, model="")
+    path = lean_project / "Examples.lean"
+    text = path.read_text()
+    uri = open_document(client, path)
+    line = proof_line(text, "add_zero_nat", 1)
+    first = [a.title for a in await code_actions_at(client, uri, line, 0)]
+    shadow_syncs = len([m for m in received(fake_state) if ".llmstep/" in json.dumps(m.get("params", {}))])
+    # An edit below the proof: new version, same goal, same environment → no candidate re-checked.
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=text + "\n-- a note\n")],
+        )
+    )
+    again = await code_actions_at(client, uri, line, 0)
+    assert [a.title for a in again] == first
+    assert edit_of(again[0])[1] == 2
+    new_syncs = [m for m in received(fake_state) if ".llmstep/" in json.dumps(m.get("params", {}))][shadow_syncs:]
+    texts = [c["text"] for m in new_syncs for c in (m["params"].get("contentChanges") or [])]
+    assert len(texts) == 1 and "  sorry" in texts[0].split("\n")  # only the goal was read again

@@ -11,6 +11,7 @@ all retries, is not a verdict: the candidate is dropped, never shown unchecked.
 from __future__ import annotations
 
 import asyncio
+import collections
 import enum
 import logging
 from dataclasses import dataclass
@@ -42,6 +43,11 @@ class CheckResult:
     error: str | None = None
 
 
+VerdictKey = tuple[str, tuple[str, ...], str]
+"""(environment: a digest of the file before the declaration, goals, tactic)."""
+VERDICT_CACHE_SIZE = 4096
+
+
 class Verifier:
     def __init__(
         self, lean: LeanClient, shadows: ShadowPool, goal_timeout_s: float, verify_timeout_s: float
@@ -50,6 +56,21 @@ class Verifier:
         self.shadows = shadows
         self.goal_timeout_s = goal_timeout_s
         self.verify_timeout_s = verify_timeout_s
+        # Lean's verdict on a tactic depends only on the goal and the environment it runs in.
+        self._verdicts: collections.OrderedDict[VerdictKey, CheckResult] = collections.OrderedDict()
+
+    def cached_verdict(self, key: VerdictKey) -> CheckResult | None:
+        hit = self._verdicts.get(key)
+        if hit is not None:
+            self._verdicts.move_to_end(key)
+        return hit
+
+    def remember(self, key: VerdictKey, result: CheckResult) -> None:
+        if result.verdict is Verdict.UNKNOWN:
+            return  # no verdict: ask Lean again next time
+        self._verdicts[key] = result
+        while len(self._verdicts) > VERDICT_CACHE_SIZE:
+            self._verdicts.popitem(last=False)
 
     async def goal_at(self, uri: str, lines: list[str], point: SuggestionPoint) -> GoalState | None:
         """The tactic state at the suggestion point as Lean reports it (None: not in a tactic block)."""
