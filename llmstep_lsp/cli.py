@@ -9,10 +9,13 @@ import logging
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmstep_lsp.logs import configure_logging
 from llmstep_lsp.protocol import Status
+
+if TYPE_CHECKING:
+    from llmstep_lsp.engine import SuggestionSet
 from llmstep_lsp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -171,3 +174,6 @@ class _ConsoleChannel:
 
     def status(self, state: Status, message: str) -> None:
         log.debug("status %s %s", state.value, message)
+
+    def suggestions_ready(self, result: SuggestionSet) -> None:
+        pass  # `suggest` prints the result it awaited

@@ -47,6 +47,9 @@ class UserChannel(Protocol):
     def status(self, state: Status, message: str) -> None:
         """The sidecar's state, for a status-bar item."""
 
+    def suggestions_ready(self, result: SuggestionSet) -> None:
+        """A computation finished (whether or not a request still waits for it)."""
+
 
 @dataclass(frozen=True)
 class Suggestion:
@@ -192,6 +195,9 @@ class SuggestionEngine:
     def cached(self, uri: str, version: int, line: int) -> SuggestionSet | None:
         return self._cache.get((uri, version, line))
 
+    def in_flight(self, uri: str, version: int, line: int) -> bool:
+        return (uri, version, line) in self._in_flight
+
     async def suggest(self, uri: str, version: int, text: str, line: int) -> SuggestionSet:
         """Verified suggestions for `line` of `uri` at editor `version` (cached, shared in flight)."""
         key = (uri, version, line)
@@ -218,6 +224,7 @@ class SuggestionEngine:
         self._cache[key] = task.result()
         while len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
+        self._channel.suggestions_ready(task.result())
 
     async def _compute(self, uri: str, version: int, text: str, line: int) -> SuggestionSet:
         lines = split_lines(text)

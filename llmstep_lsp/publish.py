@@ -51,10 +51,32 @@ def suggestion_report(result: SuggestionSet) -> dict[str, Any]:
     }
 
 
-def code_actions(result: SuggestionSet, encode: ColumnEncoder) -> list[types.CodeAction]:
+HINT_CODE = "llmstep.suggestions"
+
+
+def hint_diagnostic(result: SuggestionSet, encode: ColumnEncoder) -> types.Diagnostic | None:
+    """A hint on the suggestion line saying verified suggestions are ready (None if there are none)."""
+    if result.point is None or not result.suggestions:
+        return None
+    count = len(result.suggestions)
+    return types.Diagnostic(
+        range=_line_range(result, encode),
+        message=f"llmstep: {count} verified suggestion{'s' if count != 1 else ''}; "
+        f"best: {suggestion_title(result.suggestions[0])}",
+        severity=types.DiagnosticSeverity.Hint,
+        source="llmstep",
+        code=HINT_CODE,
+    )
+
+
+def code_actions(
+    result: SuggestionSet, encode: ColumnEncoder, hint: types.Diagnostic | None = None
+) -> list[types.CodeAction]:
     if result.point is None:
         return []
     line_range = _line_range(result, encode)
+    if hint is not None and hint.range.start.line != result.point.line:
+        hint = None  # the published hint belongs to another line
     actions = []
     for rank, suggestion in enumerate(result.suggestions):
         edit = types.TextDocumentEdit(
@@ -69,6 +91,7 @@ def code_actions(result: SuggestionSet, encode: ColumnEncoder) -> list[types.Cod
                 kind=types.CodeActionKind.QuickFix,
                 is_preferred=rank == 0,
                 edit=types.WorkspaceEdit(document_changes=[edit]),
+                diagnostics=[hint] if hint else None,
             )
         )
     return actions

@@ -14,7 +14,8 @@ from llmstep_lsp import __version__
 from llmstep_lsp.engine import SuggestionEngine, SuggestionSet
 from llmstep_lsp.logs import configure_logging
 from llmstep_lsp.protocol import STATUS_NOTIFICATION, SUGGEST_COMMAND, SUGGEST_REQUEST, Status
-from llmstep_lsp.publish import code_actions, inline_completions, suggestion_report
+from llmstep_lsp.publish import code_actions, hint_diagnostic, inline_completions, suggestion_report
+from llmstep_lsp.scheduling import SuggestionScheduler
 from llmstep_lsp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ class LlmstepServer(LanguageServer):
         super().__init__("llmstep-lsp", __version__)
         self.lean_uris: set[str] = set()
         self.engine = SuggestionEngine(settings, self)
+        self.scheduler = SuggestionScheduler(self.engine)
+        self.hints: dict[str, types.Diagnostic] = {}  # uri -> the published hint diagnostic
         self._loading_token: str | None = None
 
     def show(self, severity: str, message: str) -> None:
@@ -67,14 +70,38 @@ class LlmstepServer(LanguageServer):
             configure_logging(settings.log_level, settings.log_file)
         return None if settings == current else settings
 
+    def suggestions_ready(self, result: SuggestionSet) -> None:
+        """Publish (or clear) the hint diagnostic for a finished computation, if still current."""
+        if not self.engine.settings.hint_diagnostic or self._version(result.uri) != result.version:
+            return
+        hint = hint_diagnostic(result, self.encode_column)
+        if hint is None and result.uri not in self.hints:
+            return
+        if hint is None:
+            del self.hints[result.uri]
+        else:
+            self.hints[result.uri] = hint
+        self.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(
+                uri=result.uri, version=result.version, diagnostics=[hint] if hint else []
+            )
+        )
+
+    def clear_hint(self, uri: str) -> None:
+        if self.hints.pop(uri, None) is not None:
+            self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+
     async def suggestions_at(self, uri: str, line: int) -> SuggestionSet | None:
         if uri not in self.lean_uris:
             return None
         document = self.workspace.get_text_document(uri)
         version = document.version or 0
-        result = await self.engine.suggest(uri, version, document.source, line)
+        result = await self.scheduler.request(uri, version, document.source, line, lambda: self._version(uri))
         # Never publish for text that changed while we were computing.
-        return result if self.workspace.get_text_document(uri).version == version else None
+        return result if result is not None and self._version(uri) == version else None
+
+    def _version(self, uri: str) -> int | None:
+        return self.workspace.get_text_document(uri).version if uri in self.lean_uris else None
 
     def encode_column(self, text: str, index: int) -> int:
         return int(self.workspace.position_codec.client_num_units(text[:index]))
@@ -105,13 +132,16 @@ def build_server(settings: Settings) -> LlmstepServer:
     async def did_change(ls: LlmstepServer, params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
         if uri in ls.lean_uris:
+            ls.clear_hint(uri)
             await ls.engine.document_changed(uri, ls.workspace.get_text_document(uri).source)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     async def did_close(ls: LlmstepServer, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
         if uri in ls.lean_uris:
+            ls.clear_hint(uri)
             ls.lean_uris.discard(uri)
+            ls.scheduler.forget(uri)
             await ls.engine.document_closed(uri)
 
     @server.feature(
@@ -123,7 +153,7 @@ def build_server(settings: Settings) -> LlmstepServer:
         if only and not any(types.CodeActionKind.QuickFix.value.startswith(k) for k in only):
             return None
         result = await ls.suggestions_at(params.text_document.uri, params.range.start.line)
-        return code_actions(result, ls.encode_column) if result else None
+        return code_actions(result, ls.encode_column, ls.hints.get(result.uri)) if result else None
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(

@@ -64,6 +64,10 @@ class Settings:
     automation_tactics: tuple[str, ...] = DEFAULT_AUTOMATION_TACTICS
     # Publication
     max_suggestions: int = 8
+    code_action_wait_ms: int = 2000
+    """How long a code-action / inline-completion request waits before answering with what is ready."""
+    hint_diagnostic: bool = True
+    """Publish a hint diagnostic where verified suggestions are ready (makes the lightbulb appear)."""
     # Logging (stdout is the LSP pipe, so logs go to a file or stderr)
     log_file: str | None = None
     log_level: str = "INFO"
@@ -190,6 +194,10 @@ def _coerce(value: Any, hint: Any) -> Any:
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"expected an integer, got {value!r}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise TypeError(f"expected true or false, got {value!r}")
         return value
     if hint is str:
         if not isinstance(value, str):

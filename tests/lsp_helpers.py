@@ -41,6 +41,7 @@ async def start_session(
         **({} if model is None else {"model": str(model)}),
         "goalTimeoutS": 20,
         "verifyTimeoutS": 20,
+        "codeActionWaitMs": 60000,  # tests of the wait budget set their own
         **settings,
     }
     return await client.initialize_session(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -364,6 +365,65 @@ async def test_verdicts_are_reused_across_versions_for_the_same_goal(
     again = await code_actions_at(client, uri, line, 0)
     assert [a.title for a in again] == first
     assert edit_of(again[0])[1] == 2
-    new_syncs = [m for m in received(fake_state) if ".llmstep/" in json.dumps(m.get("params", {}))][shadow_syncs:]
+    new_syncs = [m for m in received(fake_state) if ".llmstep/" in json.dumps(m.get("params", {}))][
+        shadow_syncs:
+    ]
     texts = [c["text"] for m in new_syncs for c in (m["params"].get("contentChanges") or [])]
     assert len(texts) == 1 and "  sorry" in texts[0].split("\n")  # only the goal was read again
+
+
+async def test_late_suggestions_publish_a_hint_and_then_answer_instantly(
+    client: LanguageClient, lean_project: Path, fake_state: Path
+) -> None:
+    """The editor asked before Lean finished: the lightbulb must still appear, unprompted."""
+    await start_session(
+        client, lean_project, fake_state, "--latency-ms", "400", model="", codeActionWaitMs=50
+    )
+    path = lean_project / "Examples.lean"
+    text = path.read_text()
+    uri = open_document(client, path)
+    line = proof_line(text, "two_eq_two", 1)
+    assert await code_actions_at(client, uri, line, 2) == []  # not ready within 50 ms
+    while True:
+        published = await asyncio.wait_for(
+            client.wait_for_notification("textDocument/publishDiagnostics"), 30
+        )
+        if published.uri == uri and published.diagnostics:
+            break
+    (hint,) = published.diagnostics
+    assert hint.severity == types.DiagnosticSeverity.Hint and hint.range.start.line == line
+    assert hint.message.startswith("llmstep: ") and "rfl (closes goal)" in hint.message
+    actions = await code_actions_at(client, uri, line, 2)  # now from the cache
+    assert actions[0].title == "Try this: rfl (closes goal)" and list(actions[0].diagnostics or []) == [hint]
+    # An edit makes the hint stale: it is withdrawn.
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=text + "\n")],
+        )
+    )
+    cleared = await asyncio.wait_for(client.wait_for_notification("textDocument/publishDiagnostics"), 30)
+    assert cleared.uri == uri and list(cleared.diagnostics) == []
+
+
+async def test_a_cursor_that_moves_on_costs_no_lean_work(
+    client: LanguageClient, lean_project: Path, fake_state: Path
+) -> None:
+    await start_session(client, lean_project, fake_state, model="")
+    path = lean_project / "Examples.lean"
+    text = path.read_text()
+    uri = open_document(client, path)
+    passing = proof_line(text, "two_eq_two", 1)
+    resting = proof_line(text, "add_zero_nat", 1)
+    moved_on, rested = await asyncio.gather(
+        code_actions_at(client, uri, passing, 2), code_actions_at(client, uri, resting, 0)
+    )
+    assert moved_on == [] and rested[0].title == "Try this: rfl (closes goal)"
+    probes = [
+        c["text"].split("\n")
+        for m in received(fake_state)
+        if ".llmstep/" in json.dumps(m.get("params", {}))
+        for c in (m["params"].get("contentChanges") or [m["params"].get("textDocument", {})])
+        if "text" in c
+    ]
+    assert probes and all(p[passing] == text.split("\n")[passing] for p in probes)  # never asked about it

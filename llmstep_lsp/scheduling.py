@@ -1,0 +1,44 @@
+"""When to compute suggestions and how long an editor request waits for them.
+
+Editors send a code-action (and inline-completion) request at every cursor stop. A request for a
+position with nothing cached or in flight first waits a short debounce: if the cursor moved on (a
+newer request for the document) or the text changed, nothing is computed. A request waits at most
+`codeActionWaitMs` for the result; the computation then continues in the background, and when it
+lands the engine's `suggestions_ready` hook lets the server publish a hint diagnostic, which makes
+the editor ask again: the lightbulb appears without the user moving the cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from llmstep_lsp.engine import SuggestionEngine, SuggestionSet
+
+DEBOUNCE_S = 0.15
+
+
+class SuggestionScheduler:
+    def __init__(self, engine: SuggestionEngine) -> None:
+        self.engine = engine
+        self._tickets: dict[str, int] = {}
+
+    async def request(
+        self, uri: str, version: int, text: str, line: int, current_version: Callable[[], int | None]
+    ) -> SuggestionSet | None:
+        """The suggestions if ready within the wait budget, else None (they arrive later)."""
+        if (hit := self.engine.cached(uri, version, line)) is not None:
+            return hit
+        if not self.engine.in_flight(uri, version, line):
+            ticket = self._tickets[uri] = self._tickets.get(uri, 0) + 1
+            await asyncio.sleep(DEBOUNCE_S)
+            if self._tickets[uri] != ticket or current_version() != version:
+                return None  # the cursor moved on, or the text changed: not worth computing
+        wait_s = self.engine.settings.code_action_wait_ms / 1000
+        try:
+            return await asyncio.wait_for(self.engine.suggest(uri, version, text, line), wait_s)
+        except TimeoutError:
+            return None  # still computing (the engine's computation is shielded from this timeout)
+
+    def forget(self, uri: str) -> None:
+        self._tickets.pop(uri, None)
