@@ -39,6 +39,11 @@ class SuggestionScheduler:
             return await asyncio.wait_for(self.engine.suggest(uri, version, text, line), wait_s)
         except TimeoutError:
             return None  # still computing (the engine's computation is shielded from this timeout)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this request itself was cancelled ($/cancelRequest)
+            return None  # an edit cancelled the computation: its result would have been stale
 
     def forget(self, uri: str) -> None:
         self._tickets.pop(uri, None)

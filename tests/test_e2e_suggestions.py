@@ -427,3 +427,52 @@ async def test_a_cursor_that_moves_on_costs_no_lean_work(
         if "text" in c
     ]
     assert probes and all(p[passing] == text.split("\n")[passing] for p in probes)  # never asked about it
+
+
+async def test_a_candidate_that_hangs_lean_does_not_block_the_others(
+    client: LanguageClient, lean_project: Path, fake_state: Path
+) -> None:
+    """LeanCopilot had to ban `aesop` for this; here the hanging check just times out alone."""
+    await start_session(
+        client,
+        lean_project,
+        fake_state,
+        model="",
+        automationTactics=["aesop_hang", "rfl", "simp"],
+        verifyTimeoutS=1,
+    )
+    path = lean_project / "Examples.lean"
+    text = path.read_text()
+    uri = open_document(client, path)
+    line = proof_line(text, "two_eq_two", 1)
+    started = asyncio.get_running_loop().time()
+    titles = [a.title for a in await code_actions_at(client, uri, line, 2)]
+    assert titles == ["Try this: rfl (closes goal)", "Try this: simp (closes goal)"]
+    assert asyncio.get_running_loop().time() - started < 10
+    # Lean is still fine afterwards: the next request on another proof works.
+    other = await code_actions_at(client, uri, proof_line(text, "add_zero_nat", 1), 0)
+    assert other[0].title == "Try this: rfl (closes goal)"
+
+
+async def test_an_edit_during_verification_publishes_nothing_stale(
+    client: LanguageClient, lean_project: Path, fake_state: Path
+) -> None:
+    await start_session(client, lean_project, fake_state, "--latency-ms", "300", model="")
+    path = lean_project / "Examples.lean"
+    text = path.read_text()
+    uri = open_document(client, path)
+    line = proof_line(text, "two_eq_two", 1)
+    asking = asyncio.create_task(code_actions_at(client, uri, line, 2))
+    await asyncio.sleep(0.6)  # the goal is read, candidates are being checked
+    edited = text.replace("theorem two_eq_two : 2 = 2", "theorem two_eq_two : 2 = 2 ∧ True")
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=edited)],
+        )
+    )
+    assert await asking == []
+    hints = [
+        m for m in client.diagnostics.get(uri, []) if m.source == "llmstep"
+    ]  # nothing was published for version 1
+    assert hints == []
