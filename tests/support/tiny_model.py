@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO.parent / "shared" / "data" / "proofsteps" / "minif2f_test_verified_proofsteps.jsonl"
@@ -38,13 +39,27 @@ def training_pairs() -> list[tuple[str, str]]:
     return pairs + EXTRA_WRONG
 
 
-def build_tiny_model(cache_root: Path | None = None) -> Path:
-    pairs = training_pairs()
-    digest = hashlib.sha256(json.dumps(pairs, ensure_ascii=False).encode() + b"v2").hexdigest()[:16]
-    cache_root = cache_root or Path(
+def _cache_target(kind: str, pairs: list[tuple[str, str]], cache_root: Path | None) -> Path:
+    """Where a model trained on `pairs` is kept (the name changes whenever the data does)."""
+    digest = hashlib.sha256(json.dumps([kind, pairs], ensure_ascii=False).encode()).hexdigest()[:16]
+    root = cache_root or Path(
         os.environ.get("LLMSTEP_TEST_CACHE", Path.home() / ".cache" / "llmstep-lsp-tests")
     )
-    target = cache_root / f"tiny-pythia-{digest}"
+    return root / f"{kind}-{digest}"
+
+
+def _save(model: Any, tokenizer: Any, target: Path) -> Path:
+    """Save next to `target`, then rename: a concurrent test session never sees half a model."""
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    tmp.rename(target)
+    return target
+
+
+def build_tiny_model(cache_root: Path | None = None) -> Path:
+    pairs = training_pairs()
+    target = _cache_target("tiny-pythia-v2", pairs, cache_root)
     if (target / "config.json").exists():
         return target
     import torch
@@ -89,11 +104,7 @@ def build_tiny_model(cache_root: Path | None = None) -> Path:
         optimiser.step()
         if loss.item() < 0.02:
             break
-    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    tmp.rename(target)
-    return target
+    return _save(model, tokenizer, target)
 
 
 def build_tiny_seq2seq(cache_root: Path | None = None) -> Path:
@@ -102,11 +113,7 @@ def build_tiny_seq2seq(cache_root: Path | None = None) -> Path:
     # A few short pairs: every byte is a token, so long goals make training slow.
     wanted = {"intro hrs hst x hxr", "intro h n", "induction n", "push_neg"}
     pairs = [(g, t) for g, t in training_pairs() if t in wanted]
-    digest = hashlib.sha256(json.dumps(pairs, ensure_ascii=False).encode() + b"t5-v4").hexdigest()[:16]
-    cache_root = cache_root or Path(
-        os.environ.get("LLMSTEP_TEST_CACHE", Path.home() / ".cache" / "llmstep-lsp-tests")
-    )
-    target = cache_root / f"tiny-byt5-{digest}"
+    target = _cache_target("tiny-byt5-v4", pairs, cache_root)
     if (target / "config.json").exists():
         return target
     import torch
@@ -139,8 +146,4 @@ def build_tiny_seq2seq(cache_root: Path | None = None) -> Path:
         optimiser.step()
         if loss.item() < 0.005:
             break
-    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    tmp.rename(target)
-    return target
+    return _save(model, tokenizer, target)
