@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -75,6 +76,8 @@ class SuggestionSet:
     """Why there is nothing to show, when there is nothing."""
     timings_ms: dict[str, float] = field(default_factory=dict)
     checked: tuple[CheckResult, ...] = ()
+    complete: bool = True
+    """False for an early result: a closing suggestion found while other candidates are checked."""
 
 
 @dataclass
@@ -94,6 +97,7 @@ class SuggestionEngine:
         self._documents: dict[str, str] = {}  # mirrored editor documents: uri -> normalised text
         self._cache: collections.OrderedDict[tuple[str, int, int], SuggestionSet] = collections.OrderedDict()
         self._in_flight: dict[tuple[str, int, int], asyncio.Task[SuggestionSet]] = {}
+        self._early: dict[tuple[str, int, int], SuggestionSet] = {}
         self._said: set[str] = set()
         self._build_generators()
 
@@ -183,6 +187,8 @@ class SuggestionEngine:
             self._in_flight.pop(key).cancel()
         for key in [k for k in self._cache if k[0] == uri]:
             del self._cache[key]
+        for key in [k for k in self._early if k[0] == uri]:
+            del self._early[key]
 
     def _forget_all(self) -> None:
         for task in self._in_flight.values():
@@ -197,6 +203,10 @@ class SuggestionEngine:
 
     def in_flight(self, uri: str, version: int, line: int) -> bool:
         return (uri, version, line) in self._in_flight
+
+    def early_result(self, uri: str, version: int, line: int) -> SuggestionSet | None:
+        """What is known while the computation goes on (set once a candidate closes the goal)."""
+        return self._early.get((uri, version, line))
 
     async def suggest(self, uri: str, version: int, text: str, line: int) -> SuggestionSet:
         """Verified suggestions for `line` of `uri` at editor `version` (cached, shared in flight)."""
@@ -217,6 +227,7 @@ class SuggestionEngine:
     def _finish(self, key: tuple[str, int, int], task: asyncio.Task[SuggestionSet]) -> None:
         if self._in_flight.get(key) is task:
             del self._in_flight[key]
+        self._early.pop(key, None)
         self._working -= 1
         self._report_idle()
         if task.cancelled() or task.exception() is not None:
@@ -249,23 +260,30 @@ class SuggestionEngine:
                 candidates = await self._candidates(request)
                 timings["generate"] = _ms_since(mark)
                 mark = time.perf_counter()
-                checked = await self._verify_all(session.verifier, lines, point, state.goals, candidates)
+
+                def announce_early(so_far: list[CheckResult]) -> None:
+                    early = SuggestionSet(
+                        uri,
+                        version,
+                        point,
+                        state.goals,
+                        self._ranked(candidates, so_far),
+                        "still checking",
+                        complete=False,
+                    )
+                    self._early[(uri, version, line)] = early
+                    self._channel.suggestions_ready(early)
+
+                checked = await self._verify_all(
+                    session.verifier, lines, point, state.goals, candidates, announce_early
+                )
                 timings["verify"] = _ms_since(mark)
         except TimeoutError:
             return SuggestionSet(uri, version, point, note="suggestion budget exceeded", timings_ms=timings)
         except LeanError as err:
             log.warning("suggestion failed: %s", err)
             return SuggestionSet(uri, version, point, note=f"Lean: {err}", timings_ms=timings)
-        by_tactic = {c.tactic: c for c in candidates}
-        suggestions = [
-            Suggestion(
-                r.tactic, r.verdict, r.goals_after, by_tactic[r.tactic].score, by_tactic[r.tactic].source
-            )
-            for r in checked
-            if r.verdict in (Verdict.CLOSES, Verdict.VALID)
-        ]
-        # Closing suggestions first; the generation order (model score, then automation) within each.
-        suggestions.sort(key=lambda s: not s.closes)
+        suggestions = self._ranked(candidates, checked)
         timings["total"] = _ms_since(started)
         note = "" if suggestions else "no candidate passed Lean's check"
         log.info(
@@ -282,11 +300,24 @@ class SuggestionEngine:
             version,
             point,
             state.goals,
-            tuple(suggestions[: self.settings.max_suggestions]),
+            suggestions,
             note,
             timings,
             tuple(checked),
         )
+
+    def _ranked(self, candidates: list[Candidate], checked: list[CheckResult]) -> tuple[Suggestion, ...]:
+        """Verified ones only: closing first, the generation order (model score, then automation) within."""
+        by_tactic = {c.tactic: c for c in candidates}
+        suggestions = [
+            Suggestion(
+                r.tactic, r.verdict, r.goals_after, by_tactic[r.tactic].score, by_tactic[r.tactic].source
+            )
+            for r in checked
+            if r.verdict in (Verdict.CLOSES, Verdict.VALID)
+        ]
+        suggestions.sort(key=lambda s: not s.closes)
+        return tuple(suggestions[: self.settings.max_suggestions])
 
     async def _candidates(self, request: GenerationRequest) -> list[Candidate]:
         generators: list[Generator] = [self.automation]
@@ -319,18 +350,27 @@ class SuggestionEngine:
         point: SuggestionPoint,
         goals: tuple[str, ...],
         candidates: list[Candidate],
+        on_first_closing: Callable[[list[CheckResult]], None],
     ) -> list[CheckResult]:
+        """Verdicts in candidate order; `on_first_closing` gets the verdicts so far when one first closes."""
         environment = _environment_digest(lines, point)
+        verdicts: dict[int, CheckResult] = {}
 
-        async def check(tactic: str) -> CheckResult:
+        async def check(index: int, tactic: str) -> None:
             key = (environment, goals, tactic)
-            if (known := verifier.cached_verdict(key)) is not None:
-                return known
-            result = await verifier.check(lines, point, tactic)
-            verifier.remember(key, result)
-            return result
+            result = verifier.cached_verdict(key)
+            if result is None:
+                result = await verifier.check(lines, point, tactic)
+                verifier.remember(key, result)
+            first = result.verdict is Verdict.CLOSES and not any(
+                v.verdict is Verdict.CLOSES for v in verdicts.values()
+            )
+            verdicts[index] = result
+            if first and len(verdicts) < len(candidates):
+                on_first_closing([verdicts[i] for i in sorted(verdicts)])
 
-        return list(await asyncio.gather(*(check(c.tactic) for c in candidates)))
+        await asyncio.gather(*(check(i, c.tactic) for i, c in enumerate(candidates)))
+        return [verdicts[i] for i in range(len(candidates))]
 
     # --- Lean sessions -------------------------------------------------------------------------
 

@@ -38,7 +38,8 @@ class SuggestionScheduler:
         try:
             return await asyncio.wait_for(self.engine.suggest(uri, version, text, line), wait_s)
         except TimeoutError:
-            return None  # still computing (the engine's computation is shielded from this timeout)
+            # Still computing (the computation is shielded from this timeout): give what is known.
+            return self.engine.early_result(uri, version, line)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling():

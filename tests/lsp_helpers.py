@@ -31,13 +31,14 @@ async def start_session(
     *knobs: str,
     model: Path | str | None = None,
     position_encodings: list[str] | None = None,
+    script: Path | None = None,
     **settings: Any,
 ) -> types.InitializeResult:
     capabilities = pytest_lsp.client_capabilities("visual-studio-code")
     if position_encodings is not None:
         capabilities.general = types.GeneralClientCapabilities(position_encodings=position_encodings)
     options = {
-        "leanCommand": fake_lean_command(state, *knobs),
+        "leanCommand": fake_lean_command(state, *knobs, **({"script": script} if script else {})),
         **({} if model is None else {"model": str(model)}),
         "goalTimeoutS": 20,
         "verifyTimeoutS": 20,

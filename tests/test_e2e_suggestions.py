@@ -476,3 +476,40 @@ async def test_an_edit_during_verification_publishes_nothing_stale(
         m for m in client.diagnostics.get(uri, []) if m.source == "llmstep"
     ]  # nothing was published for version 1
     assert hints == []
+
+
+async def test_a_closing_suggestion_is_shown_before_slow_candidates_finish(
+    client: LanguageClient, lean_project: Path, fake_state: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "slow.json"
+    script.write_text(
+        json.dumps(
+            {
+                "declarations": {"two_eq_two": ["⊢ 2 = 2"]},
+                "tactics": {"⊢ 2 = 2": {"rfl": [], "omega": {"result": [], "delay_ms": 2500}}},
+            }
+        )
+    )
+    await start_session(
+        client,
+        lean_project,
+        fake_state,
+        script=script,
+        model="",
+        automationTactics=["omega", "rfl"],
+        codeActionWaitMs=1200,
+    )
+    path = lean_project / "Examples.lean"
+    text = path.read_text()
+    uri = open_document(client, path)
+    line = proof_line(text, "two_eq_two", 1)
+    early = await code_actions_at(client, uri, line, 2)
+    assert [a.title for a in early] == ["Try this: rfl (closes goal)"]  # omega is still being checked
+    while True:  # the final result lands and its hint is published
+        published = await asyncio.wait_for(
+            client.wait_for_notification("textDocument/publishDiagnostics"), 30
+        )
+        if published.diagnostics and "2 verified" in published.diagnostics[0].message:
+            break
+    final = await code_actions_at(client, uri, line, 2)
+    assert [a.title for a in final] == ["Try this: omega (closes goal)", "Try this: rfl (closes goal)"]
