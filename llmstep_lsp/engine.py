@@ -255,7 +255,8 @@ class SuggestionEngine:
                     return SuggestionSet(
                         uri, version, point, note="Lean reports no open goal here", timings_ms=timings
                     )
-                request = _generation_request(lines, point, state.goals)
+                prompt_goals = state.goals if self.settings.prompt_goals == "all" else state.goals[:1]
+                request = _generation_request(lines, point, prompt_goals)
                 mark = time.perf_counter()
                 candidates = await self._candidates(request)
                 timings["generate"] = _ms_since(mark)

@@ -61,6 +61,8 @@ class Settings:
     request_retries: int = 2
     context_tokens: int = 2048
     presets: dict[str, Any] = field(default_factory=dict)
+    prompt_goals: str = "all"
+    """Goals shown to the model: 'all' (LeanDojo/llmstep training style) or 'main' (the first)."""
     automation_tactics: tuple[str, ...] = DEFAULT_AUTOMATION_TACTICS
     # Publication
     max_suggestions: int = 8
@@ -139,6 +141,8 @@ class Settings:
             problems.append("setting 'maxNewTokens' must be ≥ 1")
         if self.request_retries < 0:
             problems.append("setting 'requestRetries' must be ≥ 0")
+        if self.prompt_goals not in ("all", "main"):
+            problems.append("setting 'promptGoals' must be all or main")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             problems.append("setting 'dtype' must be auto, float32, bfloat16 or float16")
         try:
