@@ -56,8 +56,9 @@ python_packages() {
 
 build_extension() {
   step "build the .vsix"
-  if ! cmp -s "$EXT/package-lock.json" "$EXT/node_modules/.llmstep-lock"; then
-    (cd "$EXT" && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.llmstep-lock)
+  # npm rewrites node_modules/.package-lock.json on every install: newer than the lock = up to date.
+  if [[ ! "$EXT/node_modules/.package-lock.json" -nt "$EXT/package-lock.json" ]]; then
+    (cd "$EXT" && npm ci --no-audit --no-fund --loglevel=error)
   fi
   (cd "$EXT" && npm run --silent package >/dev/null)
   test -f "$EXT/llmstep-lsp.vsix"
