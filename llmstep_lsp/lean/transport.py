@@ -21,7 +21,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from jsonrpcclient import Error, Ok, notification, parse, request
 
@@ -238,10 +238,24 @@ async def _read_message(reader: asyncio.StreamReader) -> dict[str, Any] | None:
     return message
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux to SIGTERM it when the sidecar dies, even by SIGKILL."""
-    with contextlib.suppress(Exception):
+def _resolve_prctl() -> Callable[..., int] | None:
+    try:
         import ctypes
 
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+        return cast("Callable[..., int]", ctypes.CDLL(None, use_errno=True).prctl)
+    except (ImportError, OSError, AttributeError):  # not Linux
+        return None
+
+
+# Resolved here, in the parent: the child of a fork may only make the system call. Between fork and
+# exec it must not import or dlopen anything. Another thread (the model loading torch) can hold the
+# import or loader locks at fork time, the child then never execs, and Popen, waiting for the exec,
+# froze the whole server (measured: 2 runs in 3 when Lean started during the model load).
+_PRCTL = _resolve_prctl()
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when the sidecar dies, even by SIGKILL."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
