@@ -78,6 +78,10 @@ class Sidecar {
       void vscode.window.showInformationMessage('llmstep: open a Lean 4 file and put the cursor in a proof.');
       return;
     }
+    if (this.client?.state === State.Starting) {
+      void vscode.window.showInformationMessage('llmstep: the server is still starting; try again in a moment.');
+      return;
+    }
     if (this.client?.state !== State.Running) {
       void this.showProblem('llmstep: the server is not running.');
       return;
@@ -108,11 +112,15 @@ class Sidecar {
 
   private async doStart(): Promise<void> {
     const settings = config();
-    const launch = serverLaunch({
-      pythonPath: settings.get<string>('server.pythonPath', ''),
-      command: settings.get<string[]>('server.command', []),
-      env: settings.get<Record<string, string>>('server.env', {}),
-    });
+    const launch = serverLaunch(
+      {
+        pythonPath: settings.get<string>('server.pythonPath', ''),
+        command: settings.get<string[]>('server.command', []),
+        env: settings.get<Record<string, string>>('server.env', {}),
+      },
+      process.env,
+      vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
+    );
     this.status.show('starting', '');
     this.output.info(`starting: ${[launch.command, ...launch.args].join(' ')}`);
     const problem = await checkLaunch(launch);
@@ -124,7 +132,7 @@ class Sidecar {
       command: launch.command,
       args: launch.args,
       transport: TransportKind.stdio, // appends --stdio, which `serve` accepts
-      options: { env: launch.env },
+      options: { env: launch.env, ...(launch.cwd === undefined ? {} : { cwd: launch.cwd }) },
     };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: 'file', language: 'lean4' }],
@@ -145,6 +153,12 @@ class Sidecar {
     // The server announces its first state right after `initialized` (loading the model, or ready).
     client.onNotification(STATUS_NOTIFICATION, (params: unknown) => {
       if (isStatusParams(params)) {
+        const line = `status: ${params.state}${params.message ? ` (${params.message})` : ''}`;
+        if (params.state === 'working') {
+          this.output.debug(line);
+        } else {
+          this.output.info(line);
+        }
         this.status.show(params.state, params.message);
       }
     });

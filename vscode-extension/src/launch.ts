@@ -19,6 +19,8 @@ export interface ServerLaunch {
   command: string;
   args: string[];
   env: NodeJS.ProcessEnv;
+  /** Where the server runs (the first workspace folder); `python -m` also imports from here. */
+  cwd?: string;
   /** The interpreter, when the server is started as `<python> -m llmstep_lsp`. */
   python?: string;
 }
@@ -27,14 +29,19 @@ export function defaultPython(platform: NodeJS.Platform = process.platform): str
   return platform === 'win32' ? 'python' : 'python3';
 }
 
-export function serverLaunch(settings: LaunchSettings, baseEnv: NodeJS.ProcessEnv = process.env): ServerLaunch {
+export function serverLaunch(
+  settings: LaunchSettings,
+  baseEnv: NodeJS.ProcessEnv = process.env,
+  cwd?: string,
+): ServerLaunch {
   const env = { ...baseEnv, ...settings.env };
+  const where = cwd === undefined ? {} : { cwd };
   if (settings.command.length > 0) {
     const [command, ...args] = settings.command;
-    return { command, args, env };
+    return { command, args, env, ...where };
   }
   const python = settings.pythonPath.trim() || defaultPython();
-  return { command: python, args: ['-m', 'llmstep_lsp', 'serve'], env, python };
+  return { command: python, args: ['-m', 'llmstep_lsp', 'serve'], env, python, ...where };
 }
 
 /** A setup problem found before starting the server: what is wrong and how to fix it. */
@@ -82,7 +89,7 @@ export async function checkLaunch(launch: ServerLaunch, timeoutMs = 60_000): Pro
     };
   }
   return new Promise((resolve) => {
-    execFile(python, ['-c', IMPORT_CHECK], { env: launch.env, timeout: timeoutMs }, (error, stdout, stderr) => {
+    execFile(python, ['-c', IMPORT_CHECK], { env: launch.env, cwd: launch.cwd, timeout: timeoutMs }, (error, stdout, stderr) => {
       if (!error) {
         resolve(undefined);
         return;

@@ -70,9 +70,8 @@ async function run() {
   const status = page.locator('.statusbar-item', { hasText: 'llmstep' });
   await status.first().waitFor({ timeout: 60_000 });
   await page.waitForFunction(
-    () => [...document.querySelectorAll('.statusbar-item')].some((e) =>
-      (e.getAttribute('aria-label') ?? '').startsWith('llmstep: ready')
-      || [...e.querySelectorAll('[aria-label]')].some((c) => c.getAttribute('aria-label').startsWith('llmstep: ready'))),
+    () => [...document.querySelectorAll('.statusbar-item, .statusbar-item [aria-label]')].some((e) =>
+      (e.getAttribute('aria-label') ?? '').startsWith('llmstep: ready')),
     null, { timeout: SUGGEST_TIMEOUT });
   log('status bar: ready');
 
@@ -144,6 +143,32 @@ async function run() {
   check(explicit === 'fl', `expected the rest of "rfl" after the typed "r", got ${JSON.stringify(explicit)}`);
   await page.locator('.action-widget').locator('text=Try this: rfl (closes goal)').waitFor({ timeout: SUGGEST_TIMEOUT });
   await page.keyboard.press('Escape');
+
+  step = 'a Python without llmstep-lsp: an error that says how to fix it, and the log';
+  const python = env('PYTHON_WITHOUT_LLMSTEP');
+  writeFileSync(settingsFile, JSON.stringify({
+    ...settings,
+    'llmstep.inlineSuggestions.automatic': false,
+    'llmstep.server.pythonPath': python,
+    'llmstep.server.env': {},
+  }, null, 2)); // a launch setting: the extension restarts the server
+  const toast = page.locator('.notification-toast', { hasText: 'llmstep-lsp is not installed for' });
+  await toast.waitFor({ timeout: 60_000 });
+  const message = visibleText(await toast.locator('.notification-list-item-message').textContent());
+  log(`error message: ${JSON.stringify(message)}`);
+  check(message.includes(`not installed for ${python}: run`) && message.includes(`${python} -m pip install llmstep-lsp`),
+    `the message should name the Python and the pip command: ${message}`);
+  for (const button of ['Open Settings', 'Show Log']) {
+    check(await toast.locator('.monaco-button', { hasText: button }).count() === 1, `no "${button}" button`);
+  }
+  await page.waitForFunction(
+    () => [...document.querySelectorAll('.statusbar-item, .statusbar-item [aria-label]')].some((e) =>
+      (e.getAttribute('aria-label') ?? '').startsWith('llmstep: error')),
+    null, { timeout: 10_000 });
+  await screenshotAround('vscode-not-installed.png', [toast]);
+  await toast.locator('.monaco-button', { hasText: 'Show Log' }).click();
+  await page.locator('.panel', { hasText: "No module named 'llmstep_lsp'" }).first().waitFor({ timeout: 15_000 });
+  log('Show Log opened the llmstep output with the import error');
 }
 
 function lineNumber(line) {

@@ -109,9 +109,14 @@ cleanup() {
     for _ in $(seq 50); do kill -0 -- "-$CS_PID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL -- "-$CS_PID" 2>/dev/null || true
   fi
-  # Anything still running from this test's workspace (e.g. a Lean server in its own session) is ours.
-  local left
+  # Anything still running from this test's directory (named on its command line or running in it,
+  # like the language server and a Lean server in its own session) is ours.
+  local left proc
   left=$(pgrep -f -- "$WORK" || true)
+  for proc in /proc/[0-9]*; do
+    [[ $(readlink "$proc/cwd" 2>/dev/null) == "$WORK"* ]] && left+=" ${proc#/proc/}"
+  done
+  left=${left# }
   if [[ -n $left ]]; then
     echo "warning: processes left over from $WORK: $left" >&2
     kill -KILL $left 2>/dev/null || true
@@ -146,6 +151,7 @@ cat >"$WORK/data/User/settings.json" <<'EOF'
 }
 EOF
 (cd "$WORK/ws" && find . -type f -exec sha256sum {} + | sort >"$WORK/ws.sha256")
+"$PY" -m venv --without-pip "$WORK/python-without-llmstep" # for the "not installed" message
 
 export HOME=$WORK/home TMPDIR=$WORK/tmp XDG_CONFIG_HOME=$WORK/xdg/config XDG_DATA_HOME=$WORK/xdg/data \
   XDG_CACHE_HOME=$WORK/xdg/cache XDG_STATE_HOME=$WORK/xdg/state
@@ -176,6 +182,7 @@ t0=$SECONDS
 status=0
 CS_URL="http://127.0.0.1:$PORT" WORKSPACE="$WORK/ws" WORKSPACE_SETTINGS="$WORK/ws/.vscode/settings.json" \
   OUT_DIR="$OUT" CHROMIUM="$CHROMIUM" NODE_MODULES="$CACHE/node_modules" \
+  PYTHON_WITHOUT_LLMSTEP="$WORK/python-without-llmstep/bin/python" \
   node "$HERE/driver.mjs" || status=$?
 timings+=("UI test: $((SECONDS - t0)) s")
 
@@ -195,6 +202,8 @@ if ((status != 0)); then
   tail -20 "$WORK/code-server.log" >&2
   echo "--- llmstep-lsp log (tail)" >&2
   tail -60 "$WORK/server.log" >&2 || true
+  echo "--- the extension's output channel, with the LSP trace (tail)" >&2
+  find "$WORK/data/logs" -name '*llmstep*.log' -exec tail -80 {} + >&2 || true
 fi
 
 if ((status == 0 && UPDATE_SCREENSHOTS)); then

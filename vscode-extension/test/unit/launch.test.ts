@@ -63,3 +63,16 @@ test('a server command that is not on PATH is reported before starting', async (
   const sh = serverLaunch({ pythonPath: '', command: ['sh'], env: {} }, { PATH: '/usr/bin:/bin' });
   assert.equal(await checkLaunch(sh), undefined);
 });
+
+test('the check runs where the server will run (python -m imports from the working directory)', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'llmstep-fake-python-'));
+  const python = path.join(dir, 'python3');
+  writeFileSync(python, `#!/bin/sh\n[ -f here ] && exit 0\necho "No module named 'llmstep_lsp'" >&2\nexit 1\n`);
+  chmodSync(python, 0o755);
+  const workspace = mkdtempSync(path.join(tmpdir(), 'llmstep-workspace-'));
+  writeFileSync(path.join(workspace, 'here'), '');
+  const launch = serverLaunch({ pythonPath: python, command: [], env: {} }, {}, workspace);
+  assert.equal(launch.cwd, workspace);
+  assert.equal(await checkLaunch(launch), undefined);
+  assert.ok(await checkLaunch(serverLaunch({ pythonPath: python, command: [], env: {} }, {}, dir)));
+});
