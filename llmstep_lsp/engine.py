@@ -138,10 +138,13 @@ class SuggestionEngine:
         self._forget_all()
 
     def warm_up_model(self) -> None:
-        """Start loading the model in the background so the first suggestion does not wait for it."""
+        """Announce the first status: start loading the model in the background (`loading`, then
+        `ready` or `error`) so the first suggestion does not wait for it, or `ready` without a model."""
         if self.model is not None:
             task = asyncio.create_task(self._load_model())
             task.add_done_callback(_log_task_failure)
+        else:
+            self._report_idle()
 
     async def _load_model(self) -> None:
         assert self.model is not None

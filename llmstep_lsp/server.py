@@ -114,6 +114,11 @@ def build_server(settings: Settings) -> LlmstepServer:
     def initialize(ls: LlmstepServer, params: types.InitializeParams) -> None:
         if (settings := ls.apply_settings(params.initialization_options)) is not None:
             ls.engine.configure(settings)
+
+    @server.feature(types.INITIALIZED)
+    def initialized(ls: LlmstepServer, params: types.InitializedParams) -> None:
+        # The first llmstep/status goes out here, not in `initialize`: the client is only ready for
+        # our notifications once it has the initialize result, and its status bar needs a first state.
         ls.engine.warm_up_model()
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)

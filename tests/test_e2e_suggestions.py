@@ -513,3 +513,14 @@ async def test_a_closing_suggestion_is_shown_before_slow_candidates_finish(
             break
     final = await code_actions_at(client, uri, line, 2)
     assert [a.title for a in final] == ["Try this: omega (closes goal)", "Try this: rfl (closes goal)"]
+
+
+@pytest.mark.parametrize(("model", "first"), [("", "ready"), ("tiny", "loading")], ids=["no-model", "model"])
+async def test_first_status_is_announced_right_after_initialize(
+    client: LanguageClient, lean_project: Path, fake_state: Path, tiny_model: Path, model: str, first: str
+) -> None:
+    """A status bar needs a first state before any suggestion: `ready` without a model, else `loading`."""
+    await start_session(client, lean_project, fake_state, model=tiny_model if model else "")
+    if not client.statuses:  # type: ignore[attr-defined]
+        await asyncio.wait_for(client.wait_for_notification(STATUS_NOTIFICATION), timeout=20)
+    assert client.statuses[0][0] == first  # type: ignore[attr-defined]

@@ -19,7 +19,9 @@ import itertools
 import json
 import logging
 import os
+import shutil
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -61,22 +63,24 @@ class LeanTransport:
         return "\n".join(self._stderr_tail)
 
     async def start(self) -> None:
+        executable = _find_executable(self.command[0], self.cwd)
+        if executable is None:
+            raise LeanNotFound(
+                f"cannot start the Lean server: '{self.command[0]}' was not found on PATH. "
+                "Install Lean with elan (https://lean-lang.org/install) or set 'leanCommand'."
+            )
         try:
             self._process = await asyncio.create_subprocess_exec(
-                *self.command,
+                *_dying_with_us([executable, *self.command[1:]]),
                 cwd=self.cwd,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
                 limit=MAX_MESSAGE_BYTES,
             )
         except FileNotFoundError as err:
-            raise LeanNotFound(
-                f"cannot start the Lean server: '{self.command[0]}' was not found on PATH. "
-                "Install Lean with elan (https://lean-lang.org/install) or set 'leanCommand'."
-            ) from err
+            raise LeanNotFound(f"cannot start the Lean server: {err}") from err
         log.info(
             "started Lean server pid=%s: %s (cwd %s)", self._process.pid, " ".join(self.command), self.cwd
         )
@@ -238,10 +242,30 @@ async def _read_message(reader: asyncio.StreamReader) -> dict[str, Any] | None:
     return message
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux to SIGTERM it when the sidecar dies, even by SIGKILL."""
-    with contextlib.suppress(Exception):
-        import ctypes
+def _find_executable(command: str, cwd: str) -> str | None:
+    """`command` as a path (relative ones from `cwd`), or found on PATH; None if there is none."""
+    if os.sep in command:
+        path = os.path.join(cwd, command)
+        return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
+    return shutil.which(command)
 
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+# The Lean server must die with the sidecar, even when the sidecar is SIGKILLed: Linux's
+# PR_SET_PDEATHSIG, set in the child before it execs Lean. Not with `preexec_fn`: that runs Python
+# in the forked child and, worse, every `os.register_at_fork` hook in the parent, and those hooks
+# (filelock's, imported by transformers) deadlock with the thread loading the model. Popen then
+# waits for good and the whole server freezes (seen in CI; 2 runs in 3 in a standalone repro).
+# A small fresh interpreter sets the flag and execs Lean instead: same pid, same process group.
+_PDEATHSIG_EXEC = """\
+import ctypes, os, signal, sys
+ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+if os.getppid() != int(sys.argv[1]):
+    sys.exit("llmstep-lsp exited before the Lean server started")
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
+def _dying_with_us(command: list[str]) -> list[str]:
+    if sys.platform != "linux":
+        return command
+    return [sys.executable, "-I", "-S", "-c", _PDEATHSIG_EXEC, str(os.getpid()), *command]

@@ -1,0 +1,47 @@
+"""`emacs --batch` + eglot as the client: `eglot-code-actions` at a proof position, default taken."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.editors.clients import (
+    HERE,
+    TWO_EQ_TWO_ACTIONS,
+    TWO_EQ_TWO_COLUMN,
+    TWO_EQ_TWO_LINE,
+    fake_lean_violations,
+    lean_processes_alive,
+    require_editor,
+    run_editor,
+)
+
+pytestmark = pytest.mark.editors
+
+
+def test_eglot_applies_the_preferred_verified_code_action(
+    tmp_path: Path, lean_project: Path, fake_state: Path
+) -> None:
+    emacs = require_editor(shutil.which("emacs"), "Emacs", "apt-get install emacs-nox elpa-eglot")
+    path = lean_project / "Examples.lean"
+    before = path.read_bytes()
+    run = run_editor(
+        [emacs, "--batch", "-Q", "-l", str(HERE / "emacs_code_action.el"), str(path)],
+        tmp_path,
+        fake_state,
+        TWO_EQ_TWO_LINE,
+        TWO_EQ_TWO_COLUMN,
+    )
+    assert run.returncode == 0, run
+    assert run.one("languageId") == "lean4"
+    assert run.one("inlineCompletionProvider") == "true"
+    # What eglot offers in its "Pick an action" prompt, and its default: the preferred suggestion.
+    assert run.lines["code action"] == TWO_EQ_TWO_ACTIONS, run
+    assert run.one("prompt").endswith("(default Try this: rfl (closes goal)): ")
+    assert run.one("line after") == '"  rfl"'
+    assert run.one("stopped") == "true"
+    assert path.read_bytes() == before, "the buffer was edited, the file on disk must not be"
+    assert lean_processes_alive(fake_state) == []
+    assert fake_lean_violations(fake_state) == ""

@@ -1,0 +1,20 @@
+// Names of llmstep-lsp's own LSP extensions; mirrors llmstep_lsp/protocol.py.
+
+/** Server → client notification that drives the status-bar item. */
+export const STATUS_NOTIFICATION = 'llmstep/status';
+
+export type ServerState = 'loading' | 'ready' | 'working' | 'error';
+
+export interface StatusParams {
+  state: ServerState;
+  /** Why (for `error`, also how to fix it); may be empty. */
+  message: string;
+}
+
+export function isStatusParams(value: unknown): value is StatusParams {
+  if (typeof value !== 'object' || value === null) {
+    return false;
+  }
+  const { state, message } = value as Record<string, unknown>;
+  return ['loading', 'ready', 'working', 'error'].includes(state as string) && typeof message === 'string';
+}
