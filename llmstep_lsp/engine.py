@@ -233,7 +233,10 @@ class SuggestionEngine:
         self._early.pop(key, None)
         self._working -= 1
         self._report_idle()
-        if task.cancelled() or task.exception() is not None:
+        if task.cancelled():
+            return
+        if (error := task.exception()) is not None:
+            log.error("computing suggestions for %s failed", key, exc_info=error)
             return
         self._cache[key] = task.result()
         while len(self._cache) > CACHE_SIZE:
@@ -336,6 +339,17 @@ class SuggestionEngine:
                     "warning",
                     f"llmstep: {result} Until then, only the model-free tactics (rfl, simp, omega, …) "
                     "are suggested.",
+                )
+            elif isinstance(result, asyncio.CancelledError):
+                raise result
+            elif isinstance(result, Exception):
+                # A bug or a crash inside a backend (out of memory mid-generation, …): keep serving.
+                log.error("generation failed", exc_info=result)
+                self._say_once(
+                    "model",
+                    "warning",
+                    f"llmstep: generation failed ({type(result).__name__}: "
+                    f"{result}); only the model-free tactics are suggested. See the log.",
                 )
             elif isinstance(result, BaseException):
                 raise result
