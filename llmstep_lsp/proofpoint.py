@@ -20,6 +20,7 @@ _COMMAND_START = re.compile(
 )
 _DECLARATION_START = re.compile(r"^(theorem|lemma|example|def|instance|abbrev|have|show|suffices|·|\.)")
 _TRAILING_COMMENT = re.compile(r"\s+--.*$")
+_STRUCTURE_MARKER = re.compile(r"^(?:[·.](?=\s|$)|(?:case\s+[^=]*?|next(?:\s+[^=]*?)?)\s*=>)\s*")
 INDENT_STEP = "  "
 
 
@@ -27,12 +28,19 @@ INDENT_STEP = "  "
 class SuggestionPoint:
     line: int
     indent: str
-    """Indentation the tactic is written at."""
+    """Everything on the line before the tactic: indentation, and a focusing dot (`· `) or a
+    `case tag => ` / `next => ` if the tactic follows one."""
     prefix: str
     """What the user already typed (the `llmstep "prefix"` argument); '' on an empty or `sorry` line."""
     line_text: str
     """The line as it is in the editor (without its line break)."""
     holds_sorry: bool
+    block_indent: str = ""
+    """Indentation of the lines that continue this tactic's block ('' = the same as `indent`)."""
+
+    @property
+    def continuation(self) -> str:
+        return self.block_indent or self.indent
 
     @property
     def tactic_column_utf16(self) -> int:
@@ -55,6 +63,14 @@ def find_suggestion_point(lines: list[str], line: int) -> SuggestionPoint | None
     existing_indent = text[: len(text) - len(text.lstrip())]
     # An empty line gets the block's indentation unless the user already typed some.
     indent = existing_indent or ("" if content else _indent_for_empty_line(lines, line))
+    block_indent = ""
+    if marker := _STRUCTURE_MARKER.match(content):
+        # `· tac`, `case h => tac`, `next => tac`: the block they open continues in the column
+        # of `tac` (Lean's tactic sequences are laid out by column).
+        lead = marker[0] if marker[0].endswith(" ") else marker[0] + " "
+        content = content[len(marker[0]) :].strip()
+        indent += lead
+        block_indent = " " * len(indent)
     holds_sorry = content == "sorry"
     return SuggestionPoint(
         line=line,
@@ -62,6 +78,7 @@ def find_suggestion_point(lines: list[str], line: int) -> SuggestionPoint | None
         prefix="" if holds_sorry else content,
         line_text=text,
         holds_sorry=holds_sorry,
+        block_indent=block_indent,
     )
 
 
@@ -74,6 +91,8 @@ def _indent_for_empty_line(lines: list[str], line: int) -> str:
         stripped = _TRAILING_COMMENT.sub("", text).strip()
         if stripped.endswith("by"):
             return _block_opener_indent(lines, above) + INDENT_STEP
+        if stripped.endswith("=>"):  # `case h =>`, `next =>`, a `match` alternative
+            return indent + INDENT_STEP
         if stripped.startswith(("· ", ". ")):
             return indent + INDENT_STEP
         return indent
@@ -132,10 +151,11 @@ def candidate_probe_text(lines: list[str], point: SuggestionPoint, tactic: str) 
     trailing `sorry` fail with "no goals"; an invalid one has an error on its own line.
     """
     rest = point.line + 1
-    width = len(point.indent)
+    width = len(point.continuation)
     while width and rest < len(lines) and (not lines[rest].strip() or _indent_width(lines[rest]) >= width):
         rest += 1
-    return "\n".join([*lines[: point.line], point.line_with(tactic), point.line_with("sorry"), *lines[rest:]])
+    probe = [point.line_with(tactic), point.continuation + "sorry"]
+    return "\n".join([*lines[: point.line], *probe, *lines[rest:]])
 
 
 def _indent_width(text: str) -> int:

@@ -71,3 +71,42 @@ def test_candidate_probe_drops_the_rest_of_the_block_only() -> None:
 def test_lsp_line_breaks_only() -> None:
     # U+2028 is not a line break for LSP (nor for Lean); CRLF and CR are.
     assert split_lines("a\u2028b\r\nc\rd") == ["a\u2028b", "c", "d"]
+
+
+STRUCTURED = [
+    "theorem t : p ∧ q := by",
+    "  constructor",
+    "  · exa",
+    "    simp",
+    "  · simp",
+    "  case h => sorry",
+    "  next =>",
+    "",
+    "  have hp : p := by",
+    "",
+]
+
+
+def test_a_focusing_dot_stays_and_its_block_continues_under_the_tactic() -> None:
+    point = find_suggestion_point(STRUCTURED, 2)
+    assert point is not None
+    assert (point.indent, point.prefix, point.line_with("exact hp")) == ("  · ", "exa", "  · exact hp")
+    probe = split_lines(candidate_probe_text(STRUCTURED, point, "exact hp"))
+    # the bullet's own block is replaced; the next bullet (another goal) stays
+    assert probe[2:5] == ["  · exact hp", "    sorry", "  · simp"]
+    assert split_lines(goal_probe_text(STRUCTURED, point))[2] == "  · sorry"
+
+
+def test_case_and_next_lines_keep_their_tags() -> None:
+    point = find_suggestion_point(STRUCTURED, 5)
+    assert point is not None and point.holds_sorry
+    assert point.line_with("simp") == "  case h => simp"
+    probe = split_lines(candidate_probe_text(STRUCTURED, point, "simp"))
+    assert probe[5:7] == ["  case h => simp", " " * len("  case h => ") + "sorry"]
+    after_next = find_suggestion_point(STRUCTURED, 7)
+    assert after_next is not None and after_next.indent == "    "  # one step in after `=>`
+
+
+def test_an_empty_line_after_have_by_is_indented_under_the_have() -> None:
+    point = find_suggestion_point(STRUCTURED, 9)
+    assert point is not None and point.indent == "    "
