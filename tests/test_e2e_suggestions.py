@@ -524,3 +524,31 @@ async def test_first_status_is_announced_right_after_initialize(
     if not client.statuses:  # type: ignore[attr-defined]
         await asyncio.wait_for(client.wait_for_notification(STATUS_NOTIFICATION), timeout=20)
     assert client.statuses[0][0] == first  # type: ignore[attr-defined]
+
+
+async def test_candidates_are_checked_concurrently(
+    client: LanguageClient, lean_project: Path, fake_state: Path
+) -> None:
+    """Four candidates on four shadow documents take about one elaboration, not four."""
+    latency_ms = 500
+    await start_session(
+        client,
+        lean_project,
+        fake_state,
+        "--latency-ms",
+        str(latency_ms),
+        model="",
+        automationTactics=["rfl", "simp", "omega", "decide"],
+        verifyConcurrency=4,
+    )
+    path = lean_project / "Examples.lean"
+    text = path.read_text()
+    uri = open_document(client, path)
+    report = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(
+            command="llmstep.suggest", arguments=[uri, proof_line(text, "two_eq_two", 1)]
+        )
+    )
+    assert len(report["suggestions"]) == 4
+    # each verdict needs one elaboration (latency) of its shadow document; in sequence that is ≥ 4×
+    assert report["timings_ms"]["verify"] < 2.5 * latency_ms
