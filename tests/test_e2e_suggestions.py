@@ -552,3 +552,36 @@ async def test_candidates_are_checked_concurrently(
     assert len(report["suggestions"]) == 4
     # each verdict needs one elaboration (latency) of its shadow document; in sequence that is ≥ 4×
     assert report["timings_ms"]["verify"] < 2.5 * latency_ms
+
+
+async def test_suggestions_inside_a_focusing_dot_keep_the_dot(
+    client: LanguageClient, lean_project: Path, fake_state: Path, tmp_path: Path
+) -> None:
+    context = "p q : Prop\nhp : p\nhq : q\n"
+    script = tmp_path / "bullets.json"
+    script.write_text(
+        json.dumps(
+            {
+                "declarations": {"and_intro": [context + "⊢ p ∧ q"]},
+                "tactics": {
+                    context + "⊢ p ∧ q": {
+                        "constructor": ["case left\n" + context + "⊢ p", "case right\n" + context + "⊢ q"]
+                    },
+                    "case left\n" + context + "⊢ p": {"exact hp": []},
+                    "case right\n" + context + "⊢ q": {"exact hq": []},
+                },
+            }
+        )
+    )
+    await start_session(
+        client, lean_project, fake_state, script=script, model="", automationTactics=["exact hq", "exact hp"]
+    )
+    path = lean_project / "Bullets.lean"
+    statement = "theorem and_intro (p q : Prop) (hp : p) (hq : q) : p ∧ q := by\n"
+    text = statement + "  constructor\n  · exa\n  · exact hq\n"
+    uri = open_document(client, path, text)
+    actions = await code_actions_at(client, uri, 2, len("  · exa"))
+    assert [a.title for a in actions] == ["Try this: exact hp (closes goal)"]  # hq is for the other goal
+    edit, _ = edit_of(actions[0])
+    assert edit.new_text == "  · exact hp"
+    assert_no_protocol_violation(fake_state)

@@ -191,6 +191,7 @@ class Tactic:
     before: list[str] | None = None  # goals before it, None = not elaborated
     after: list[str] | None = None  # goals after it, None = failed / not elaborated
     failed: bool = False
+    bullet: int | None = None  # column of a focusing dot `·` before the tactic on its line
 
 
 @dataclass
@@ -284,7 +285,11 @@ class _Elaborator:
                     break
                 code = strip_comment(line).rstrip()
                 start = _indent(line)
-                tactics.append(Tactic(j, start, len(code), code[start:]))
+                if code[start:].startswith("· "):  # `· tac` focuses the first goal
+                    after_dot = start + 1 + (len(code[start + 1 :]) - len(code[start + 1 :].lstrip()))
+                    tactics.append(Tactic(j, after_dot, len(code), code[after_dot:], bullet=start))
+                else:
+                    tactics.append(Tactic(j, start, len(code), code[start:]))
             j += 1
         if not tactics:
             tok = self.next_token(by_line + 1)
@@ -329,7 +334,41 @@ class _Elaborator:
                 n_ok = k
                 break
         used_sorry = aborted = False
+        focus: list[
+            tuple[int, list[str], Tactic]
+        ] = []  # open `·` blocks: (dot column, goals outside, its tactic)
+
+        def close_focus(upto_column: int) -> bool:
+            """Leave the `·` blocks at or right of `upto_column`; False if one left goals open."""
+            nonlocal goals
+            while focus and focus[-1][0] >= upto_column:
+                _, outside, opener = focus.pop()
+                if goals:
+                    msg = "unsolved goals\n" + "\n\n".join(goals)
+                    self.diag(
+                        (opener.line, opener.bullet or 0),
+                        (opener.line, opener.end),
+                        ERROR,
+                        msg,
+                        [UNSOLVED_GOALS_TAG],
+                    )
+                    return False
+                goals = outside
+            return True
+
         for t in tactics[:n_ok]:
+            column = t.bullet if t.bullet is not None else t.start
+            if not close_focus(column):
+                aborted = True
+                break
+            if t.bullet is not None:
+                if not goals:
+                    self.diag((t.line, t.bullet), (t.line, t.end), ERROR, "No goals to be solved")
+                    aborted = True
+                    t.failed = True
+                    break
+                focus.append((t.bullet, goals[1:], t))
+                goals = goals[:1]
             if t.text in self.script.hang:
                 self.result.hang = True
                 return
@@ -364,6 +403,8 @@ class _Elaborator:
                 t.failed = True
                 break
             t.after = goals
+        if not aborted and not close_focus(0):
+            aborted = True
         if goals and not aborted and n_ok == len(tactics):
             last = tactics[-1]
             msg = "unsolved goals\n" + "\n\n".join(goals)
