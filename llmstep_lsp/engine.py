@@ -76,8 +76,6 @@ class SuggestionSet:
     """Why there is nothing to show, when there is nothing."""
     timings_ms: dict[str, float] = field(default_factory=dict)
     checked: tuple[CheckResult, ...] = ()
-    complete: bool = True
-    """False for an early result: a closing suggestion found while other candidates are checked."""
 
 
 @dataclass
@@ -276,7 +274,6 @@ class SuggestionEngine:
                         state.goals,
                         self._ranked(candidates, so_far),
                         "still checking",
-                        complete=False,
                     )
                     self._early[(uri, version, line)] = early
                     self._channel.suggestions_ready(early)
@@ -422,9 +419,6 @@ class SuggestionEngine:
             )
             return None
         return session
-
-    def sessions(self) -> list[ProjectSession]:
-        return list(self._sessions.values())
 
     async def shutdown(self) -> None:
         self._forget_all()

@@ -30,6 +30,3 @@ class ShadowPool:
             yield uri
         finally:
             self._free.put_nowait(uri)
-
-    def is_shadow(self, uri: str) -> bool:
-        return uri in self.uris
