@@ -20,6 +20,7 @@ _COMMAND_START = re.compile(
 )
 _DECLARATION_START = re.compile(r"^(theorem|lemma|example|def|instance|abbrev|have|show|suffices|·|\.)")
 _TRAILING_COMMENT = re.compile(r"\s+--.*$")
+_CALC_STEP = re.compile(r"^(?:calc\b|_\s)")
 _STRUCTURE_MARKER = re.compile(r"^(?:[·.](?=\s|$)|(?:case\s+[^=]*?|next(?:\s+[^=]*?)?)\s*=>)\s*")
 INDENT_STEP = "  "
 
@@ -89,6 +90,8 @@ def _indent_for_empty_line(lines: list[str], line: int) -> str:
             continue
         indent = text[: len(text) - len(text.lstrip())]
         stripped = _TRAILING_COMMENT.sub("", text).strip()
+        if stripped.endswith("by") and _CALC_STEP.match(stripped):
+            return _calc_steps_indent(lines, above) + INDENT_STEP
         if stripped.endswith("by"):
             return _block_opener_indent(lines, above) + INDENT_STEP
         if stripped.endswith("=>"):  # `case h =>`, `next =>`, a `match` alternative
@@ -97,6 +100,20 @@ def _indent_for_empty_line(lines: list[str], line: int) -> str:
             return indent + INDENT_STEP
         return indent
     return INDENT_STEP
+
+
+def _calc_steps_indent(lines: list[str], step_line: int) -> str:
+    """Indentation of the `_ = …` steps of the calc that `step_line` belongs to: a step's `by`
+    block goes deeper than them, or Lean would read the next step as part of the block."""
+    own = _indent_width(lines[step_line])
+    for below in range(step_line, len(lines)):
+        text = lines[below]
+        content = text.strip()
+        if content.startswith("_ "):
+            return text[: _indent_width(text)]
+        if below > step_line and content and not content.startswith("--") and _indent_width(text) <= own:
+            break  # past the calc, which has no `_` steps yet
+    return lines[step_line][:own] + INDENT_STEP
 
 
 def _block_opener_indent(lines: list[str], by_line: int) -> str:
@@ -153,6 +170,8 @@ def candidate_probe_text(lines: list[str], point: SuggestionPoint, tactic: str) 
     rest = point.line + 1
     width = len(point.continuation)
     while width and rest < len(lines) and (not lines[rest].strip() or _indent_width(lines[rest]) >= width):
+        if lines[rest].strip().startswith("_ "):
+            break  # the next step of a `calc`, not a tactic of this block
         rest += 1
     probe = [point.line_with(tactic), point.continuation + "sorry"]
     return "\n".join([*lines[: point.line], *probe, *lines[rest:]])

@@ -585,3 +585,57 @@ async def test_suggestions_inside_a_focusing_dot_keep_the_dot(
     edit, _ = edit_of(actions[0])
     assert edit.new_text == "  · exact hp"
     assert_no_protocol_violation(fake_state)
+
+
+STRUCTURE = """theorem and_swap (p q : Prop) (hp : p) (hq : q) : q ∧ p := by
+  constructor
+  case right =>
+    sorry
+  case left => sorry
+
+theorem and_next (p q : Prop) (hp : p) (hq : q) : p ∧ q := by
+  constructor
+  next => exact hp
+  next =>
+
+theorem have_step (p q : Prop) (hp : p) (hpq : p → q) : q := by
+  have hq : q := by
+    sorry
+  exact hq
+
+theorem calc_chain (a b c : ℕ) (hab : a = b) (hbc : b = c) : a = c := by
+  calc a = b := by
+
+    _ = c := by
+      exact hbc
+"""
+
+
+@pytest.mark.parametrize(
+    ("theorem", "offset", "expected"),
+    [
+        ("and_swap", 3, "    exact hp"),  # `case right` focuses the second goal, not the first
+        ("and_swap", 4, "  case left => exact hq"),
+        ("and_next", 4, "    exact hq"),  # `next` after the first goal is done: the second
+        ("have_step", 2, "    exact hpq hp"),  # the `have`'s own goal, without `hq` yet
+        ("calc_chain", 2, "      exact hab"),  # a calc step's goal; deeper than the `_` steps
+    ],
+)
+async def test_suggestions_in_case_next_have_and_calc_blocks_use_their_own_goal(
+    client: LanguageClient,
+    lean_project: Path,
+    fake_state: Path,
+    theorem: str,
+    offset: int,
+    expected: str,
+) -> None:
+    tactics = ["exact hp", "exact hq", "exact hpq hp", "exact hab", "exact hbc"]
+    script = Path(__file__).parent / "fixtures" / "structure_script.json"
+    await start_session(client, lean_project, fake_state, script=script, model="", automationTactics=tactics)
+    uri = open_document(client, lean_project / "Structure.lean", STRUCTURE)
+    line = proof_line(STRUCTURE, theorem, offset)
+    actions = await code_actions_at(client, uri, line, len(STRUCTURE.split("\n")[line]))
+    assert [a.title for a in actions] == [f"Try this: {expected.split('=> ')[-1].strip()} (closes goal)"]
+    edit, version = edit_of(actions[0])
+    assert (edit.new_text, version) == (expected, 1)
+    assert_no_protocol_violation(fake_state)

@@ -110,3 +110,28 @@ def test_case_and_next_lines_keep_their_tags() -> None:
 def test_an_empty_line_after_have_by_is_indented_under_the_have() -> None:
     point = find_suggestion_point(STRUCTURED, 9)
     assert point is not None and point.indent == "    "
+
+
+CALC = [
+    "theorem calc_chain (a b c : ℕ) (hab : a = b) (hbc : b = c) : a = c := by",
+    "  calc a = b := by",
+    "",
+    "    _ = c := by",
+    "",
+    "  done",
+]
+
+
+def test_a_calc_step_block_goes_deeper_than_the_steps_and_keeps_the_next_step() -> None:
+    first = find_suggestion_point(CALC, 2)
+    assert first is not None and first.indent == "      "  # deeper than `_`, which is at 4
+    probe = split_lines(candidate_probe_text(CALC, first, "exact hab"))
+    assert probe[1:5] == ["  calc a = b := by", "      exact hab", "      sorry", "    _ = c := by"]
+    second = find_suggestion_point(CALC, 4)
+    assert second is not None and second.indent == "      "
+
+
+def test_a_one_step_calc_block_is_indented_under_the_calc() -> None:
+    lines = ["theorem t : a = b := by", "  calc a = b := by", ""]
+    point = find_suggestion_point(lines, 2)
+    assert point is not None and point.indent == "      "

@@ -29,7 +29,8 @@ UNSOLVED_GOALS_TAG = 1
 ERROR, WARNING, INFORMATION = 1, 2, 3
 
 _DECL_RE = re.compile(r"^(\s*)(?:(theorem|lemma)\s+([^\s(\[{:]+)|(example)(?=[\s(\[{:]|$))")
-_SCRIPT_KEYS = frozenset({"declarations", "tactics", "hang", "crash"})
+_SCRIPT_KEYS = frozenset({"declarations", "tactics", "nested", "hang", "crash"})
+_CASE_RE = re.compile(r"(case\s+([^\s=]+)[^=]*?|next(?:\s+[^=]*?)?)\s*=>\s*")
 _RULE_KEYS = frozenset({"result", "delay_ms", "error", "info", "warning"})
 _BRACKETS = {"(": ")", "[": "]", "{": "}"}
 
@@ -128,6 +129,8 @@ def rendered(goals: list[str]) -> str:
 class Script:
     declarations: dict[str, list[str]] = field(default_factory=dict)
     tactics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    nested: dict[str, list[str]] = field(default_factory=dict)
+    """Goals of the nested `by` block opened by a line (`have h : p := by`, a `calc` step)."""
     hang: frozenset[str] = frozenset()
     crash: frozenset[str] = frozenset()
 
@@ -156,9 +159,12 @@ class Script:
                     check(goal_list(rule.get("result", [])), f"{where}.result must be a list of goals")
                 else:
                     check(goal_list(rule), f"{where} must be a list of goals or an object")
+        for opener, goals in data.get("nested", {}).items():
+            check(goal_list(goals), f"nested[{opener!r}] must be a list of goal strings")
         return cls(
             declarations=dict(data.get("declarations", {})),
             tactics={g: dict(rules) for g, rules in data.get("tactics", {}).items()},
+            nested=dict(data.get("nested", {})),
             hang=frozenset(data.get("hang", [])),
             crash=frozenset(data.get("crash", [])),
         )
@@ -172,7 +178,7 @@ class Script:
 
     def scripted(self, tactic: str) -> bool:
         """`tactic` is `sorry`, a rule key for some goal (or `*`), or listed in `hang`/`crash`."""
-        if tactic == "sorry" or tactic in self.hang or tactic in self.crash:
+        if tactic == "sorry" or tactic in self.hang or tactic in self.crash or tactic in self.nested:
             return True
         return any(tactic in rules for rules in self.tactics.values())
 
@@ -191,7 +197,10 @@ class Tactic:
     before: list[str] | None = None  # goals before it, None = not elaborated
     after: list[str] | None = None  # goals after it, None = failed / not elaborated
     failed: bool = False
-    bullet: int | None = None  # column of a focusing dot `·` before the tactic on its line
+    bullet: int | None = None  # column of a focusing dot `·` / `case … =>` / `next =>` before it
+    case: str | None = None  # `case tag =>` ('tag') or `next =>` ('_') before the tactic
+    calc_step: bool = False  # a `_ = … := …` calc step: not a tactic, only maybe a nested opener
+    inner_column: int | None = None  # a line ending in `by` / `=>`: column of the block it opens
 
 
 @dataclass
@@ -283,14 +292,9 @@ class _Elaborator:
             if not _is_skippable(line):
                 if _indent(line) <= indent:
                     break
-                code = strip_comment(line).rstrip()
-                start = _indent(line)
-                if code[start:].startswith("· "):  # `· tac` focuses the first goal
-                    after_dot = start + 1 + (len(code[start + 1 :]) - len(code[start + 1 :].lstrip()))
-                    tactics.append(Tactic(j, after_dot, len(code), code[after_dot:], bullet=start))
-                else:
-                    tactics.append(Tactic(j, start, len(code), code[start:]))
+                tactics.append(self.tactic_line(j))
             j += 1
+        self.set_inner_columns(tactics)
         if not tactics:
             tok = self.next_token(by_line + 1)
             pos = tok or self.eof()
@@ -308,9 +312,36 @@ class _Elaborator:
         self.block(tactics, goals, by_pos, ((first, name_col), (first, name_end)))
         return j
 
+    def tactic_line(self, j: int) -> Tactic:
+        """Line `j` of a tactic block: a tactic, maybe after `· ` / `case tag => ` / `next => `,
+        or a `calc` step `_ = … := …` (not a tactic)."""
+        code = strip_comment(self.lines[j]).rstrip()
+        start = _indent(code)
+        if code[start:].startswith("· "):  # `· tac` focuses the first goal
+            after_dot = start + 1 + (len(code[start + 1 :]) - len(code[start + 1 :].lstrip()))
+            return Tactic(j, after_dot, len(code), code[after_dot:], bullet=start)
+        if m := _CASE_RE.match(code, start):  # `case tag =>` / `next =>`, maybe a tactic after it
+            return Tactic(j, m.end(), len(code), code[m.end() :], bullet=start, case=m[2] or "_")
+        if code[start:].startswith("_ "):
+            return Tactic(j, start, len(code), code[start:], calc_step=True)
+        return Tactic(j, start, len(code), code[start:])
+
+    def set_inner_columns(self, tactics: list[Tactic]) -> None:
+        """A line ending in `by` or `=>` opens a block: the lines after it indented deeper than it
+        (Lean lays tactic sequences out by column; the first line's column is the block's)."""
+        for k, t in enumerate(tactics):
+            code = t.text if t.text else "=>" if t.case else ""
+            if not re.search(r"(:=\s*by|=>)$", code) or k + 1 == len(tactics):
+                continue
+            own = t.bullet if t.bullet is not None else t.start
+            following = tactics[k + 1]
+            column = following.bullet if following.bullet is not None else following.start
+            if column > own:
+                t.inner_column = column
+
     # -- tactic block --------------------------------------------------------------------------
     def parse_error(self, t: Tactic) -> str | None:
-        if self.script.scripted(t.text):
+        if t.calc_step or (t.case and not t.text) or self.script.scripted(t.text):
             return None
         if t.text.split()[0] not in KNOWN_TACTICS:
             return "unknown tactic"
@@ -334,41 +365,45 @@ class _Elaborator:
                 n_ok = k
                 break
         used_sorry = aborted = False
-        focus: list[
-            tuple[int, list[str], Tactic]
-        ] = []  # open `·` blocks: (dot column, goals outside, its tactic)
+        # Open inner blocks (`·`, `case`/`next`, a nested `by`): (their column, goals outside, opener).
+        focus: list[tuple[int, list[str], Tactic]] = []
 
-        def close_focus(upto_column: int) -> bool:
-            """Leave the `·` blocks at or right of `upto_column`; False if one left goals open."""
+        def close_focus(column: int) -> bool:
+            """Leave the blocks that a line at `column` is outside of; False if one left goals open."""
             nonlocal goals
-            while focus and focus[-1][0] >= upto_column:
+            while focus and focus[-1][0] > column:
                 _, outside, opener = focus.pop()
                 if goals:
                     msg = "unsolved goals\n" + "\n\n".join(goals)
-                    self.diag(
-                        (opener.line, opener.bullet or 0),
-                        (opener.line, opener.end),
-                        ERROR,
-                        msg,
-                        [UNSOLVED_GOALS_TAG],
-                    )
+                    start = opener.bullet if opener.bullet is not None else opener.start
+                    span = ((opener.line, start), (opener.line, opener.end))
+                    self.diag(*span, ERROR, msg, [UNSOLVED_GOALS_TAG])
                     return False
                 goals = outside
             return True
 
+        def fail(t: Tactic, message: str) -> None:
+            nonlocal aborted
+            self.diag((t.line, t.start), (t.line, t.end), ERROR, message)
+            t.failed = aborted = True
+
         for t in tactics[:n_ok]:
             column = t.bullet if t.bullet is not None else t.start
-            if not close_focus(column):
+            # A `_` calc step ends a block at its own column too: it cannot be one of its tactics.
+            if not close_focus(column - 1 if t.calc_step else column):
                 aborted = True
                 break
-            if t.bullet is not None:
-                if not goals:
-                    self.diag((t.line, t.bullet), (t.line, t.end), ERROR, "No goals to be solved")
-                    aborted = True
-                    t.failed = True
+            if t.bullet is not None:  # `· tac`, `case tag => tac`, `next => tac`: focus one goal
+                picked = _pick_goal(goals, t.case)
+                if picked is None:
+                    fail(t, "No goals to be solved" if not goals else f"Case tag '{t.case}' not found.")
                     break
-                focus.append((t.bullet, goals[1:], t))
-                goals = goals[:1]
+                inner = t.start if t.text else (t.inner_column or 1 << 30)
+                focus.append((inner, goals[:picked] + goals[picked + 1 :], t))
+                goals = [_untagged(goals[picked]) if t.case else goals[picked]]
+                if not t.text:
+                    t.before = t.after = goals
+                    continue
             if t.text in self.script.hang:
                 self.result.hang = True
                 return
@@ -376,34 +411,38 @@ class _Elaborator:
                 self.result.crash = True
                 return
             t.before = goals
-            span = ((t.line, t.start), (t.line, t.end))
-            if not goals:
-                self.diag(*span, ERROR, "No goals to be solved")
-                aborted = True
+            if t.calc_step:  # a step of the enclosing `calc`, not a tactic on these goals
+                pass
+            elif not goals:
+                fail(t, "No goals to be solved")
             elif t.text == "sorry":
                 used_sorry = True
                 goals = goals[1:]
             else:
                 rule = self.script.rule(goals[0], t.text)
+                span = ((t.line, t.start), (t.line, t.end))
                 if isinstance(rule, dict):
                     self.result.delay_ms += int(rule.get("delay_ms", 0))
                     for key, sev in (("info", INFORMATION), ("warning", WARNING)):
                         if key in rule:
                             self.diag(*span, sev, rule[key])
                 if rule is None:
-                    self.diag(*span, ERROR, f"fake Lean: no rule for tactic '{t.text}' on this goal")
-                    aborted = True
+                    fail(t, f"fake Lean: no rule for tactic '{t.text}' on this goal")
                 elif isinstance(rule, dict) and "error" in rule:
-                    self.diag(*span, ERROR, rule["error"])
-                    aborted = True
+                    fail(t, rule["error"])
                 else:
                     new = rule if isinstance(rule, list) else rule.get("result", [])
                     goals = list(new) + goals[1:]
             if aborted:
-                t.failed = True
                 break
+            if t.inner_column is not None and t.text.endswith("by"):  # a nested `by` block opens
+                if t.text not in self.script.nested:
+                    fail(t, f"fake Lean: no nested goals for '{t.text}'")
+                    break
+                focus.append((t.inner_column, goals, t))
+                goals = list(self.script.nested[t.text])
             t.after = goals
-        if not aborted and not close_focus(0):
+        if not aborted and not close_focus(-1):
             aborted = True
         if goals and not aborted and n_ok == len(tactics):
             last = tactics[-1]
@@ -411,6 +450,24 @@ class _Elaborator:
             self.diag(by_pos, (last.line, last.end), ERROR, msg, [UNSOLVED_GOALS_TAG])
         if used_sorry:
             self.diag(*name, WARNING, "declaration uses `sorry`")
+
+
+def _pick_goal(goals: list[str], case: str | None) -> int | None:
+    """Index of the goal a `·` (the first), `next =>` (the first) or `case tag =>` focuses."""
+    if not goals:
+        return None
+    if case is None or case == "_":
+        return 0
+    for i, goal in enumerate(goals):
+        if goal.split("\n", 1)[0] == f"case {case}":
+            return i
+    return None
+
+
+def _untagged(goal: str) -> str:
+    """`case` clears the focused goal's tag, so Lean shows it without its `case tag` line."""
+    first, _, rest = goal.partition("\n")
+    return rest if first.startswith("case ") else goal
 
 
 def elaborate(text: str, script: Script) -> Result:

@@ -576,3 +576,67 @@ def test_parse_errors_and_failed_tactic_states() -> None:
     res = elab.elaborate(text, script)
     assert res.diagnostics[0]["message"] == "expected '{' or tactic"
     assert res.diagnostics[0]["range"] == rng(1, 0, 1, 0)
+
+
+PQ = "p q : Prop\nhp : p\nhq : q\n"
+STRUCTURE: dict[str, Any] = {
+    "declarations": {"and_swap": [PQ + "⊢ q ∧ p"], "chain": ["a b : ℕ\nh : a = b\n⊢ a = b"]},
+    "tactics": {
+        PQ + "⊢ q ∧ p": {
+            "constructor": ["case left\n" + PQ + "⊢ q", "case right\n" + PQ + "⊢ p"],
+            "have hp' : p := by": [PQ + "hp' : p\n⊢ q ∧ p"],
+        },
+        PQ + "⊢ p": {"exact hp": []},
+        PQ + "⊢ q": {"exact hq": []},
+        "a b : ℕ\nh : a = b\n⊢ a = b": {"calc a = b := by": [], "exact h": []},
+        "a b : ℕ\nh : a = b\n⊢ a = a": {"rfl": []},
+    },
+    "nested": {
+        "have hp' : p := by": [PQ + "⊢ p"],
+        "calc a = b := by": ["a b : ℕ\nh : a = b\n⊢ a = a"],
+        "_ = b := by": ["a b : ℕ\nh : a = b\n⊢ a = b"],
+    },
+}
+
+
+def test_case_and_next_focus_a_goal_and_clear_its_tag() -> None:
+    script = elab.Script.from_json(STRUCTURE)
+    head = "theorem and_swap (p q : Prop) (hp : p) (hq : q) : q ∧ p := by\n  constructor\n"
+    text = head + "  case right =>\n    sorry\n  next => exact hq\n"
+    res = elab.elaborate(text, script)
+    assert elab.plain_goal(res, text, 3, 4) == goals(PQ + "⊢ p")  # the `right` goal, untagged
+    assert [d["message"] for d in res.diagnostics] == ["declaration uses `sorry`"]
+    text = head + "  case right => exact hq\n"
+    res = elab.elaborate(text, script)
+    assert "fake Lean: no rule for tactic 'exact hq'" in res.diagnostics[0]["message"]
+    text = head + "  case middle => exact hq\n"
+    res = elab.elaborate(text, script)
+    assert res.diagnostics[0]["message"] == "Case tag 'middle' not found."
+    text = head + "  next =>\n    exact hq\n"  # the other goal is left
+    res = elab.elaborate(text, script)
+    assert [d["message"].split("\n")[0] for d in res.diagnostics] == ["unsolved goals"]
+    assert res.diagnostics[0]["message"].endswith("⊢ p")
+
+
+def test_a_nested_by_block_has_its_own_goals_and_unsolved_goals() -> None:
+    script = elab.Script.from_json(STRUCTURE)
+    head = "theorem and_swap (p q : Prop) (hp : p) (hq : q) : q ∧ p := by\n  have hp' : p := by\n"
+    text = head + "    sorry\n  sorry\n"
+    res = elab.elaborate(text, script)
+    assert elab.plain_goal(res, text, 2, 4) == goals(PQ + "⊢ p")
+    assert elab.plain_goal(res, text, 3, 2) == goals(PQ + "hp' : p\n⊢ q ∧ p")
+    text = head + "    exact hp\n    sorry\n  sorry\n"
+    res = elab.elaborate(text, script)
+    assert elab.plain_goal(res, text, 2, 12) == {"goals": [], "rendered": "no goals"}
+    assert [d["message"] for d in res.diagnostics] == ["No goals to be solved"]
+    assert res.diagnostics[0]["range"]["start"] == {"line": 3, "character": 4}
+
+
+def test_calc_steps_open_blocks_and_are_not_tactics() -> None:
+    script = elab.Script.from_json(STRUCTURE)
+    text = "theorem chain (a b : ℕ) (h : a = b) : a = b := by\n  calc a = b := by\n      sorry\n"
+    text += "    _ = b := by\n      exact h\n"
+    res = elab.elaborate(text, script)
+    assert elab.plain_goal(res, text, 2, 6) == goals("a b : ℕ\nh : a = b\n⊢ a = a")
+    assert elab.plain_goal(res, text, 4, 6) == goals("a b : ℕ\nh : a = b\n⊢ a = b")
+    assert [d["message"] for d in res.diagnostics] == ["declaration uses `sorry`"]
