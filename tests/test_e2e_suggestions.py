@@ -639,3 +639,39 @@ async def test_suggestions_in_case_next_have_and_calc_blocks_use_their_own_goal(
     edit, version = edit_of(actions[0])
     assert (edit.new_text, version) == (expected, 1)
     assert_no_protocol_violation(fake_state)
+
+
+async def test_a_cancelled_request_is_answered_at_once_and_the_work_serves_the_next_one(
+    client: LanguageClient, lean_project: Path, fake_state: Path
+) -> None:
+    """An editor cancels a code action when the cursor moves; the checks already under way still
+    finish (they are shared, not per request) and the next request at that point is served from them."""
+    await start_session(client, lean_project, fake_state, "--latency-ms", "1000", model="")
+    path = lean_project / "Examples.lean"
+    text = path.read_text()
+    uri = open_document(client, path)
+    line = proof_line(text, "two_eq_two", 1)
+    position = types.Position(line=line, character=2)
+    params = types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        range=types.Range(start=position, end=position),
+        context=types.CodeActionContext(diagnostics=[]),
+    )
+    asked = asyncio.get_running_loop().time()
+    pending = asyncio.wrap_future(
+        client.protocol.send_request("textDocument/codeAction", params, msg_id="cancel-me")
+    )
+    await asyncio.sleep(0.4)  # past the debounce: the goal is being read
+    client.protocol.notify("$/cancelRequest", types.CancelParams(id="cancel-me"))
+    with pytest.raises(Exception, match="cancel"):
+        await asyncio.wait_for(pending, 5)
+    assert asyncio.get_running_loop().time() - asked < 2.0  # long before the ≥ 2 s of Lean work
+    actions = await code_actions_at(client, uri, line, 2)
+    assert actions[0].title == "Try this: rfl (closes goal)"
+    goal_reads = [
+        m
+        for m in received(fake_state)
+        if m.get("method") == "$/lean/plainGoal" and m["params"]["textDocument"]["uri"] == uri
+    ]
+    assert len(goal_reads) == 1  # the second request reused the first one's work
+    assert_no_protocol_violation(fake_state)
