@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from llmstep_lsp.evaluation.steps import evaluate_steps, group_by_state
+from llmstep_lsp.generation.base import Candidate, GenerationRequest
+from llmstep_lsp.generation.ranking import from_samples
+from llmstep_lsp.proofsteps import ProofStep
 from llmstep_lsp.settings import DEFAULT_AUTOMATION_TACTICS
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.tiny_model import SHARED_DATA
@@ -118,3 +122,26 @@ def test_a_model_that_cannot_load_is_named_with_the_fix(handmade: Path) -> None:
     result = run_cli("eval", "steps", str(handmade), "--model", "/nonexistent/model")
     assert result.returncode == 2
     assert "/nonexistent/model" in result.stderr and "Fix:" in result.stderr
+
+
+class Recording:
+    """A generator that records what it was asked and proposes the theorem's own name first."""
+
+    def __init__(self) -> None:
+        self.requests: list[GenerationRequest] = []
+
+    async def generate(self, request: GenerationRequest) -> list[Candidate]:
+        self.requests.append(request)
+        return from_samples([("exact two_goals", -0.1), ("constructor", -0.2)], request.theorem_name)
+
+
+async def test_the_generator_is_asked_as_the_server_would_ask() -> None:
+    state = "case left\n⊢ 1 = 1\n\ncase right\n⊢ 2 = 2"
+    states = group_by_state([ProofStep(state, "constructor", "two_goals")])
+    generator = Recording()
+    everything = await evaluate_steps(states, generator, [1], "recording")
+    main_only = await evaluate_steps(states, generator, [1], "recording", main_goal_only=True)
+    assert [r.goal for r in generator.requests] == [state, "case left\n⊢ 1 = 1"]
+    assert {r.prefix for r in generator.requests} == {""}
+    # The filters drop a tactic that names the theorem being proved, as in the server.
+    assert everything.rows[0].model_hits == main_only.rows[0].model_hits == 1

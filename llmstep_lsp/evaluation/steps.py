@@ -35,6 +35,8 @@ class StateTactics:
     state: str
     accepted: tuple[str, ...]
     """Normalised accepted tactics, distinct, in the data's order."""
+    theorem: str | None = None
+    """The theorem it comes from, where the data says (the filters reject tactics naming it)."""
 
 
 @dataclass(frozen=True)
@@ -73,12 +75,14 @@ class StepsReport:
 
 def group_by_state(steps: Iterable[ProofStep]) -> list[StateTactics]:
     accepted: dict[str, list[str]] = {}
+    theorems: dict[str, str | None] = {}
     for step in steps:
         tactics = accepted.setdefault(step.state, [])
+        theorems.setdefault(step.state, step.theorem)
         tactic = normalise_tactic(step.tactic)
         if tactic not in tactics:
             tactics.append(tactic)
-    return [StateTactics(state, tuple(tactics)) for state, tactics in accepted.items()]
+    return [StateTactics(state, tuple(tactics), theorems[state]) for state, tactics in accepted.items()]
 
 
 def frequency_baseline(states: list[StateTactics], k: int) -> tuple[str, ...]:
@@ -96,12 +100,16 @@ async def evaluate_steps(
     generator: Generator,
     ks: list[int],
     label: str,
+    main_goal_only: bool = False,
     on_state: Callable[[], None] = lambda: None,
 ) -> StepsReport:
+    """Scores `generator` on `states`; `main_goal_only` mirrors the `promptGoals: main` setting."""
     baseline = frequency_baseline(states, max(ks))
     ranked_per_state: list[list[str]] = []
     for state in states:
-        candidates = await generator.generate(GenerationRequest(goal=state.state))
+        # The server joins Lean's goals with a blank line, as the data's states are written.
+        goal = state.state.split("\n\n", 1)[0] if main_goal_only else state.state
+        candidates = await generator.generate(GenerationRequest(goal=goal, theorem_name=state.theorem))
         ranked: list[str] = []
         for candidate in candidates:
             tactic = normalise_tactic(candidate.tactic)
@@ -182,7 +190,8 @@ def run_eval_steps(
         label = f"{config.model} ({config.backend}, format {config.format.name}, "
         label += f"{config.num_samples} samples, temperature {config.temperature})"
     try:
-        report = asyncio.run(_evaluate(states, generator, model, ks, label))
+        main_only = settings.prompt_goals == "main"
+        report = asyncio.run(_evaluate(states, generator, model, ks, label, main_only))
     except ModelUnavailable as err:
         print(f"llmstep-lsp: {err}", file=sys.stderr)
         return 2
@@ -196,12 +205,13 @@ async def _evaluate(
     model: ModelGenerator | None,
     ks: list[int],
     label: str,
+    main_goal_only: bool,
 ) -> StepsReport:
     if model is not None:
         await model.load()  # fail on a missing model before the first state, with the fix
     progress = _progress(len(states))
     try:
-        return await evaluate_steps(states, generator, ks, label, lambda: progress.update(1))
+        return await evaluate_steps(states, generator, ks, label, main_goal_only, lambda: progress.update(1))
     finally:
         progress.close()
 
