@@ -124,6 +124,19 @@ def test_train_refuses_bad_data_with_the_line_and_what_was_expected(tiny_model: 
     assert result.returncode == 2
     assert f"{data}:2:" in result.stderr and "'state' and 'tactic'" in result.stderr
     assert not (tmp_path / "out").exists()
+    # An earlier run's directory is never overwritten.
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "config.json").write_text("{}")
+    again = run_cli(
+        "train",
+        str(first_rows(2, tmp_path / "ok.jsonl")),
+        "--model",
+        str(tiny_model),
+        "-o",
+        str(tmp_path / "out"),
+    )
+    assert again.returncode == 2 and "is not empty" in again.stderr
+    assert (tmp_path / "out" / "config.json").read_text() == "{}"
 
 
 def test_train_without_the_model_extra_says_how_to_install(tmp_path: Path) -> None:

@@ -185,6 +185,11 @@ def run_eval_steps(
                 file=sys.stderr,
             )
             return 2
+        if config.temperature == 0 and max(ks) > 1:
+            print(
+                "llmstep-lsp: temperature 0 draws a single sample, so top-k for k > 1 is top-1",
+                file=sys.stderr,
+            )
         _seed(seed)
         generator = model = build_model_generator(config)
         label = f"{config.model} ({config.backend}, format {config.format.name}, "
