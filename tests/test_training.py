@@ -101,6 +101,22 @@ async def test_a_tuned_model_answers_what_it_was_taught_when_served(tiny_model: 
     tuned = generator_for(tmp_path / "tuned")
     after = {g: [c.tactic for c in await tuned.generate(GenerationRequest(goal=g))] for g in taught}
     assert after == {g: [t] for g, t in taught.items()}
+    # The same model through `eval steps`: every state right at top-1; the baseline gets one.
+    result = run_cli(
+        "eval",
+        "steps",
+        str(data),
+        "--model",
+        str(tmp_path / "tuned"),
+        "--temperature",
+        "0",
+        "--k",
+        "1",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    row = json.loads(result.stdout)["topk"][0]
+    assert (row["model_hits"], row["baseline_hits"]) == (3, 1)
 
 
 def test_only_the_tactic_and_eos_carry_loss(tiny_model: Path) -> None:
