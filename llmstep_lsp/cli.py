@@ -1,4 +1,5 @@
-"""Command line: `serve` (the language server), `suggest` (the pipeline once, from a shell), `doctor`."""
+"""Command line: `serve` (the language server), `suggest` (the pipeline once, from a shell), `doctor`,
+`train` (fine-tuning) and `eval steps` (top-k next-tactic accuracy)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "train":
+        return _train(args)
     settings = _settings_from_args(args)
     if settings is None:
         return 2
@@ -35,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args, settings)
     if args.command == "suggest":
         return _suggest(args, settings)
+    if args.command == "eval":
+        return _eval(args, settings)
     from llmstep_lsp.doctor import run_doctor
 
     return asyncio.run(run_doctor(settings, Path(args.path)))
@@ -75,7 +80,44 @@ def _parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser("doctor", parents=[common], help="check Lean, the project and the model")
     doctor.add_argument("path", nargs="?", default=".", help="a Lean file or project directory")
+
+    _add_train_parser(sub)
+    evaluate = sub.add_parser("eval", help="measure the generator on recorded data")
+    eval_sub = evaluate.add_subparsers(dest="eval_command", required=True)
+    steps = eval_sub.add_parser(
+        "steps", parents=[common], help="top-k exact match on (state, tactic) pairs, next to a baseline"
+    )
+    steps.add_argument("data", help='{"state", "tactic"} JSONL or LeanDojo JSON')
+    steps.add_argument("--k", default="1,5,10", help="comma-separated k values (default 1,5,10)")
+    steps.add_argument("--limit", type=int, help="evaluate the first N states only")
+    steps.add_argument("--json", action="store_true", help="print JSON")
+    steps.add_argument("--num-samples", type=int)
+    steps.add_argument("--temperature", type=float)
+    steps.add_argument("--seed", type=int, default=0, help="sampling seed for local models (default 0)")
     return parser
+
+
+def _add_train_parser(sub: Any) -> None:
+    train = sub.add_parser("train", help="fine-tune a causal LM on proofsteps (llmstep format)")
+    train.add_argument("data", help='training data: {"state", "tactic"} JSONL or LeanDojo JSON')
+    train.add_argument("--model", required=True, help="Hugging Face causal LM id or local directory")
+    train.add_argument("--output", "-o", required=True, help="new directory for checkpoints and the model")
+    train.add_argument("--valid", help="validation data (same formats); its loss is printed per epoch")
+    train.add_argument("--epochs", type=int, default=3)
+    train.add_argument("--lr", type=float, default=1e-5, help="peak learning rate (default 1e-5)")
+    train.add_argument("--batch-size", type=int, default=8)
+    train.add_argument("--grad-accum", type=int, default=1, help="batches per optimiser step")
+    train.add_argument("--max-length", type=int, default=1024, help="longer examples are skipped")
+    train.add_argument("--warmup-ratio", type=float, default=0.03)
+    train.add_argument("--weight-decay", type=float, default=0.0)
+    train.add_argument("--max-grad-norm", type=float, default=1.0)
+    train.add_argument("--save-every", type=int, default=0, help="checkpoint every N steps (0: each epoch)")
+    train.add_argument("--limit", type=int, help="use the first N examples (of each file)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    train.add_argument("--dtype", default="auto", help="auto, float32, bfloat16")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--log-level", help="DEBUG, INFO, WARNING, …")
 
 
 def _settings_from_args(args: argparse.Namespace) -> Settings | None:
@@ -98,6 +140,49 @@ def _settings_from_args(args: argparse.Namespace) -> Settings | None:
     if any(not p.endswith("(ignored)") for p in problems):
         return None
     return settings
+
+
+def _train(args: argparse.Namespace) -> int:
+    from llmstep_lsp.proofsteps import DataError
+    from llmstep_lsp.training import TrainConfig, TrainingError, train
+
+    configure_logging(args.log_level or "WARNING", None)
+    config = TrainConfig(
+        model=args.model,
+        data=Path(args.data),
+        output=Path(args.output),
+        valid=Path(args.valid) if args.valid else None,
+        epochs=args.epochs,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        grad_accum=args.grad_accum,
+        max_length=args.max_length,
+        warmup_ratio=args.warmup_ratio,
+        weight_decay=args.weight_decay,
+        max_grad_norm=args.max_grad_norm,
+        save_every=args.save_every,
+        limit=args.limit,
+        seed=args.seed,
+        device=args.device,
+        dtype=args.dtype,
+        quiet=args.quiet,
+    )
+    if problems := config.problems():
+        for problem in problems:
+            print(f"llmstep-lsp: {problem}", file=sys.stderr)
+        return 2
+    try:
+        train(config)
+    except (TrainingError, DataError) as err:
+        print(f"llmstep-lsp: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    from llmstep_lsp.evaluation.steps import run_eval_steps
+
+    return run_eval_steps(settings, Path(args.data), args.k, args.limit, args.json, args.seed)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

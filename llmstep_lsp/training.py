@@ -1,0 +1,301 @@
+"""`llmstep-lsp train`: fine-tune a Hugging Face causal LM on proofsteps, in llmstep's format.
+
+Each example is `[GOAL]{state}[PROOFSTEP]{tactic}<eos>`, rendered by the same `proofstep` prompt
+format the server uses, so training and serving cannot disagree. As in llmstep's fine-tuning
+script, the loss covers only the tactic and the EOS token (the prompt's labels are masked), so the
+model learns to answer, not to repeat goals. The loop is plain torch: AdamW, linear warmup then
+linear decay, optional gradient accumulation, gradient clipping. Checkpoints are
+`save_pretrained` directories (model + tokenizer) that `--model DIR` loads directly.
+
+torch and transformers are imported inside `train`, so the package imports without them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from llmstep_lsp.generation.base import GenerationRequest
+from llmstep_lsp.generation.formats import FORMATS
+from llmstep_lsp.generation.transformers_backend import choose_device
+from llmstep_lsp.proofsteps import ProofStep, load_proofsteps
+
+log = logging.getLogger(__name__)
+
+PROMPT_FORMAT = FORMATS["proofstep"]
+IGNORE_INDEX = -100  # label value the loss skips (transformers' convention)
+REPORT_FILE = "train_report.json"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str
+    """Hugging Face id or local directory of the causal LM to start from."""
+    data: Path
+    output: Path
+    valid: Path | None = None
+    epochs: int = 3
+    learning_rate: float = 1e-5
+    batch_size: int = 8
+    grad_accum: int = 1
+    max_length: int = 1024
+    """Examples longer than this many tokens (prompt + tactic + EOS) are skipped, not cut."""
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    save_every: int = 0
+    """Save `checkpoint-N` every N optimiser steps; 0 = at the end of each epoch but the last."""
+    limit: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    dtype: str = "auto"
+    quiet: bool = False
+
+    def problems(self) -> list[str]:
+        checks = [
+            (self.epochs >= 1, "--epochs must be ≥ 1"),
+            (self.learning_rate > 0, "--lr must be > 0"),
+            (self.batch_size >= 1, "--batch-size must be ≥ 1"),
+            (self.grad_accum >= 1, "--grad-accum must be ≥ 1"),
+            (self.max_length >= 2, "--max-length must be ≥ 2"),
+            (0 <= self.warmup_ratio < 1, "--warmup-ratio must be in [0, 1)"),
+            (self.save_every >= 0, "--save-every must be ≥ 0"),
+            (self.limit is None or self.limit >= 1, "--limit must be ≥ 1"),
+            (self.dtype in ("auto", "float32", "bfloat16"), "--dtype must be auto, float32 or bfloat16"),
+        ]
+        return [message for ok, message in checks if not ok]
+
+
+@dataclass(frozen=True)
+class Example:
+    input_ids: list[int]
+    labels: list[int]
+    """IGNORE_INDEX on the prompt, the token ids on the tactic and EOS."""
+
+
+@dataclass
+class TrainReport:
+    model: str
+    output: str
+    device: str
+    dtype: str
+    examples: int
+    skipped: int
+    """Examples longer than max_length."""
+    steps: int = 0
+    epoch_losses: list[float] = field(default_factory=list)
+    """Mean training loss per epoch (per target token)."""
+    valid_losses: list[float] = field(default_factory=list)
+    """Validation loss before training, then after each epoch (empty without --valid)."""
+    checkpoints: list[str] = field(default_factory=list)
+
+
+class TrainingError(Exception):
+    """Training cannot start or go on; the message says why and how to fix it."""
+
+
+def prompt_of(state: str) -> str:
+    return PROMPT_FORMAT.render(GenerationRequest(goal=state))
+
+
+def encode_example(tokenizer: Any, step: ProofStep, max_length: int) -> Example | None:
+    """The example's token ids and labels, or None when it is longer than `max_length`.
+
+    The whole text is tokenized at once and the prompt's length masked, as llmstep does; the
+    prompt alone is tokenized exactly as the server tokenizes it (special tokens included).
+    """
+    prompt = prompt_of(step.state)
+    prompt_length = len(tokenizer(prompt).input_ids)
+    ids = list(tokenizer(prompt + step.tactic).input_ids)
+    eos = tokenizer.eos_token_id
+    if ids and ids[-1] == eos:  # tokenizers that append EOS themselves
+        ids.pop()
+    ids.append(eos)
+    if len(ids) > max_length:
+        return None
+    return Example(ids, [IGNORE_INDEX] * prompt_length + ids[prompt_length:])
+
+
+def training_dtype(torch: Any, device: str, wanted: str) -> str:
+    """bfloat16 where the GPU supports it, else float32: float16 weights need a loss scaler to train."""
+    if wanted != "auto":
+        return wanted
+    if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+        return "bfloat16"
+    return "float32"
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warmup to the full rate over `warmup` steps, then linear decay to 0 at `total`."""
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+def train(config: TrainConfig, out: TextIO = sys.stdout) -> TrainReport:
+    """Fine-tune, print the loss per epoch to `out`, save checkpoints and the final model."""
+    torch, transformers, tqdm = _import_backend()
+    if config.output.exists() and any(config.output.iterdir()):
+        raise TrainingError(f"output directory {config.output} is not empty; choose a new one")
+    steps = load_proofsteps(config.data)[: config.limit]
+    valid_steps = load_proofsteps(config.valid)[: config.limit] if config.valid else []
+    device = choose_device(torch, config.device)
+    dtype = training_dtype(torch, device, config.dtype)
+    tokenizer, model = _load(transformers, torch, config.model, device, dtype)
+
+    examples = [e for e in (encode_example(tokenizer, s, config.max_length) for s in steps) if e]
+    valid = [e for e in (encode_example(tokenizer, s, config.max_length) for s in valid_steps) if e]
+    if not examples:
+        raise TrainingError(f"every example is longer than --max-length {config.max_length} tokens")
+    report = TrainReport(
+        config.model, str(config.output), device, dtype, len(examples), len(steps) - len(examples)
+    )
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    batches_per_epoch = math.ceil(len(examples) / config.batch_size)
+    updates_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
+    total = updates_per_epoch * config.epochs
+    warmup = round(total * config.warmup_ratio)
+    print(
+        f"training {config.model} on {len(examples)} examples"
+        f" ({report.skipped} skipped: longer than {config.max_length} tokens)"
+        f" on {device} ({dtype}): {config.epochs} epochs × {updates_per_epoch} steps",
+        file=out,
+        flush=True,
+    )
+
+    torch.manual_seed(config.seed)
+    shuffle = torch.Generator().manual_seed(config.seed)
+    optimiser = torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: lr_factor(s, warmup, total))
+    if valid:
+        report.valid_losses.append(_mean_loss(torch, model, valid, config.batch_size, pad_id, device))
+    # The bar is for people at a terminal; logs and pipes get the per-epoch lines only.
+    progress = tqdm(
+        total=total, unit="step", file=sys.stderr, disable=config.quiet or not sys.stderr.isatty()
+    )
+    try:
+        for epoch in range(config.epochs):
+            model.train()
+            order = torch.randperm(len(examples), generator=shuffle).tolist()
+            batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+            loss_sum, token_count = 0.0, 0
+            for start in range(0, len(batches), config.grad_accum):
+                group = batches[start : start + config.grad_accum]
+                for batch in group:
+                    inputs = _collate(torch, [examples[i] for i in batch], pad_id, device)
+                    loss = model(**inputs).loss
+                    (loss / len(group)).backward()
+                    tokens = int((inputs["labels"][:, 1:] != IGNORE_INDEX).sum())
+                    loss_sum, token_count = loss_sum + loss.item() * tokens, token_count + tokens
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                optimiser.step()
+                schedule.step()
+                optimiser.zero_grad(set_to_none=True)
+                report.steps += 1
+                progress.update(1)
+                progress.set_postfix(loss=f"{loss.item():.4f}", epoch=epoch + 1)
+                if config.save_every and report.steps % config.save_every == 0 and report.steps < total:
+                    _checkpoint(model, tokenizer, config.output, report)
+            report.epoch_losses.append(loss_sum / max(1, token_count))
+            line = f"epoch {epoch + 1}/{config.epochs}: train loss {report.epoch_losses[-1]:.4f}"
+            if valid:
+                report.valid_losses.append(_mean_loss(torch, model, valid, config.batch_size, pad_id, device))
+                before = report.valid_losses[0]
+                line += f", valid loss {report.valid_losses[-1]:.4f} (before training {before:.4f})"
+            progress.write(line, file=out)
+            out.flush()
+            if not config.save_every and epoch < config.epochs - 1:
+                _checkpoint(model, tokenizer, config.output, report)
+    finally:
+        progress.close()
+    _save(model, tokenizer, config.output)
+    report_data = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}}
+    report_data.update(asdict(report))
+    (config.output / REPORT_FILE).write_text(json.dumps(report_data, indent=2) + "\n", encoding="utf-8")
+    print(f"saved the fine-tuned model to {config.output} (use it with --model {config.output})", file=out)
+    return report
+
+
+def _import_backend() -> tuple[Any, Any, Any]:
+    try:
+        import torch
+        import transformers
+        from tqdm import tqdm  # type: ignore[import-untyped]
+    except ImportError as err:
+        raise TrainingError(
+            f"training needs the model backend ({err.name} is missing). Fix: "
+            "pip install torch==2.13.0 && pip install 'llmstep-lsp[model]'"
+        ) from err
+    transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    return torch, transformers, tqdm
+
+
+def _load(transformers: Any, torch: Any, name: str, device: str, dtype: str) -> tuple[Any, Any]:
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(name)
+        model = transformers.AutoModelForCausalLM.from_pretrained(name, dtype=getattr(torch, dtype))
+        model.to(device)
+    except Exception as err:  # OSError offline, ValueError not a causal LM, RuntimeError out of memory, …
+        first_line = str(err).strip().split("\n", 1)[0][:300]
+        raise TrainingError(
+            f"could not load '{name}' as a causal language model: {first_line}. Fix: use a Hugging "
+            "Face causal LM id (downloaded once, or `hf download NAME`) or a local model directory"
+        ) from err
+    if tokenizer.eos_token_id is None:
+        # Without EOS the model never learns to stop, and the server samples to max_new_tokens.
+        raise TrainingError(f"the tokenizer of '{name}' has no EOS token; llmstep's format needs one")
+    return tokenizer, model
+
+
+def _collate(torch: Any, batch: list[Example], pad_id: int, device: str) -> dict[str, Any]:
+    """Right-padded tensors; padding is masked from attention and from the loss."""
+    width = max(len(e.input_ids) for e in batch)
+    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
+    attention = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, example in enumerate(batch):
+        n = len(example.input_ids)
+        input_ids[row, :n] = torch.tensor(example.input_ids)
+        labels[row, :n] = torch.tensor(example.labels)
+        attention[row, :n] = 1
+    return {
+        "input_ids": input_ids.to(device),
+        "attention_mask": attention.to(device),
+        "labels": labels.to(device),
+    }
+
+
+def _mean_loss(
+    torch: Any, model: Any, examples: list[Example], batch_size: int, pad_id: int, device: str
+) -> float:
+    """Loss per target token over `examples`, without dropout."""
+    model.eval()
+    loss_sum, token_count = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(examples), batch_size):
+            inputs = _collate(torch, examples[i : i + batch_size], pad_id, device)
+            tokens = int((inputs["labels"][:, 1:] != IGNORE_INDEX).sum())
+            loss_sum += model(**inputs).loss.item() * tokens
+            token_count += tokens
+    model.train()
+    return loss_sum / max(1, token_count)
+
+
+def _checkpoint(model: Any, tokenizer: Any, output: Path, report: TrainReport) -> None:
+    path = output / f"checkpoint-{report.steps}"
+    _save(model, tokenizer, path)
+    report.checkpoints.append(str(path))
+    log.info("saved %s", path)
+
+
+def _save(model: Any, tokenizer: Any, path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
