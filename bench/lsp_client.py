@@ -19,6 +19,7 @@ from pygls.lsp.client import LanguageClient
 
 SERVER_COMMAND = [sys.executable, "-m", "llmstep_lsp", "serve", "--stdio"]
 STATUS_NOTIFICATION = "llmstep/status"
+REQUEST_TIMEOUT_S = 300  # generous (a loaded machine), but a dead server must not hang the suite
 
 
 class BenchClient:
@@ -63,13 +64,14 @@ class BenchClient:
                 )
             )
         )
-        await self.client.initialize_async(
+        initialize = self.client.initialize_async(
             types.InitializeParams(
                 capabilities=types.ClientCapabilities(),
                 root_uri=root.as_uri(),
                 initialization_options=options,
             )
         )
+        await asyncio.wait_for(initialize, REQUEST_TIMEOUT_S)
         self.client.initialized(types.InitializedParams())
 
     async def stop(self) -> None:
@@ -106,32 +108,35 @@ class BenchClient:
 
     async def code_actions(self, uri: str, line: int, character: int) -> list[Any]:
         position = types.Position(line=line, character=character)
-        result = await self.client.text_document_code_action_async(
+        request = self.client.text_document_code_action_async(
             types.CodeActionParams(
                 text_document=types.TextDocumentIdentifier(uri=uri),
                 range=types.Range(start=position, end=position),
                 context=types.CodeActionContext(diagnostics=[]),
             )
         )
+        result = await asyncio.wait_for(request, REQUEST_TIMEOUT_S)
         return list(result or [])
 
     async def inline_completions(self, uri: str, line: int, character: int) -> list[Any]:
-        result = await self.client.text_document_inline_completion_async(
+        request = self.client.text_document_inline_completion_async(
             types.InlineCompletionParams(
                 text_document=types.TextDocumentIdentifier(uri=uri),
                 position=types.Position(line=line, character=character),
                 context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked),
             )
         )
+        result = await asyncio.wait_for(request, REQUEST_TIMEOUT_S)
         if isinstance(result, types.InlineCompletionList):
             return list(result.items)
         return list(result or [])
 
     async def suggest_report(self, uri: str, line: int) -> Any:
         """`$/llmstep/suggest`: the structured report (with the per-stage timings)."""
-        return await self.client.protocol.send_request_async(
+        request = self.client.protocol.send_request_async(
             "$/llmstep/suggest", {"textDocument": {"uri": uri}, "position": {"line": line, "character": 0}}
         )
+        return await asyncio.wait_for(request, REQUEST_TIMEOUT_S)
 
 
 def _ignore(params: Any) -> None:

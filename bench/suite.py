@@ -132,7 +132,8 @@ async def measure_overhead(
         "suggest_request": lambda: client.suggest_report(uri, line),
         "baseline_plain_text": lambda: client.code_actions(plain_uri, 0, 0),
     }
-    if not await client.code_actions(uri, line, character):
+    actions = await client.code_actions(uri, line, character)
+    if not actions:
         raise RuntimeError("the overhead position has no cached suggestions")
     samples: dict[str, list[float]] = {kind: [] for kind in kinds}
     for _ in range(requests):
@@ -140,6 +141,7 @@ async def measure_overhead(
             elapsed, _result = await timed(request())
             samples[kind].append(elapsed)
     section: dict[str, Any] = {kind: percentiles(values) for kind, values in samples.items()}
+    section["code_actions_returned"] = len(actions)
     section["goal_p50_ms"] = OVERHEAD_GOAL_MS
     section["pass"] = all(section[k]["p50"] <= OVERHEAD_GOAL_MS for k in ("code_action", "inline_completion"))
     return section
@@ -225,16 +227,22 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "load_average_at_start": list(os.getloadavg()),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
 
 
-def print_table(report: dict[str, Any]) -> None:
+def headline(report: dict[str, Any]) -> str:
     info, config = report["machine"], report["config"]
     load = f"{info['load_average_at_start'][0]:.2f}→{info['load_average_at_end'][0]:.2f}"
-    print(
-        f"llmstep-lsp benchmark — {info['cpu']}, {info['cpus']} CPUs, load {load}; "
-        f"fake Lean latency {config['latency_ms']} ms"
+    return (
+        f"{info['cpu']}, {info['cpus']} CPUs, load average {load}; fake Lean latency "
+        f"{config['latency_ms']} ms; {config['states']} goal states × {config['rounds']} rounds; "
+        f"{config['requests']} cached requests per kind"
     )
+
+
+def table_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(section, metric, p50 or value, p95) for the printed and the Markdown table."""
     rows: list[tuple[str, str, str, str]] = []
     stages = report["stages"]
     names = {
@@ -243,11 +251,11 @@ def print_table(report: dict[str, Any]) -> None:
         "verify": "verification",
         "publish": "publication (build code actions)",
         "total": "total (engine)",
-        "client_code_action": "code action, client round trip",
+        "client_code_action": "code action at the client (+150 ms debounce)",
     }
     for key, name in names.items():
         value = stages["ms"][key]
-        rows.append(("stages", name, f"{value['p50']:.1f}", f"{value['p95']:.1f}"))
+        rows.append(("stages (ms)", name, f"{value['p50']:.2f}", f"{value['p95']:.2f}"))
     overhead = report["lsp_overhead"]
     for key, name in (
         ("code_action", "cached code action"),
@@ -255,37 +263,44 @@ def print_table(report: dict[str, Any]) -> None:
         ("suggest_request", "cached $/llmstep/suggest"),
         ("baseline_plain_text", "code action, plain-text doc (transport)"),
     ):
-        rows.append(("lsp overhead", name, f"{overhead[key]['p50']:.2f}", f"{overhead[key]['p95']:.2f}"))
-    verdict = "PASS" if overhead["pass"] else "FAIL"
-    rows.append(("lsp overhead", f"goal ≤ {overhead['goal_p50_ms']:g} ms p50", verdict, ""))
+        rows.append(("LSP overhead (ms)", name, f"{overhead[key]['p50']:.2f}", f"{overhead[key]['p95']:.2f}"))
+    verdict = "pass" if overhead["pass"] else "FAIL"
+    rows.append(("LSP overhead (ms)", f"goal: ≤ {overhead['goal_p50_ms']:g} ms p50", verdict, ""))
     idle = report["idle"]
-    rows.append(
-        (
-            "idle (no model)",
-            f"CPU % of one core over {idle['seconds']:.0f} s",
-            f"{idle['cpu_percent_of_one_core']:.2f}",
-            "",
-        )
-    )
-    rows.append(("idle (no model)", "resident memory (MB)", f"{idle['rss_mb']:.1f}", ""))
-    rows.append(
-        ("with tiny model", "resident memory (MB)", f"{stages['sidecar_rss_mb_with_tiny_model']:.1f}", "")
-    )
+    cpu = f"{idle['cpu_percent_of_one_core']:.2f}"
+    rows.append(("idle, no model", f"CPU, % of one core ({idle['seconds']:.0f} s)", cpu, ""))
+    rows.append(("idle, no model", "resident memory (MB)", f"{idle['rss_mb']:.1f}", ""))
+    rss_model = f"{stages['sidecar_rss_mb_with_tiny_model']:.1f}"
+    rows.append(("tiny model loaded", "resident memory (MB)", rss_model, ""))
     generation = report["generation"]
     if generation.get("skipped"):
-        rows.append(("generation", "ratio naive / ours", "skipped", ""))
+        rows.append(("generation", "naive / ours", "skipped", ""))
     else:
-        rows.append(("generation", "ratio naive / ours (s/request)", f"{generation['speedup']:.2f}x", ""))
-        rows.append(
-            ("generation", "ours vs bandwidth floor", f"{generation['ours_vs_bandwidth_floor']:.1f}x", "")
-        )
-    print(f"{'section':<16} {'metric':<42} {'p50 / value':>12} {'p95':>9}   (ms unless said)")
-    for section, metric, p50, p95 in rows:
-        print(f"{section:<16} {metric:<42} {p50:>12} {p95:>9}")
-    print(
-        f"stages: {stages['states']} goal states × {stages['rounds']} rounds; "
-        f"{stages['mean_verified_suggestions']:.1f} verified suggestions per request on average"
-    )
+        rows.append(("generation", "naive / ours (s per request)", f"{generation['speedup']:.2f}×", ""))
+        floor = f"{generation['ours_vs_bandwidth_floor']:.1f}×"
+        rows.append(("generation", "ours / memory-bandwidth floor", floor, ""))
+    return rows
+
+
+def print_table(report: dict[str, Any]) -> None:
+    print(f"llmstep-lsp benchmark — {headline(report)}")
+    print(f"{'section':<18} {'metric':<46} {'p50 / value':>12} {'p95':>9}")
+    for section, metric, p50, p95 in table_rows(report):
+        print(f"{section:<18} {metric:<46} {p50:>12} {p95:>9}")
+    stages = report["stages"]
+    print(f"{stages['mean_verified_suggestions']:.1f} verified suggestions per request on average")
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    """The README's table for a run (`--markdown RESULT.json`)."""
+    lines = [
+        f"Measured {report['machine'].get('date', 'at an unknown date')}: {headline(report)}.",
+        "",
+        "| section | metric | p50 / value | p95 |",
+        "| --- | --- | ---: | ---: |",
+    ]
+    lines += [f"| {section} | {metric} | {p50} | {p95} |" for section, metric, p50, p95 in table_rows(report)]
+    return "\n".join(lines)
 
 
 async def run_suite(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -325,7 +340,16 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smoke test: 1 round, 5 states, short idle")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) and say where")
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        metavar="RESULT_JSON",
+        help="print the README table of an earlier run, run nothing",
+    )
     args = parser.parse_args()
+    if args.markdown:
+        print(markdown_table(json.loads(args.markdown.read_text())))
+        return 0
     if args.quick:
         args.rounds, args.requests, args.idle_s = 1, 20, 2.0
         args.states = args.states or 5

@@ -65,6 +65,15 @@ def test_quick_suite_writes_every_section(tmp_path: Path, tiny_model: Path) -> N
     idle = report["idle"]
     assert idle["rss_mb"] > 0 and idle["cpu_percent_of_one_core"] >= 0 and idle["seconds"] >= 2
     assert report["generation"] == {"skipped": True}
-    # the printed table names every section
-    for heading in ("stages", "lsp overhead", "idle (no model)", "generation"):
+    # the printed table names every section, and so does the README table made from the JSON
+    markdown = subprocess.run(
+        [sys.executable, "bench/suite.py", "--markdown", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    for heading in ("stages (ms)", "LSP overhead (ms)", "idle, no model", "generation"):
         assert heading in completed.stdout
+        assert f"| {heading} |" in markdown
