@@ -186,6 +186,8 @@ async def measure_idle(workload: Workload, args: argparse.Namespace, logs: Path)
         return {
             "seconds": wall,
             "cpu_percent_of_one_core": 100 * cpu / wall,
+            # /proc counts CPU time in clock ticks: below one tick over the window reads as 0
+            "cpu_percent_resolution": 100 / (os.sysconf("SC_CLK_TCK") * wall),
             "rss_mb": rss_mb(client.pid),
             "measured": "the sidecar process alone (its fake Lean child is not counted), model ''",
         }
