@@ -87,10 +87,8 @@ def server_options(workload: Workload, latency_ms: int, model: str) -> dict[str,
     }
 
 
-async def measure_stages(
-    client: BenchClient, workload: Workload, uri: str, rounds: int
-) -> tuple[dict[str, Any], int]:
-    """Per-stage timings over every case, `rounds` times; returns the section and the last version."""
+async def measure_stages(client: BenchClient, workload: Workload, uri: str, rounds: int) -> dict[str, Any]:
+    """Per-stage timings over every case, `rounds` times."""
     samples: dict[str, list[float]] = {stage: [] for stage in (*STAGES, "client_code_action")}
     suggestions: list[int] = []
     version = 1
@@ -103,7 +101,7 @@ async def measure_stages(
             report = await client.suggest_report(uri, line)
             if report is None or report.version != version:
                 raise RuntimeError(f"no report for case {index} at version {version}")
-            timings = report.timings_ms._asdict() if hasattr(report.timings_ms, "_asdict") else {}
+            timings = report.timings_ms._asdict()  # pygls turns untyped results into named tuples
             missing = [stage for stage in STAGES if stage not in timings]
             if missing:
                 raise RuntimeError(f"case {index}: no {missing} timings ({report.note!r})")
@@ -116,9 +114,9 @@ async def measure_stages(
         "rounds": rounds,
         "ms": {name: percentiles(values) for name, values in samples.items()},
         "mean_verified_suggestions": statistics.fmean(suggestions),
-        "cases_with_suggestions": sum(1 for count in suggestions if count) / len(suggestions),
+        "fraction_with_suggestions": sum(1 for count in suggestions if count) / len(suggestions),
     }
-    return section, version
+    return section
 
 
 async def measure_overhead(
@@ -161,7 +159,7 @@ async def run_with_model(workload: Workload, args: argparse.Namespace, logs: Pat
         started = time.perf_counter()
         await client.code_actions(uri, workload.line_of(0), 0)
         warm_up_s = time.perf_counter() - started
-        stages, _version = await measure_stages(client, workload, uri, args.rounds)
+        stages = await measure_stages(client, workload, uri, args.rounds)
         overhead = await measure_overhead(client, workload, uri, plain_uri, args.requests)
         stages["warm_up_s"] = warm_up_s
         stages["sidecar_rss_mb_with_tiny_model"] = rss_mb(client.pid)

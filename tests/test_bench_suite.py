@@ -53,7 +53,7 @@ def test_quick_suite_writes_every_section(tmp_path: Path, tiny_model: Path) -> N
     # the engine's stages fit in its total; the client also waits for the debounce and transport
     assert stages["ms"]["verify"]["p50"] <= stages["ms"]["total"]["p95"]
     assert stages["ms"]["client_code_action"]["mean"] >= stages["ms"]["total"]["mean"]
-    assert stages["cases_with_suggestions"] == 1.0  # every goal got verified code actions
+    assert stages["fraction_with_suggestions"] == 1.0  # every goal got verified code actions
     assert stages["sidecar_rss_mb_with_tiny_model"] > 0
 
     overhead = report["lsp_overhead"]
