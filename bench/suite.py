@@ -268,6 +268,8 @@ def table_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows.append(("LSP overhead (ms)", f"goal: ≤ {overhead['goal_p50_ms']:g} ms p50", verdict, ""))
     idle = report["idle"]
     cpu = f"{idle['cpu_percent_of_one_core']:.2f}"
+    if idle["cpu_percent_of_one_core"] == 0 and "cpu_percent_resolution" in idle:
+        cpu = f"< {idle['cpu_percent_resolution']:.2f}"  # not one clock tick in the whole window
     rows.append(("idle, no model", f"CPU, % of one core ({idle['seconds']:.0f} s)", cpu, ""))
     rows.append(("idle, no model", "resident memory (MB)", f"{idle['rss_mb']:.1f}", ""))
     rss_model = f"{stages['sidecar_rss_mb_with_tiny_model']:.1f}"
