@@ -14,7 +14,13 @@ from llmstep_lsp import __version__
 from llmstep_lsp.engine import SuggestionEngine, SuggestionSet
 from llmstep_lsp.logs import configure_logging
 from llmstep_lsp.protocol import STATUS_NOTIFICATION, SUGGEST_COMMAND, SUGGEST_REQUEST, Status
-from llmstep_lsp.publish import code_actions, hint_diagnostic, inline_completions, suggestion_report
+from llmstep_lsp.publish import (
+    code_actions,
+    hint_diagnostic,
+    inline_completions,
+    suggestion_report,
+    timed_publication,
+)
 from llmstep_lsp.scheduling import SuggestionScheduler
 from llmstep_lsp.settings import Settings
 
@@ -158,14 +164,19 @@ def build_server(settings: Settings) -> LlmstepServer:
         if only and not any(types.CodeActionKind.QuickFix.value.startswith(k) for k in only):
             return None
         result = await ls.suggestions_at(params.text_document.uri, params.range.start.line)
-        return code_actions(result, ls.encode_column, ls.hints.get(result.uri)) if result else None
+        if result is None:
+            return None
+        hint = ls.hints.get(result.uri)
+        return timed_publication(result, lambda: code_actions(result, ls.encode_column, hint))
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(
         ls: LlmstepServer, params: types.InlineCompletionParams
     ) -> types.InlineCompletionList | None:
         result = await ls.suggestions_at(params.text_document.uri, params.position.line)
-        return inline_completions(result, ls.encode_column) if result else None
+        if result is None:
+            return None
+        return timed_publication(result, lambda: inline_completions(result, ls.encode_column))
 
     @server.command(SUGGEST_COMMAND)
     async def suggest_command(ls: LlmstepServer, *arguments: Any) -> dict[str, Any] | None:

@@ -8,7 +8,13 @@ from pygls.workspace.position_codec import PositionCodec
 
 from llmstep_lsp.engine import Suggestion, SuggestionSet
 from llmstep_lsp.proofpoint import find_suggestion_point
-from llmstep_lsp.publish import code_actions, inline_completions, suggestion_title
+from llmstep_lsp.publish import (
+    code_actions,
+    inline_completions,
+    suggestion_report,
+    suggestion_title,
+    timed_publication,
+)
 from llmstep_lsp.verification.verifier import Verdict
 
 LINES = [
@@ -65,3 +71,12 @@ def test_edit_range_covers_the_line_in_the_clients_units(encoding: str) -> None:
 def test_title_counts_goals_left() -> None:
     one = Suggestion("apply h", Verdict.VALID, ("g",), None, "model")
     assert suggestion_title(one) == "Try this: apply h (1 goal left)"
+
+
+def test_publication_time_is_reported_with_the_other_stages() -> None:
+    computed = result()
+    assert "publish" not in suggestion_report(computed)["timings_ms"]
+    actions = timed_publication(computed, lambda: code_actions(computed, lambda text, index: index))
+    assert len(actions) == 2  # what was built is returned unchanged
+    publish_ms = suggestion_report(computed)["timings_ms"]["publish"]
+    assert 0 <= publish_ms < 60_000
