@@ -1,0 +1,1 @@
+"""Offline evaluations run from the command line (`llmstep-lsp eval …`)."""

@@ -1,0 +1,148 @@
+"""Best-first proof search over a fake expander: which proof it finds, its budgets, cancellation;
+and the proof text it produces at a suggestion point."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from llmstep_lsp.generation.base import GenerationRequest
+from llmstep_lsp.generation.formats import FORMATS
+from llmstep_lsp.proofpoint import find_suggestion_point
+from llmstep_lsp.search.best_first import Child, SearchLimits, SearchProgress, best_first_search
+from llmstep_lsp.search.proof import after_path, render_proof
+from llmstep_lsp.search.whole_proof import proof_from_output
+
+# state -> [(tactic, mean log-prob, goals after)]; a tactic not listed is rejected by "Lean".
+TREE: dict[tuple[str, ...], list[tuple[str, float | None, tuple[str, ...]]]] = {
+    ("⊢ r",): [
+        ("decoy", -0.1, ("⊢ dead end",)),  # the model's favourite, but nothing follows it
+        ("apply hqr", -0.5, ("⊢ q",)),
+        ("apply hpr", -2.0, ("⊢ p'",)),
+    ],
+    ("⊢ dead end",): [("decoy again", -0.1, ("⊢ deeper dead end",))],
+    ("⊢ deeper dead end",): [],
+    ("⊢ q",): [("apply hpq", -0.4, ("⊢ p",))],
+    ("⊢ p",): [("exact hp", -0.3, ()), ("simp", None, ())],
+    ("⊢ p'",): [("exact hp'", -0.1, ())],
+}
+
+
+class TreeExpander:
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.calls: list[tuple[str, ...]] = []
+        self.delay_s = delay_s
+
+    async def expand(self, path: tuple[str, ...], goals: tuple[str, ...]) -> list[Child]:
+        self.calls.append(path)
+        await asyncio.sleep(self.delay_s)
+        return [Child(t, lp, after) for t, lp, after in TREE.get(goals, [])]
+
+
+async def test_finds_the_multi_step_proof_after_leaving_a_dead_end() -> None:
+    expander = TreeExpander()
+    progress: list[SearchProgress] = []
+    result = await best_first_search(expander, ("⊢ r",), SearchLimits(), progress.append)
+
+    assert result.outcome == "proved"
+    assert result.proof == ("apply hqr", "apply hpq", "exact hp")
+    # The favourite was tried first and abandoned when it led nowhere.
+    assert expander.calls[:2] == [(), ("decoy",)]
+    assert ("decoy", "decoy again") in expander.calls
+    assert result.expanded == len(expander.calls)
+    assert result.max_depth == 3
+    assert result.logprob == pytest.approx(-0.5 - 0.4 - 0.3)
+    assert [p.expanded for p in progress] == list(range(len(progress)))
+    assert max(p.depth for p in progress) == 2
+
+
+async def test_the_higher_scoring_proof_wins_over_a_shallower_unlikely_one() -> None:
+    tree_root = [("apply hpr", -3.0, ("⊢ p'",)), ("apply hqr", -0.5, ("⊢ q",))]
+    original = TREE[("⊢ r",)]
+    TREE[("⊢ r",)] = tree_root
+    try:
+        result = await best_first_search(TreeExpander(), ("⊢ r",), SearchLimits())
+    finally:
+        TREE[("⊢ r",)] = original
+    # apply hpr; exact hp' is shorter, but its path scores -3.1 < -1.2.
+    assert result.proof == ("apply hqr", "apply hpq", "exact hp")
+
+
+async def test_respects_the_iteration_budget() -> None:
+    expander = TreeExpander()
+    result = await best_first_search(expander, ("⊢ r",), SearchLimits(iterations=2))
+    assert result.outcome == "iterations"
+    assert result.proof is None
+    assert result.expanded == 2
+    assert len(expander.calls) == 2
+
+
+async def test_respects_the_time_budget() -> None:
+    expander = TreeExpander(delay_s=0.2)
+    result = await best_first_search(expander, ("⊢ r",), SearchLimits(time_limit_s=0.3))
+    assert result.outcome == "timeout"
+    assert result.proof is None
+    assert len(expander.calls) < 4  # the proof needs 4 expansions here; the budget allowed ~2
+
+
+async def test_exhausted_when_no_path_closes_the_goal() -> None:
+    result = await best_first_search(TreeExpander(), ("⊢ dead end",), SearchLimits())
+    assert result.outcome == "exhausted"
+    assert result.expanded == 2
+
+
+async def test_depth_limit_stops_expanding_deep_nodes() -> None:
+    result = await best_first_search(TreeExpander(), ("⊢ r",), SearchLimits(max_depth=2))
+    # The likelier proof is 3 steps deep: with at most 2 steps only the unlikely one remains.
+    assert result.outcome == "proved"
+    assert result.proof == ("apply hpr", "exact hp'")
+
+
+async def test_cancelling_the_search_stops_expanding() -> None:
+    expander = TreeExpander(delay_s=0.05)
+    task = asyncio.create_task(best_first_search(expander, ("⊢ r",), SearchLimits()))
+    while len(expander.calls) < 2:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    calls = len(expander.calls)
+    await asyncio.sleep(0.2)
+    assert len(expander.calls) == calls
+
+
+def test_proof_lines_follow_the_point_indentation_and_bullets() -> None:
+    lines = ["theorem t : p := by", "  constructor", "  · sorry", "  · simp"]
+    point = find_suggestion_point(lines, 2)
+    assert point is not None
+    assert render_proof(point, ("apply foo", "exact bar")) == ["  · apply foo", "    exact bar"]
+    new_lines, next_point = after_path(lines, point, ("apply foo", "exact bar"))
+    assert new_lines == [
+        "theorem t : p := by",
+        "  constructor",
+        "  · apply foo",
+        "    exact bar",
+        "    sorry",
+        "  · simp",
+    ]
+    assert next_point.line == 4 and next_point.indent == "    " and next_point.holds_sorry
+
+
+def test_whole_proof_from_a_completion_keeps_nested_blocks_and_stops_at_the_block_end() -> None:
+    request = GenerationRequest(goal="⊢ p ∧ q", indent="  ")
+    output = "constructor\n  · exact hp\n  · exact hq\n\ntheorem next : True := by\n  trivial\n```"
+    proof = proof_from_output(output, FORMATS["lean4-code"], request)
+    assert proof == ("constructor", "· exact hp", "· exact hq")
+
+
+def test_whole_proof_from_a_chat_answer_skips_the_lines_already_written() -> None:
+    request = GenerationRequest(
+        goal="⊢ r", declaration="theorem t (hp : p) : r := by\n  apply hqr", indent="  "
+    )
+    output = (
+        "Here it is:\n```lean4\ntheorem t (hp : p) : r := by\n  apply hqr\n  apply hpq\n"
+        "  exact hp\n```"
+    )
+    assert proof_from_output(output, FORMATS["chat-proof"], request) == ("apply hpq", "exact hp")
+    assert proof_from_output("no code here", FORMATS["chat-proof"], request) is None
