@@ -33,9 +33,12 @@ class TreeExpander:
     def __init__(self, delay_s: float = 0.0) -> None:
         self.calls: list[tuple[str, ...]] = []
         self.delay_s = delay_s
+        self.second_call = asyncio.Event()
 
     async def expand(self, path: tuple[str, ...], goals: tuple[str, ...]) -> list[Child]:
         self.calls.append(path)
+        if len(self.calls) == 2:
+            self.second_call.set()
         await asyncio.sleep(self.delay_s)
         return [Child(t, lp, after) for t, lp, after in TREE.get(goals, [])]
 
@@ -58,7 +61,10 @@ async def test_finds_the_multi_step_proof_after_leaving_a_dead_end() -> None:
 
 
 async def test_the_higher_scoring_proof_wins_over_a_shallower_unlikely_one() -> None:
-    tree_root = [("apply hpr", -3.0, ("⊢ p'",)), ("apply hqr", -0.5, ("⊢ q",))]
+    tree_root: list[tuple[str, float | None, tuple[str, ...]]] = [
+        ("apply hpr", -3.0, ("⊢ p'",)),
+        ("apply hqr", -0.5, ("⊢ q",)),
+    ]
     original = TREE[("⊢ r",)]
     TREE[("⊢ r",)] = tree_root
     try:
@@ -102,8 +108,7 @@ async def test_depth_limit_stops_expanding_deep_nodes() -> None:
 async def test_cancelling_the_search_stops_expanding() -> None:
     expander = TreeExpander(delay_s=0.05)
     task = asyncio.create_task(best_first_search(expander, ("⊢ r",), SearchLimits()))
-    while len(expander.calls) < 2:
-        await asyncio.sleep(0.01)
+    await expander.second_call.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -140,9 +145,6 @@ def test_whole_proof_from_a_chat_answer_skips_the_lines_already_written() -> Non
     request = GenerationRequest(
         goal="⊢ r", declaration="theorem t (hp : p) : r := by\n  apply hqr", indent="  "
     )
-    output = (
-        "Here it is:\n```lean4\ntheorem t (hp : p) : r := by\n  apply hqr\n  apply hpq\n"
-        "  exact hp\n```"
-    )
+    output = "Here it is:\n```lean4\ntheorem t (hp : p) : r := by\n  apply hqr\n  apply hpq\n  exact hp\n```"
     assert proof_from_output(output, FORMATS["chat-proof"], request) == ("apply hpq", "exact hp")
     assert proof_from_output("no code here", FORMATS["chat-proof"], request) is None
