@@ -32,7 +32,12 @@ from llmstep_lsp.proofpoint import SuggestionPoint, enclosing_declaration, find_
 from llmstep_lsp.protocol import Status
 from llmstep_lsp.search.best_first import SearchLimits, SearchProgress, SearchResult, best_first_search
 from llmstep_lsp.search.lean_expander import LeanExpander
-from llmstep_lsp.search.whole_proof import WholeProof, check_whole_proof, sample_proofs
+from llmstep_lsp.search.whole_proof import (
+    WholeProof,
+    check_whole_proof,
+    sample_proofs,
+    writes_whole_proofs,
+)
 from llmstep_lsp.settings import Settings
 from llmstep_lsp.verification.shadows import ShadowPool
 from llmstep_lsp.verification.verifier import CheckResult, Verdict, Verifier
@@ -474,10 +479,20 @@ class SuggestionEngine:
         note = "" if proofs else _SEARCH_NOTES[result.outcome]
         return ProofReport(uri, version, point, proofs, result, note)
 
+    @property
+    def whole_proofs_available(self) -> bool:
+        """A whole-proof capable model is configured and `wholeProofSamples` > 0."""
+        return (
+            self.model is not None
+            and self.settings.whole_proof_samples > 0
+            and writes_whole_proofs(self.model.config.format)
+        )
+
     async def complete_proof(self, uri: str, version: int, text: str, line: int) -> ProofReport:
         """Whole-proof mode: sample `wholeProofSamples` proofs from the model, keep those Lean accepts."""
-        if self.model is None or self.settings.whole_proof_samples == 0:
-            return ProofReport(uri, version, None, note="whole-proof mode needs a model")
+        if self.model is None or not self.whole_proofs_available:
+            note = "whole-proof mode needs a whole-proof model and wholeProofSamples > 0"
+            return ProofReport(uri, version, None, note=note)
         lines = split_lines(text)
         start = await self._proof_start(uri, version, lines, line)
         if isinstance(start, ProofReport):

@@ -59,6 +59,14 @@ async def sample_proofs(
     return [WholeProof(lines, score) for lines, score in ranked]
 
 
+def writes_whole_proofs(prompt_format: PromptFormat) -> bool:
+    """Whether a format can yield whole proofs: a proof format, or a completion format that
+    continues the file at the point (`lean4-code`), where lifting the end-of-line stop does it."""
+    return prompt_format.output == "proof" or (
+        not prompt_format.chat and prompt_format.template.endswith("{context}{indent}{prefix}")
+    )
+
+
 def proof_from_output(
     output: str, prompt_format: PromptFormat, request: GenerationRequest
 ) -> tuple[str, ...] | None:
