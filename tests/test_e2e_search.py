@@ -129,8 +129,8 @@ async def execute(client: LanguageClient, command: str, uri: str, line: int = 1)
     result = await client.workspace_execute_command_async(
         types.ExecuteCommandParams(command=command, arguments=[uri, line])
     )
-    assert isinstance(result, dict) or hasattr(result, "token"), result
-    token = result["token"] if isinstance(result, dict) else result.token
+    assert isinstance(result, dict), result
+    token = result["token"]
     assert isinstance(token, str)
     return token
 
@@ -238,5 +238,5 @@ async def test_complete_the_proof_applies_a_whole_proof_lean_accepts(
     await wait_until(lambda: len(edits_of(client)) == 1)
     (change,) = edits_of(client)[0].edit.document_changes or []
     assert isinstance(change, types.TextDocumentEdit) and change.text_document.version == 1
-    assert change.edits[0].new_text == PROOF
+    assert isinstance(change.edits[0], types.TextEdit) and change.edits[0].new_text == PROOF
     await wait_until(lambda: ended(client, token))
