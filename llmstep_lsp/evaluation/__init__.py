@@ -1,1 +1,1 @@
-"""Offline evaluations run from the command line (`llmstep-lsp eval …`)."""
+"""Offline evaluation of the suggestion pipeline's parts on recorded data (`llmstep-lsp eval …`)."""
