@@ -39,9 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "prove":
         return _prove(args, settings)
     if args.command == "eval":
-        if args.eval_command == "prove":
-            return _eval_prove(args, settings)
-        parser.parse_args(["eval", "--help"])
+        return _eval(args, settings)
     from llmstep_lsp.doctor import run_doctor
 
     return asyncio.run(run_doctor(settings, Path(args.path)))
@@ -80,6 +78,17 @@ def _parser() -> argparse.ArgumentParser:
     suggest.add_argument("--num-samples", type=int)
     suggest.add_argument("--temperature", type=float)
 
+    doctor = sub.add_parser("doctor", parents=[common], help="check Lean, the project and the model")
+    doctor.add_argument("path", nargs="?", default=".", help="a Lean file or project directory")
+
+    evaluate = sub.add_parser("eval", help="offline evaluations")
+    eval_sub = evaluate.add_subparsers(dest="eval_command", required=True)
+    _add_proof_parsers(sub, eval_sub, common)
+    return parser
+
+
+def _add_proof_parsers(sub: Any, eval_sub: Any, common: argparse.ArgumentParser) -> None:
+    """`prove` and `eval prove`."""
     search = argparse.ArgumentParser(add_help=False)
     search.add_argument("--samples", type=int, help="tactics sampled per expanded node (searchSamples)")
     search.add_argument("--iterations", type=int, help="most node expansions (searchIterations)")
@@ -94,9 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     prove.add_argument("location", metavar="FILE:LINE:COL", help="1-based line and column, as editors show")
     prove.add_argument("--json", action="store_true", help="print JSON")
 
-    evaluate = sub.add_parser("eval", help="offline evaluations")
-    evaluations = evaluate.add_subparsers(dest="eval_command")
-    eval_prove = evaluations.add_parser(
+    eval_prove = eval_sub.add_parser(
         "prove", parents=[common, search], help="proving rate and time per theorem on a statements file"
     )
     eval_prove.add_argument("statements", metavar="STATEMENTS.jsonl", help="miniF2F-style statements")
@@ -106,10 +113,6 @@ def _parser() -> argparse.ArgumentParser:
         help="results file, appended to and resumed from (default: STATEMENTS.prove-results.jsonl here)",
     )
     eval_prove.add_argument("--limit", type=int, help="only the first N statements")
-
-    doctor = sub.add_parser("doctor", parents=[common], help="check Lean, the project and the model")
-    doctor.add_argument("path", nargs="?", default=".", help="a Lean file or project directory")
-    return parser
 
 
 def _settings_from_args(args: argparse.Namespace) -> Settings | None:
@@ -261,6 +264,12 @@ async def _prove_once(settings: Settings, uri: str, text: str, line: int, whole:
     else:
         print("\n\n".join("\n".join(p) for p in proofs))
     return 0 if proofs else 1
+
+
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    if args.eval_command == "prove":
+        return _eval_prove(args, settings)
+    raise AssertionError(f"unknown eval command {args.eval_command}")  # argparse allows no other
 
 
 def _eval_prove(args: argparse.Namespace, settings: Settings) -> int:
