@@ -4,15 +4,20 @@ and the proof text it produces at a suggestion point."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
+from lsprotocol import types
 
+from llmstep_lsp.engine import ProofReport, Suggestion, SuggestionSet
 from llmstep_lsp.generation.base import GenerationRequest
 from llmstep_lsp.generation.formats import FORMATS
 from llmstep_lsp.proofpoint import find_suggestion_point
+from llmstep_lsp.publish import proof_actions, proof_edit
 from llmstep_lsp.search.best_first import Child, SearchLimits, SearchProgress, best_first_search
 from llmstep_lsp.search.proof import after_path, render_proof
 from llmstep_lsp.search.whole_proof import proof_from_output
+from llmstep_lsp.verification.verifier import Verdict
 
 # state -> [(tactic, mean log-prob, goals after)]; a tactic not listed is rejected by "Lean".
 TREE: dict[tuple[str, ...], list[tuple[str, float | None, tuple[str, ...]]]] = {
@@ -148,3 +153,31 @@ def test_whole_proof_from_a_chat_answer_skips_the_lines_already_written() -> Non
     output = "Here it is:\n```lean4\ntheorem t (hp : p) : r := by\n  apply hqr\n  apply hpq\n  exact hp\n```"
     assert proof_from_output(output, FORMATS["chat-proof"], request) == ("apply hpq", "exact hp")
     assert proof_from_output("no code here", FORMATS["chat-proof"], request) is None
+
+
+def test_proof_actions_only_where_no_single_tactic_closes_the_goal() -> None:
+    lines = ["theorem t : p ∧ q := by", "  constructor", "  · sorry"]
+    point = find_suggestion_point(lines, 2)
+    valid = Suggestion("apply foo", Verdict.VALID, ("⊢ q",), -0.3, "model")
+    open_goal = SuggestionSet("file:///p/A.lean", 3, point, ("⊢ p",), (valid,))
+    titles = [a.title for a in proof_actions(open_goal, whole_proofs=True)]
+    assert titles == ["Search for a proof (llmstep)", "Complete the proof (llmstep, whole-proof model)"]
+    assert [a.title for a in proof_actions(open_goal, whole_proofs=False)] == ["Search for a proof (llmstep)"]
+    closing = Suggestion("exact hp", Verdict.CLOSES, (), -0.3, "model")
+    assert proof_actions(replace(open_goal, suggestions=(valid, closing)), whole_proofs=True) == []
+    assert proof_actions(replace(open_goal, goals=()), whole_proofs=True) == []
+
+
+def test_the_proof_edit_replaces_the_line_for_its_version_utf16() -> None:
+    lines = ["theorem t : p ∧ q := by", "  constructor", "  · sorry -- 𝓝"]
+    point = find_suggestion_point(lines, 2)
+    report = ProofReport("file:///p/A.lean", 7, point, (("apply foo", "exact bar"),))
+    edit = proof_edit(report, lambda text, index: len(text[:index].encode("utf-16-le")) // 2)
+    assert edit is not None and edit.document_changes is not None
+    (change,) = edit.document_changes
+    assert isinstance(change, types.TextDocumentEdit) and change.text_document.version == 7
+    (text_edit,) = change.edits
+    assert isinstance(text_edit, types.TextEdit)
+    assert text_edit.range.end == types.Position(line=2, character=len("  · sorry -- ") + 2)
+    assert text_edit.new_text == "  · apply foo\n    exact bar"
+    assert proof_edit(replace(report, proofs=()), len) is None
