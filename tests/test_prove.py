@@ -183,3 +183,20 @@ def test_eval_prove_reports_the_rate_and_resumes(
     assert sum("mathd_algebra_182" in uri for uri in opened) == 1
     assert all("/.llmstep/" in uri for uri in opened)
     assert project_files(lean_project) == before  # statements only ever live in Lean's memory
+
+
+def test_prove_inside_a_focusing_dot_indents_the_proof_under_the_dot(
+    lean_project: Path, fake_state: Path, endpoint: FakeOpenAI
+) -> None:
+    path = lean_project / "Split.lean"
+    path.write_text(
+        "theorem split_rp (p q r : Prop) (hp : p) (hpq : p → q) (hqr : q → r) : r ∧ p := by\n"
+        "  constructor\n"
+        "  · sorry\n"
+        "  · exact hp\n"
+    )
+    result = run_cli(
+        "prove", f"{path}:3:5", "--json", "--settings", settings(endpoint), "--lean-command", lean(fake_state)
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["proofs"] == ["  · apply hqr\n    apply hpq\n    exact hp"]
