@@ -200,3 +200,33 @@ def test_prove_inside_a_focusing_dot_indents_the_proof_under_the_dot(
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["proofs"] == ["  · apply hqr\n    apply hpq\n    exact hp"]
+
+
+def test_eval_prove_in_whole_proof_mode(
+    lean_project: Path, fake_state: Path, endpoint: FakeOpenAI, tmp_path: Path
+) -> None:
+    endpoint.script = Script(texts=["```lean4\ntheorem x : True := by\n  ring\n```"], logprobs=[[-0.1]])
+    results = tmp_path / "whole.jsonl"
+    result = run_cli(
+        "eval",
+        "prove",
+        str(STATEMENTS),
+        "--project",
+        str(lean_project),
+        "--results",
+        str(results),
+        "--whole",
+        "--settings",
+        settings(endpoint, backend="openai-chat", promptFormat="chat-proof", wholeProofSamples=1),
+        "--lean-command",
+        lean(fake_state),
+    )
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in results.read_text().splitlines()]
+    # `ring` alone proves only the first statement; the others are reported, not proved.
+    assert [(r["name"], r["proved"], r["proof"]) for r in records] == [
+        ("mathd_algebra_182", True, ["ring"]),
+        ("mathd_algebra_48", False, None),
+        ("mathd_algebra_15", False, None),
+    ]
+    assert "1/3" in result.stdout

@@ -132,7 +132,7 @@ def _record(statement: Statement, report: ProofReport, seconds: float) -> dict[s
         "name": statement.name,
         "proved": proof is not None,
         "proof": proof,
-        "outcome": "proved" if proof else (search.outcome if search else "error"),
+        "outcome": "proved" if proof else (search.outcome if search else "unproved"),
         "expanded": search.expanded if search else None,
         "time_s": round(seconds, 3),
         "note": report.note,
