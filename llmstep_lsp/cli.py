@@ -273,9 +273,8 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _eval_prove(args: argparse.Namespace, settings: Settings) -> int:
-    from llmstep_lsp.engine import SuggestionEngine
+    from llmstep_lsp.engine import ProofMode, SuggestionEngine
     from llmstep_lsp.evaluation.prove import (
-        Mode,
         StatementError,
         prove_all,
         read_statements,
@@ -296,7 +295,7 @@ def _eval_prove(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> None:
         engine = SuggestionEngine(settings, _ConsoleChannel())
         try:
-            mode: Mode = "whole" if args.whole else "search"
+            mode: ProofMode = "whole" if args.whole else "search"
             await prove_all(statements, project, results, engine, mode, sys.stderr)
         finally:
             await engine.shutdown()

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 from urllib.parse import unquote, urlparse
 
 from llmstep_lsp.generation import Candidate, GenerationRequest, Generator, ModelUnavailable
@@ -84,6 +84,10 @@ class SuggestionSet:
     """Why there is nothing to show, when there is nothing."""
     timings_ms: dict[str, float] = field(default_factory=dict)
     checked: tuple[CheckResult, ...] = ()
+
+
+ProofMode = Literal["search", "whole"]
+"""Best-first proof search, or whole-proof sampling."""
 
 
 @dataclass(frozen=True)
@@ -424,7 +428,7 @@ class SuggestionEngine:
         version: int,
         text: str,
         line: int,
-        mode: str,
+        mode: ProofMode,
         on_progress: Callable[[SearchProgress], None] | None = None,
     ) -> asyncio.Task[ProofReport]:
         """Run `search_proof` (mode 'search') or `complete_proof` (mode 'whole') in the background;

@@ -12,7 +12,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
 from llmstep_lsp import __version__
-from llmstep_lsp.engine import ProofReport, SuggestionEngine, SuggestionSet
+from llmstep_lsp.engine import ProofMode, ProofReport, SuggestionEngine, SuggestionSet
 from llmstep_lsp.logs import configure_logging
 from llmstep_lsp.protocol import (
     COMPLETE_PROOF_COMMAND,
@@ -117,7 +117,7 @@ class LlmstepServer(LanguageServer):
         # Never publish for text that changed while we were computing.
         return result if result is not None and self._version(uri) == version else None
 
-    def start_proof(self, uri: str, line: int, mode: str) -> dict[str, Any]:
+    def start_proof(self, uri: str, line: int, mode: ProofMode) -> dict[str, Any]:
         """Start a proof search ('search') or whole-proof sampling ('whole') in the background, shown as
         cancellable work-done progress; a proof found arrives as a versioned `workspace/applyEdit`."""
         if uri not in self.lean_uris:

@@ -18,9 +18,9 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, TextIO
 
-from llmstep_lsp.engine import ProofReport, SuggestionEngine
+from llmstep_lsp.engine import ProofMode, ProofReport, SuggestionEngine
 from llmstep_lsp.verification.shadows import SHADOW_DIR
 
 DEFAULT_HEADER = (
@@ -29,7 +29,6 @@ DEFAULT_HEADER = (
 )
 """The usual miniF2F preamble, for statement files that carry no header of their own."""
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_]+")
-Mode = Literal["search", "whole"]
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,7 @@ async def prove_all(
     project: Path,
     results: Path,
     engine: SuggestionEngine,
-    mode: Mode,
+    mode: ProofMode,
     log: TextIO,
 ) -> None:
     """Prove every statement not yet in `results`, appending one line per theorem."""
