@@ -1,5 +1,6 @@
-"""Command line: `serve` (the language server), `suggest` (the pipeline once, from a shell), `doctor`,
-`train` (fine-tuning) and `eval steps` (top-k next-tactic accuracy)."""
+"""Command line: `serve` (the language server), `suggest` (the pipeline once, from a shell), `prove`
+(proof search from a shell), `doctor`, `train` (fine-tuning), `eval steps` (top-k next-tactic
+accuracy) and `eval prove` (proving rate on a statements file)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args, settings)
     if args.command == "suggest":
         return _suggest(args, settings)
+    if args.command == "prove":
+        return _prove(args, settings)
     if args.command == "eval":
         return _eval(args, settings)
     from llmstep_lsp.doctor import run_doctor
@@ -94,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     steps.add_argument("--num-samples", type=int)
     steps.add_argument("--temperature", type=float)
     steps.add_argument("--seed", type=int, default=0, help="sampling seed for local models (default 0)")
+    _add_proof_parsers(sub, eval_sub, common)
     return parser
 
 
@@ -120,6 +124,34 @@ def _add_train_parser(sub: Any) -> None:
     train.add_argument("--log-level", help="DEBUG, INFO, WARNING, …")
 
 
+def _add_proof_parsers(sub: Any, eval_sub: Any, common: argparse.ArgumentParser) -> None:
+    """`prove` and `eval prove`."""
+    search = argparse.ArgumentParser(add_help=False)
+    search.add_argument("--samples", type=int, help="tactics sampled per expanded node (searchSamples)")
+    search.add_argument("--iterations", type=int, help="most node expansions (searchIterations)")
+    search.add_argument("--time-limit", type=float, help="seconds per search (searchTimeLimitS)")
+    search.add_argument(
+        "--whole", action="store_true", help="whole-proof mode: sample complete proofs instead of searching"
+    )
+
+    prove = sub.add_parser(
+        "prove", parents=[common, search], help="search for a proof at FILE:LINE:COL (a sorry or open goal)"
+    )
+    prove.add_argument("location", metavar="FILE:LINE:COL", help="1-based line and column, as editors show")
+    prove.add_argument("--json", action="store_true", help="print JSON")
+
+    eval_prove = eval_sub.add_parser(
+        "prove", parents=[common, search], help="proving rate and time per theorem on a statements file"
+    )
+    eval_prove.add_argument("statements", metavar="STATEMENTS.jsonl", help="miniF2F-style statements")
+    eval_prove.add_argument("--project", required=True, help="the Lean project the statements need")
+    eval_prove.add_argument(
+        "--results",
+        help="results file, appended to and resumed from (default: STATEMENTS.prove-results.jsonl here)",
+    )
+    eval_prove.add_argument("--limit", type=int, help="only the first N statements")
+
+
 def _settings_from_args(args: argparse.Namespace) -> Settings | None:
     raw: dict[str, Any] = {}
     if args.settings:
@@ -132,6 +164,15 @@ def _settings_from_args(args: argparse.Namespace) -> Settings | None:
         value = getattr(args, name, None)
         if value is not None:
             raw[name] = value
+    for flag, name in (
+        ("samples", "search_samples"),
+        ("iterations", "search_iterations"),
+        ("time_limit", "search_time_limit_s"),
+        ("project", "project_root"),
+    ):
+        value = getattr(args, flag, None)
+        if value is not None:
+            raw[name] = str(Path(value).resolve()) if flag == "project" else value
     if args.lean_command:
         raw["lean_command"] = shlex.split(args.lean_command)
     settings, problems = Settings.from_mapping(raw)
@@ -180,6 +221,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    if args.eval_command == "prove":
+        return _eval_prove(args, settings)
     from llmstep_lsp.evaluation.steps import run_eval_steps
 
     return run_eval_steps(settings, Path(args.data), args.k, args.limit, args.json, args.seed)
@@ -249,6 +292,94 @@ async def _suggest_once(settings: Settings, uri: str, text: str, line: int, as_j
         for suggestion in result.suggestions:
             print(suggestion_title(suggestion))
     return 0 if result.suggestions else 1
+
+
+def _prove(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        path_text, line_text, column_text = args.location.rsplit(":", 2)
+        line = int(line_text) - 1
+        int(column_text)
+    except ValueError:
+        print(f"llmstep-lsp: expected FILE:LINE:COL, got {args.location!r}", file=sys.stderr)
+        return 2
+    path = Path(path_text).resolve()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        print(f"llmstep-lsp: cannot read {path}: {err.strerror}", file=sys.stderr)
+        return 2
+    return asyncio.run(_prove_once(settings, path.as_uri(), text, line, args.whole, args.json))
+
+
+async def _prove_once(settings: Settings, uri: str, text: str, line: int, whole: bool, as_json: bool) -> int:
+    from llmstep_lsp.engine import SuggestionEngine
+    from llmstep_lsp.search.proof import render_proof
+
+    engine = SuggestionEngine(settings, _ConsoleChannel())
+    try:
+        await engine.document_opened(uri, text)
+        if whole:
+            report = await engine.complete_proof(uri, 1, text, line)
+        else:
+            report = await engine.search_proof(uri, 1, text, line)
+    finally:
+        await engine.shutdown()
+    proofs = [render_proof(report.point, p) for p in report.proofs] if report.point else []
+    if as_json:
+        search = report.search
+        print(
+            json.dumps(
+                {
+                    "proofs": ["\n".join(p) for p in proofs],
+                    "note": report.note,
+                    "outcome": search.outcome if search else None,
+                    "expanded": search.expanded if search else None,
+                    "max_depth": search.max_depth if search else None,
+                    "elapsed_s": round(search.elapsed_s, 3) if search else None,
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+    elif not proofs:
+        print(f"no proof: {report.note}")
+    else:
+        print("\n\n".join("\n".join(p) for p in proofs))
+    return 0 if proofs else 1
+
+
+def _eval_prove(args: argparse.Namespace, settings: Settings) -> int:
+    from llmstep_lsp.engine import ProofMode, SuggestionEngine
+    from llmstep_lsp.evaluation.prove import (
+        StatementError,
+        prove_all,
+        read_statements,
+        summary_table,
+    )
+
+    statements_path = Path(args.statements)
+    try:
+        statements = read_statements(statements_path)
+    except (OSError, StatementError) as err:
+        print(f"llmstep-lsp: {err}", file=sys.stderr)
+        return 2
+    if args.limit is not None:
+        statements = statements[: args.limit]
+    results = Path(args.results or statements_path.with_suffix(".prove-results.jsonl").name)
+    project = Path(args.project).resolve()
+
+    async def run() -> None:
+        engine = SuggestionEngine(settings, _ConsoleChannel())
+        try:
+            mode: ProofMode = "whole" if args.whole else "search"
+            await prove_all(statements, project, results, engine, mode, sys.stderr)
+        finally:
+            await engine.shutdown()
+
+    asyncio.run(run())
+    print(summary_table(results))
+    print(f"results: {results}")
+    return 0
 
 
 class _ConsoleChannel:

@@ -15,9 +15,9 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 from urllib.parse import unquote, urlparse
 
 from llmstep_lsp.generation import Candidate, GenerationRequest, Generator, ModelUnavailable
@@ -30,6 +30,14 @@ from llmstep_lsp.lean.errors import LeanError, LeanNotFound
 from llmstep_lsp.lean.project import LeanProject, find_project
 from llmstep_lsp.proofpoint import SuggestionPoint, enclosing_declaration, find_suggestion_point, split_lines
 from llmstep_lsp.protocol import Status
+from llmstep_lsp.search.best_first import SearchLimits, SearchProgress, SearchResult, best_first_search
+from llmstep_lsp.search.lean_expander import LeanExpander
+from llmstep_lsp.search.whole_proof import (
+    WholeProof,
+    check_whole_proof,
+    sample_proofs,
+    writes_whole_proofs,
+)
 from llmstep_lsp.settings import Settings
 from llmstep_lsp.verification.shadows import ShadowPool
 from llmstep_lsp.verification.verifier import CheckResult, Verdict, Verifier
@@ -78,6 +86,24 @@ class SuggestionSet:
     checked: tuple[CheckResult, ...] = ()
 
 
+ProofMode = Literal["search", "whole"]
+"""Best-first proof search, or whole-proof sampling."""
+
+
+@dataclass(frozen=True)
+class ProofReport:
+    """The outcome of a proof search or of whole-proof sampling at one point."""
+
+    uri: str
+    version: int
+    point: SuggestionPoint | None
+    proofs: tuple[tuple[str, ...], ...] = ()
+    """Complete proofs Lean accepted, best first, as lines relative to the point."""
+    search: SearchResult | None = None
+    note: str = ""
+    """Why there is no proof, when there is none."""
+
+
 @dataclass
 class ProjectSession:
     project: LeanProject
@@ -97,6 +123,7 @@ class SuggestionEngine:
         self._in_flight: dict[tuple[str, int, int], asyncio.Task[SuggestionSet]] = {}
         self._early: dict[tuple[str, int, int], SuggestionSet] = {}
         self._said: set[str] = set()
+        self._proof_tasks: dict[str, set[asyncio.Task[ProofReport]]] = {}
         self._build_generators()
 
     # --- configuration -------------------------------------------------------------------------
@@ -184,6 +211,8 @@ class SuggestionEngine:
                 await session.lean.close(uri)
 
     def _forget(self, uri: str) -> None:
+        for proof_task in self._proof_tasks.pop(uri, set()):
+            proof_task.cancel()  # a proof for old text would be refused by the editor anyway
         for key in [k for k in self._in_flight if k[0] == uri]:
             self._in_flight.pop(key).cancel()
         for key in [k for k in self._cache if k[0] == uri]:
@@ -192,6 +221,10 @@ class SuggestionEngine:
             del self._early[key]
 
     def _forget_all(self) -> None:
+        for proofs in self._proof_tasks.values():
+            for proof_task in proofs:
+                proof_task.cancel()
+        self._proof_tasks.clear()
         for task in self._in_flight.values():
             task.cancel()
         self._in_flight.clear()
@@ -387,6 +420,130 @@ class SuggestionEngine:
         await asyncio.gather(*(check(i, c.tactic) for i, c in enumerate(candidates)))
         return [verdicts[i] for i in range(len(candidates))]
 
+    # --- proof search and whole proofs --------------------------------------------------------
+
+    def start_proof_task(
+        self,
+        uri: str,
+        version: int,
+        text: str,
+        line: int,
+        mode: ProofMode,
+        on_progress: Callable[[SearchProgress], None] | None = None,
+    ) -> asyncio.Task[ProofReport]:
+        """Run `search_proof` (mode 'search') or `complete_proof` (mode 'whole') in the background;
+        an edit of the document cancels it."""
+        if mode == "search":
+            work = self.search_proof(uri, version, text, line, on_progress)
+        else:
+            work = self.complete_proof(uri, version, text, line)
+        task = asyncio.create_task(work)
+        tasks = self._proof_tasks.setdefault(uri, set())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        return task
+
+    async def search_proof(
+        self,
+        uri: str,
+        version: int,
+        text: str,
+        line: int,
+        on_progress: Callable[[SearchProgress], None] | None = None,
+    ) -> ProofReport:
+        """Best-first search for a complete proof at `line` (see `search/best_first.py`)."""
+        lines = split_lines(text)
+        start = await self._proof_start(uri, version, lines, line)
+        if isinstance(start, ProofReport):
+            return start
+        session, point, goals = start
+        expander = LeanExpander(
+            session.verifier,
+            lambda request: self._candidates(replace(request, num_samples=self.settings.search_samples)),
+            self._request_for,
+            lines,
+            point,
+            _environment_digest(lines, point),
+        )
+        limits = SearchLimits(self.settings.search_iterations, self.settings.search_time_limit_s)
+        self._working += 1
+        self._channel.status(Status.WORKING, f"searching for a proof at line {line + 1}")
+        try:
+            result = await best_first_search(expander, goals, limits, on_progress)
+        except LeanError as err:
+            return ProofReport(uri, version, point, note=f"Lean: {err}")
+        finally:
+            self._working -= 1
+            self._report_idle()
+        log.info(
+            "search %s:%d v%d: %s after %d expansions (%d checked in Lean) in %.1f s",
+            uri, line, version, result.outcome, result.expanded, expander.checked, result.elapsed_s,
+        )  # fmt: skip
+        proofs = (result.proof,) if result.proof else ()
+        note = "" if proofs else _SEARCH_NOTES[result.outcome]
+        return ProofReport(uri, version, point, proofs, result, note)
+
+    @property
+    def whole_proofs_available(self) -> bool:
+        """A whole-proof capable model is configured and `wholeProofSamples` > 0."""
+        return (
+            self.model is not None
+            and self.settings.whole_proof_samples > 0
+            and writes_whole_proofs(self.model.config.format)
+        )
+
+    async def complete_proof(self, uri: str, version: int, text: str, line: int) -> ProofReport:
+        """Whole-proof mode: sample `wholeProofSamples` proofs from the model, keep those Lean accepts."""
+        if self.model is None or not self.whole_proofs_available:
+            note = "whole-proof mode needs a whole-proof model and wholeProofSamples > 0"
+            return ProofReport(uri, version, None, note=note)
+        lines = split_lines(text)
+        start = await self._proof_start(uri, version, lines, line)
+        if isinstance(start, ProofReport):
+            return start
+        session, point, goals = start
+        request = replace(
+            self._request_for(lines, point, goals), num_samples=self.settings.whole_proof_samples
+        )
+        try:
+            candidates = await sample_proofs(
+                self.model, self.model.config.format, request, self.model.config.max_new_tokens
+            )
+        except ModelUnavailable as err:
+            return ProofReport(uri, version, point, note=str(err))
+
+        async def accepted(proof: WholeProof) -> bool:
+            return await check_whole_proof(session.verifier, lines, point, proof.lines)
+
+        verdicts = await asyncio.gather(*(accepted(p) for p in candidates))
+        proofs = tuple(p.lines for p, ok in zip(candidates, verdicts, strict=True) if ok)
+        log.info("whole proofs %s:%d v%d: %d/%d accepted", uri, line, version, len(proofs), len(candidates))
+        note = "" if proofs else f"Lean accepted none of the {len(candidates)} sampled proofs"
+        return ProofReport(uri, version, point, proofs, note=note)
+
+    async def _proof_start(
+        self, uri: str, version: int, lines: list[str], line: int
+    ) -> tuple[ProjectSession, SuggestionPoint, tuple[str, ...]] | ProofReport:
+        """The session, point and open goals to prove from, or a report saying why there are none."""
+        point = find_suggestion_point(lines, line)
+        if point is None:
+            return ProofReport(uri, version, None, note="not a tactic position")
+        session = await self._session_for(uri)
+        if session is None:
+            return ProofReport(uri, version, point, note="no Lean server for this file")
+        try:
+            state = await session.verifier.goal_at(uri, lines, point)
+        except LeanError as err:
+            return ProofReport(uri, version, point, note=f"Lean: {err}")
+        if state is None or state.closed:
+            return ProofReport(uri, version, point, note="Lean reports no open goal here")
+        return session, point, state.goals
+
+    def _request_for(
+        self, lines: list[str], point: SuggestionPoint, goals: tuple[str, ...]
+    ) -> GenerationRequest:
+        return _generation_request(lines, point, goals if self.settings.prompt_goals == "all" else goals[:1])
+
     # --- Lean sessions -------------------------------------------------------------------------
 
     async def _session_for(self, uri: str) -> ProjectSession | None:
@@ -437,6 +594,14 @@ class SuggestionEngine:
         self._problem = message
         log.log(logging.ERROR if severity == "error" else logging.WARNING, "%s", message)
         self._channel.show(severity, message)
+
+
+_SEARCH_NOTES = {
+    "proved": "",
+    "exhausted": "no proof: every verified path was tried",
+    "iterations": "no proof within the search's iteration limit (searchIterations)",
+    "timeout": "no proof within the search's time limit (searchTimeLimitS)",
+}
 
 
 def _generation_request(

@@ -8,6 +8,11 @@ SUGGEST_COMMAND = "llmstep.suggest"
 """workspace/executeCommand, arguments `[uri, line]` (0-based line): the structured suggestion report."""
 SUGGEST_REQUEST = "$/llmstep/suggest"
 """Request with `TextDocumentPositionParams`: the same report, for clients that want a panel."""
+SEARCH_PROOF_COMMAND = "llmstep.searchProof"
+"""workspace/executeCommand, arguments `[uri, line]`: start a proof search in the background (work-done
+progress, cancellable); a found proof arrives as `workspace/applyEdit`. Returns `{"token": …}`."""
+COMPLETE_PROOF_COMMAND = "llmstep.completeProof"
+"""The same for whole-proof mode: sample complete proofs, apply the best one Lean accepts."""
 STATUS_NOTIFICATION = "llmstep/status"
 """Server → client notification `{"state": Status, "message": str}`: drives the status-bar item."""
 

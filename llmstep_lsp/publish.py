@@ -14,7 +14,9 @@ from typing import Any, TypeVar
 
 from lsprotocol import types
 
-from llmstep_lsp.engine import Suggestion, SuggestionSet
+from llmstep_lsp.engine import ProofReport, Suggestion, SuggestionSet
+from llmstep_lsp.protocol import COMPLETE_PROOF_COMMAND, SEARCH_PROOF_COMMAND
+from llmstep_lsp.search.proof import render_proof
 
 ColumnEncoder = Callable[[str, int], int]
 """(line text, code-point index) → column in the editor's position encoding."""
@@ -109,6 +111,51 @@ def code_actions(
             )
         )
     return actions
+
+
+def proof_actions(result: SuggestionSet, whole_proofs: bool) -> list[types.CodeAction]:
+    """The proof commands ("Search for a proof"; "Complete the proof" with a whole-proof model) where
+    a goal is open and no verified suggestion closes it already (that suggestion *is* the proof).
+
+    They run as commands, in the background: a search takes minutes, a code action must not.
+    """
+    if result.point is None or not result.goals or any(s.closes for s in result.suggestions):
+        return []
+    arguments = [result.uri, result.point.line]
+    actions = [
+        types.CodeAction(
+            title="Search for a proof (llmstep)",
+            kind=types.CodeActionKind.QuickFix,
+            command=types.Command("Search for a proof", SEARCH_PROOF_COMMAND, arguments=arguments),
+        )
+    ]
+    if whole_proofs:
+        actions.append(
+            types.CodeAction(
+                title="Complete the proof (llmstep, whole-proof model)",
+                kind=types.CodeActionKind.QuickFix,
+                command=types.Command("Complete the proof", COMPLETE_PROOF_COMMAND, arguments=arguments),
+            )
+        )
+    return actions
+
+
+def proof_edit(report: ProofReport, encode: ColumnEncoder) -> types.WorkspaceEdit | None:
+    """The best proof in place of the point's line, for the document version it was found in."""
+    if report.point is None or not report.proofs:
+        return None
+    text = report.point.line_text
+    line = report.point.line
+    line_range = types.Range(
+        start=types.Position(line=line, character=0),
+        end=types.Position(line=line, character=encode(text, len(text))),
+    )
+    new_text = "\n".join(render_proof(report.point, report.proofs[0]))
+    edit = types.TextDocumentEdit(
+        text_document=types.OptionalVersionedTextDocumentIdentifier(uri=report.uri, version=report.version),
+        edits=[types.TextEdit(range=line_range, new_text=new_text)],
+    )
+    return types.WorkspaceEdit(document_changes=[edit])
 
 
 def inline_completions(result: SuggestionSet, encode: ColumnEncoder) -> types.InlineCompletionList:

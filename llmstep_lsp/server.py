@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import Any
@@ -11,17 +12,27 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
 from llmstep_lsp import __version__
-from llmstep_lsp.engine import SuggestionEngine, SuggestionSet
+from llmstep_lsp.engine import ProofMode, ProofReport, SuggestionEngine, SuggestionSet
 from llmstep_lsp.logs import configure_logging
-from llmstep_lsp.protocol import STATUS_NOTIFICATION, SUGGEST_COMMAND, SUGGEST_REQUEST, Status
+from llmstep_lsp.protocol import (
+    COMPLETE_PROOF_COMMAND,
+    SEARCH_PROOF_COMMAND,
+    STATUS_NOTIFICATION,
+    SUGGEST_COMMAND,
+    SUGGEST_REQUEST,
+    Status,
+)
 from llmstep_lsp.publish import (
     code_actions,
     hint_diagnostic,
     inline_completions,
+    proof_actions,
+    proof_edit,
     suggestion_report,
     timed_publication,
 )
 from llmstep_lsp.scheduling import SuggestionScheduler
+from llmstep_lsp.search.best_first import SearchProgress
 from llmstep_lsp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,6 +53,7 @@ class LlmstepServer(LanguageServer):
         self.scheduler = SuggestionScheduler(self.engine)
         self.hints: dict[str, types.Diagnostic] = {}  # uri -> the published hint diagnostic
         self._loading_token: str | None = None
+        self.proof_tasks: dict[str, asyncio.Task[ProofReport]] = {}  # progress token -> task
 
     def show(self, severity: str, message: str) -> None:
         self.window_show_message(types.ShowMessageParams(type=_SEVERITY[severity], message=message))
@@ -106,6 +118,68 @@ class LlmstepServer(LanguageServer):
         # Never publish for text that changed while we were computing.
         return result if result is not None and self._version(uri) == version else None
 
+    def start_proof(self, uri: str, line: int, mode: ProofMode) -> dict[str, Any]:
+        """Start a proof search ('search') or whole-proof sampling ('whole') in the background, shown as
+        cancellable work-done progress; a proof found arrives as a versioned `workspace/applyEdit`."""
+        if uri not in self.lean_uris:
+            raise JsonRpcInvalidParams(f"{uri} is not an open Lean document")
+        document = self.workspace.get_text_document(uri)
+        version = document.version or 0
+        token = f"llmstep-{mode}-{uuid.uuid4().hex[:8]}"
+        window = self.client_capabilities.window
+        progress = bool(window and window.work_done_progress)
+        title = "llmstep: searching for a proof" if mode == "search" else "llmstep: sampling whole proofs"
+        if progress:
+            self.work_done_progress.create(token)
+            self.work_done_progress.begin(
+                token, types.WorkDoneProgressBegin(title=title, cancellable=True, percentage=0)
+            )
+        iterations = self.engine.settings.search_iterations
+
+        def report(step: SearchProgress) -> None:
+            if progress:
+                message = f"{step.expanded} nodes expanded, depth {step.depth}, {step.elapsed_s:.0f} s"
+                percentage = min(100, step.expanded * 100 // iterations)
+                self.work_done_progress.report(
+                    token, types.WorkDoneProgressReport(message=message, percentage=percentage)
+                )
+
+        task = self.engine.start_proof_task(uri, version, document.source, line, mode, report)
+        self.proof_tasks[token] = task
+        task.add_done_callback(lambda t: self._proof_finished(token, t, progress))
+        return {"token": token}
+
+    def cancel_proof(self, token: str) -> None:
+        task = self.proof_tasks.get(token)
+        if task is not None:
+            task.cancel()
+
+    def _proof_finished(self, token: str, task: asyncio.Task[ProofReport], progress: bool) -> None:
+        self.proof_tasks.pop(token, None)
+        if task.cancelled():
+            message = "cancelled"
+        elif (error := task.exception()) is not None:
+            log.error("proof task failed", exc_info=error)
+            message = f"failed: {type(error).__name__}"
+        else:
+            report = task.result()
+            edit = proof_edit(report, self.encode_column)
+            if edit is not None and self._version(report.uri) == report.version:
+                message = "proof found"
+                apply = asyncio.ensure_future(
+                    self.workspace_apply_edit_async(
+                        types.ApplyWorkspaceEditParams(edit=edit, label="llmstep: proof")
+                    )
+                )
+                apply.add_done_callback(_log_apply_result)
+            elif edit is not None:
+                message = "proof found, but the document changed meanwhile"
+            else:
+                message = f"no proof: {report.note}"
+                self.show("info", f"llmstep: {message}")
+        if progress:
+            self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+
     def _version(self, uri: str) -> int | None:
         return self.workspace.get_text_document(uri).version if uri in self.lean_uris else None
 
@@ -167,7 +241,8 @@ def build_server(settings: Settings) -> LlmstepServer:
         if result is None:
             return None
         hint = ls.hints.get(result.uri)
-        return timed_publication(result, lambda: code_actions(result, ls.encode_column, hint))
+        actions = timed_publication(result, lambda: code_actions(result, ls.encode_column, hint))
+        return actions + proof_actions(result, ls.engine.whole_proofs_available)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(
@@ -180,9 +255,23 @@ def build_server(settings: Settings) -> LlmstepServer:
 
     @server.command(SUGGEST_COMMAND)
     async def suggest_command(ls: LlmstepServer, *arguments: Any) -> dict[str, Any] | None:
-        uri, line = _uri_and_line(arguments)
+        uri, line = _uri_and_line(arguments, SUGGEST_COMMAND)
         result = await ls.suggestions_at(uri, line)
         return suggestion_report(result) if result else None
+
+    @server.command(SEARCH_PROOF_COMMAND)
+    def search_proof_command(ls: LlmstepServer, *arguments: Any) -> dict[str, Any]:
+        uri, line = _uri_and_line(arguments, SEARCH_PROOF_COMMAND)
+        return ls.start_proof(uri, line, "search")
+
+    @server.command(COMPLETE_PROOF_COMMAND)
+    def complete_proof_command(ls: LlmstepServer, *arguments: Any) -> dict[str, Any]:
+        uri, line = _uri_and_line(arguments, COMPLETE_PROOF_COMMAND)
+        return ls.start_proof(uri, line, "whole")
+
+    @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
+    def progress_cancel(ls: LlmstepServer, params: types.WorkDoneProgressCancelParams) -> None:
+        ls.cancel_proof(str(params.token))
 
     @server.feature(SUGGEST_REQUEST)
     async def suggest_request(ls: LlmstepServer, params: Any) -> dict[str, Any] | None:
@@ -196,7 +285,7 @@ def build_server(settings: Settings) -> LlmstepServer:
     return server
 
 
-def _uri_and_line(arguments: Any) -> tuple[str, int]:
+def _uri_and_line(arguments: Any, command: str) -> tuple[str, int]:
     """`[uri, line]` from executeCommand arguments, with a clear error for anything else."""
     if (
         isinstance(arguments, list | tuple)
@@ -205,4 +294,11 @@ def _uri_and_line(arguments: Any) -> tuple[str, int]:
         and isinstance(arguments[1], int)
     ):
         return arguments[0], arguments[1]
-    raise JsonRpcInvalidParams(f"{SUGGEST_COMMAND} takes [uri, line] (0-based line), got {arguments!r}")
+    raise JsonRpcInvalidParams(f"{command} takes [uri, line] (0-based line), got {arguments!r}")
+
+
+def _log_apply_result(future: asyncio.Future[types.ApplyWorkspaceEditResult]) -> None:
+    if future.cancelled() or future.exception() is not None:
+        log.warning("the editor did not answer workspace/applyEdit: %r", future)
+    elif not future.result().applied:
+        log.info("the editor refused the proof edit: %s", future.result().failure_reason)

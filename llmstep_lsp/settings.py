@@ -64,6 +64,15 @@ class Settings:
     prompt_goals: str = "all"
     """Goals shown to the model: 'all' (LeanDojo/llmstep training style) or 'main' (the first)."""
     automation_tactics: tuple[str, ...] = DEFAULT_AUTOMATION_TACTICS
+    # Proof search and whole proofs
+    search_samples: int = 32
+    """Tactics sampled per expanded node in proof search (llmstep's search: 32)."""
+    search_iterations: int = 100
+    """Most nodes one proof search expands (llmstep's search: 100)."""
+    search_time_limit_s: float = 600.0
+    """Wall-clock budget of one proof search (llmstep's search: 10 minutes)."""
+    whole_proof_samples: int = 8
+    """Complete proofs sampled by "Complete the proof" (whole-proof models); 0 hides the action."""
     # Publication
     max_suggestions: int = 8
     code_action_wait_ms: int = 2000
@@ -149,6 +158,11 @@ class Settings:
             self.generation()
         except PresetError as err:
             problems.append(f"generation settings: {err}")
+        for name in ("search_samples", "search_iterations"):
+            if getattr(self, name) < 1:
+                problems.append(f"setting '{_camel_case(name)}' must be ≥ 1")
+        if self.whole_proof_samples < 0:
+            problems.append("setting 'wholeProofSamples' must be ≥ 0")
         if self.verify_concurrency < 1:
             problems.append("setting 'verifyConcurrency' must be ≥ 1")
         for name in (
@@ -157,6 +171,7 @@ class Settings:
             "verify_timeout_s",
             "suggest_budget_s",
             "request_timeout_s",
+            "search_time_limit_s",
         ):
             if getattr(self, name) <= 0:
                 problems.append(f"setting '{_camel_case(name)}' must be > 0")

@@ -18,6 +18,8 @@ class GenerationRequest:
     """The enclosing declaration from its first line up to the suggestion line (whole-proof formats)."""
     theorem_name: str | None = None
     indent: str = "  "
+    num_samples: int | None = None
+    """Samples to draw instead of the configured count (proof search asks for more)."""
 
 
 @dataclass(frozen=True)

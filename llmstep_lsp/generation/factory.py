@@ -16,6 +16,12 @@ class ModelGenerator(Protocol):
 
     async def generate(self, request: GenerationRequest) -> list[Candidate]: ...
 
+    async def sample_texts(
+        self, request: GenerationRequest, stop: tuple[str, ...], max_tokens: int
+    ) -> list[tuple[str, float | None]]:
+        """Raw samples (text, mean token log-prob) with the given stop strings: whole proofs."""
+        ...
+
 
 def build_model_generator(config: GenerationConfig) -> ModelGenerator:
     if config.backend in ("openai", "openai-chat"):

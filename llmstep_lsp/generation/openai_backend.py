@@ -50,6 +50,18 @@ class OpenAIGenerator:
         await self._client.aclose()
 
     async def generate(self, request: GenerationRequest) -> list[Candidate]:
+        c = self.config
+        samples = []
+        for text, score in await self.sample_texts(request, c.format.stop, c.max_new_tokens):
+            tactic = c.format.tactic_from(text, request)
+            if tactic:
+                samples.append((tactic, score))
+        return from_samples(samples, request.theorem_name)
+
+    async def sample_texts(
+        self, request: GenerationRequest, stop: tuple[str, ...], max_tokens: int
+    ) -> list[tuple[str, float | None]]:
+        """The raw sampled texts with their mean token log-probs (whole proofs use other stops)."""
         if time.monotonic() < self._resting_until:
             raise EndpointUnavailable(self._last_error)
         c = self.config
@@ -64,17 +76,12 @@ class OpenAIGenerator:
         else:
             path = "/completions"
             body = {"prompt": prompt, "logprobs": 1}
-            if c.format.stop:
-                body["stop"] = list(c.format.stop[:4])  # the API takes at most four
-        body.update(model=c.model, n=c.num_samples, temperature=c.temperature, max_tokens=c.max_new_tokens)
+            if stop:
+                body["stop"] = list(stop[:4])  # the API takes at most four
+        n = request.num_samples or c.num_samples
+        body.update(model=c.model, n=n, temperature=c.temperature, max_tokens=max_tokens)
         response = await self._post(path, body)
-        samples = []
-        for choice in response.get("choices") or []:
-            text, score = _choice_text_and_score(choice, c.format.chat)
-            tactic = c.format.tactic_from(text, request)
-            if tactic:
-                samples.append((tactic, score))
-        return from_samples(samples, request.theorem_name)
+        return [_choice_text_and_score(choice, c.format.chat) for choice in response.get("choices") or []]
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         url = self.config.endpoint.rstrip("/") + path

@@ -71,16 +71,44 @@ class TransformersGenerator:
         stop = threading.Event()
         async with self._generate_lock:
             try:
-                samples = await asyncio.to_thread(self._sample, loaded, prompt, request.prefix, stop)
+                samples = await asyncio.to_thread(
+                    self._sample, loaded, prompt, request.prefix, request.num_samples, stop
+                )
             except asyncio.CancelledError:
                 stop.set()  # the thread notices at its next token
                 raise
         tactics = [(self.config.format.tactic_from(text, request), score) for text, score in samples]
         return from_samples(((t, s) for t, s in tactics if t), request.theorem_name)
 
-    def _sample(self, loaded: LoadedModel, prompt: str, prefix: str, stop: threading.Event) -> list[Sample]:
+    async def sample_texts(
+        self, request: GenerationRequest, stop: tuple[str, ...], max_tokens: int
+    ) -> list[tuple[str, float | None]]:
+        """The raw sampled texts with their mean token log-probs (whole proofs use other stops)."""
+        loaded = await self.load()
+        if loaded.seq2seq:
+            raise ModelUnavailable("whole-proof sampling needs a causal model, not a seq2seq one")
         c = self.config
-        n = c.num_samples if c.temperature > 0 else 1
+        context = None
+        if c.format.uses_context:
+            context = tail_in_tokens(loaded.tokenizer, request.context, c.context_tokens)
+        prompt = c.format.render(request, context)
+        n = (request.num_samples or c.num_samples) if c.temperature > 0 else 1
+        halt = threading.Event()
+        async with self._generate_lock:
+            try:
+                samples = await asyncio.to_thread(
+                    sample_causal, loaded, prompt, n, c.temperature, max_tokens, stop, halt
+                )
+            except asyncio.CancelledError:
+                halt.set()
+                raise
+        return [(text, score) for text, score in samples]
+
+    def _sample(
+        self, loaded: LoadedModel, prompt: str, prefix: str, num_samples: int | None, stop: threading.Event
+    ) -> list[Sample]:
+        c = self.config
+        n = (num_samples or c.num_samples) if c.temperature > 0 else 1
         if loaded.seq2seq:
             return sample_seq2seq(
                 loaded, prompt, prefix, n, c.temperature, c.max_new_tokens, c.format.stop, stop

@@ -1,0 +1,1 @@
+"""Proof search: best-first search over verified tactics, and whole-proof sampling."""

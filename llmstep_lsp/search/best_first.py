@@ -1,0 +1,131 @@
+"""Best-first proof search (Polu & Sutskever 2020, as in llmstep's proofsearch), Lean-free.
+
+A node is the list of tactics from the start point and the goals Lean reports after them. The
+search repeatedly expands the open node with the highest cumulative log-probability: the
+`Expander` proposes next tactics and has Lean check each one; children whose tactic Lean accepts
+are queued, and the first tactic that leaves no goals ends the search with a complete proof.
+A node's score is the sum of its steps' scores; a step's score is the candidate's *mean token
+log-prob* (what every backend reports), so long tactics are not punished for their length.
+Steps without a model score (model-free automation) count as `UNSCORED_STEP_LOGPROB`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+UNSCORED_STEP_LOGPROB = -1.0
+"""Score of a step with no model log-prob: about a typical sampled tactic's mean log-prob."""
+
+
+@dataclass(frozen=True)
+class Child:
+    """One checked next step: Lean accepted `tactic` and left `goals_after` (none: proof done)."""
+
+    tactic: str
+    logprob: float | None
+    goals_after: tuple[str, ...]
+
+    @property
+    def closes(self) -> bool:
+        return not self.goals_after
+
+
+class Expander(Protocol):
+    async def expand(self, path: tuple[str, ...], goals: tuple[str, ...]) -> list[Child]:
+        """The next tactics that Lean accepts after `path`, at the state `goals`."""
+
+
+@dataclass(frozen=True)
+class SearchLimits:
+    iterations: int = 100
+    """Most node expansions (llmstep: 100)."""
+    time_limit_s: float = 600.0
+    """Wall-clock budget for the whole search (llmstep: 10 minutes)."""
+    max_depth: int = 50
+    """Nodes this deep are not expanded further."""
+
+
+@dataclass(frozen=True)
+class SearchProgress:
+    expanded: int
+    depth: int
+    """Depth of the node being expanded (number of tactics on its path)."""
+    open_nodes: int
+    elapsed_s: float
+
+
+Outcome = Literal["proved", "exhausted", "iterations", "timeout"]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    outcome: Outcome
+    proof: tuple[str, ...] | None
+    """The tactics of the complete proof, in order (None unless `outcome == 'proved'`)."""
+    expanded: int
+    max_depth: int
+    elapsed_s: float
+    logprob: float | None = None
+
+
+async def best_first_search(
+    expander: Expander,
+    goals: tuple[str, ...],
+    limits: SearchLimits,
+    on_progress: Callable[[SearchProgress], None] | None = None,
+) -> SearchResult:
+    """Search for tactics that close `goals`; stops at the first complete proof or a limit.
+
+    Cancelling the task that awaits this stops the search (and the expansion in progress).
+    """
+    started = time.monotonic()
+    tie = itertools.count()  # equal scores: first found first
+    queue: list[tuple[float, int, float, tuple[str, ...], tuple[str, ...]]] = []
+    heapq.heappush(queue, (0.0, next(tie), 0.0, (), goals))
+    seen = {goals}  # a state reached again by another path is not searched twice
+    expanded = 0
+    max_depth = 0
+
+    def result(
+        outcome: Outcome, proof: tuple[str, ...] | None = None, logprob: float | None = None
+    ) -> SearchResult:
+        return SearchResult(outcome, proof, expanded, max_depth, time.monotonic() - started, logprob)
+
+    try:
+        async with asyncio.timeout(limits.time_limit_s):
+            while queue:
+                if expanded >= limits.iterations:
+                    return result("iterations")
+                _, _, score, path, state = heapq.heappop(queue)
+                if len(path) >= limits.max_depth:
+                    continue
+                max_depth = max(max_depth, len(path))
+                if on_progress is not None:
+                    on_progress(SearchProgress(expanded, len(path), len(queue), time.monotonic() - started))
+                children = await expander.expand(path, state)
+                expanded += 1
+                scored = [(score + _step_logprob(child), child) for child in children]
+                closing = [(s, c) for s, c in scored if c.closes]
+                if closing:
+                    best_score, best = max(closing, key=lambda sc: sc[0])
+                    max_depth = max(max_depth, len(path) + 1)
+                    return result("proved", (*path, best.tactic), best_score)
+                for child_score, child in scored:
+                    if child.goals_after in seen:
+                        continue
+                    seen.add(child.goals_after)
+                    node = (*path, child.tactic)
+                    heapq.heappush(queue, (-child_score, next(tie), child_score, node, child.goals_after))
+    except TimeoutError:
+        return result("timeout")
+    return result("exhausted")
+
+
+def _step_logprob(child: Child) -> float:
+    return UNSCORED_STEP_LOGPROB if child.logprob is None else child.logprob
