@@ -90,6 +90,7 @@ class SuggestionEngine:
         self.settings = settings
         self._channel = channel
         self._problem: str | None = None  # shown as the ERROR status while it lasts
+        self._problem_topic: str | None = None  # the `_say_once` topic that set `_problem`
         self._working = 0
         self._sessions: dict[Path, ProjectSession] = {}
         self._documents: dict[str, str] = {}  # mirrored editor documents: uri -> normalised text
@@ -418,6 +419,13 @@ class SuggestionEngine:
                 f"llmstep: the Lean server for {project.root} did not start: {err}",
             )
             return None
+        if f"lean:{project.root}" in self._said:
+            # It starts again (a slow first start, a fixed toolchain): the error status must not
+            # outlive the problem, and a later failure is worth a message again.
+            self._said.discard(f"lean:{project.root}")
+            if self._problem_topic == f"lean:{project.root}":
+                self._problem = None
+            self._channel.show("info", f"llmstep: the Lean server for {project.root} is running now.")
         return session
 
     async def shutdown(self) -> None:
@@ -434,7 +442,7 @@ class SuggestionEngine:
         if topic in self._said:
             return
         self._said.add(topic)
-        self._problem = message
+        self._problem, self._problem_topic = message, topic
         log.log(logging.ERROR if severity == "error" else logging.WARNING, "%s", message)
         self._channel.show(severity, message)
 
