@@ -195,6 +195,10 @@ class FakeLean:
             with open(os.path.join(self.args.state_dir, name), "a", encoding="utf-8") as f:
                 f.write(line + "\n")
 
+    def _first_start(self) -> bool:
+        starts = os.path.join(self.args.state_dir, "starts.log")
+        return not (os.path.exists(starts) and os.path.getsize(starts) > 0)
+
     def stderr(self, text: str) -> None:
         sys.stderr.write(text + "\n")
         sys.stderr.flush()
@@ -262,8 +266,7 @@ class FakeLean:
 
     async def serve(self) -> None:
         if self.args.faults_first_start_only and self.args.state_dir:
-            starts = os.path.join(self.args.state_dir, "starts.log")
-            self.faults_armed = not (os.path.exists(starts) and os.path.getsize(starts) > 0)
+            self.faults_armed = self._first_start()
         self._append("starts.log", str(os.getpid()))
         msg = await self.next_message()
         if msg.get("method") != "initialize" or "id" not in msg:
@@ -516,7 +519,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--state-dir", help="append starts.log, violations.log, received.jsonl here")
     p.add_argument("--crash-after-requests", type=int, default=0, help="exit 1 upon the N-th client request")
     p.add_argument(
-        "--garbage-after-requests", type=int, default=0, help="write a garbled frame upon the N-th client request"
+        "--garbage-after-requests",
+        type=int,
+        default=0,
+        help="write a garbled frame upon the N-th client request",
     )
     p.add_argument(
         "--faults-first-start-only",

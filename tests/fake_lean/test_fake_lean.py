@@ -237,7 +237,9 @@ async def test_faults_first_start_only(spawn: Spawn, tmp_path: Path) -> None:
     first = await spawn("--crash-after-requests", "2", "--faults-first-start-only")
     await first.request("textDocument/hover", {})
     assert await first.wait_exit() == 1
-    second = await spawn("--crash-after-requests", "2", "--faults-first-start-only", "--start-delay-ms", "9000")
+    second = await spawn(
+        "--crash-after-requests", "2", "--faults-first-start-only", "--start-delay-ms", "9000"
+    )
     resp = await second.call("textDocument/hover", {})  # neither the delay nor the crash applies now
     assert resp["error"]["code"] == -32601
     assert len(state(tmp_path, "starts.log")) == 2
