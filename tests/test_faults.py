@@ -14,7 +14,14 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from llmstep_lsp.protocol import STATUS_NOTIFICATION
-from tests.lsp_helpers import SERVER_CONFIG, code_actions_at, edit_of, open_document, proof_line, start_session
+from tests.lsp_helpers import (
+    SERVER_CONFIG,
+    code_actions_at,
+    edit_of,
+    open_document,
+    proof_line,
+    start_session,
+)
 from tests.support.processes import alive, parent_of, wait_until_none_mention
 
 pytestmark = pytest.mark.e2e
@@ -84,7 +91,13 @@ async def test_a_lean_server_that_crashes_or_garbles_is_replaced(
     client: LanguageClient, lean_project: Path, fake_state: Path, fault: list[str]
 ) -> None:
     await start_session(
-        client, lean_project, fake_state, *fault, "--faults-first-start-only", model="", automationTactics=TACTICS
+        client,
+        lean_project,
+        fake_state,
+        *fault,
+        "--faults-first-start-only",
+        model="",
+        automationTactics=TACTICS,
     )
     path = lean_project / "Examples.lean"
     text = path.read_text()
@@ -125,7 +138,9 @@ async def test_a_lean_server_killed_by_a_signal_is_replaced(
     await shut_down_and_check_no_orphan(client, fake_state)
 
 
-async def test_a_hung_lean_server_is_restarted(client: LanguageClient, lean_project: Path, fake_state: Path) -> None:
+async def test_a_hung_lean_server_is_restarted(
+    client: LanguageClient, lean_project: Path, fake_state: Path
+) -> None:
     """SIGSTOP: the server is there but answers nothing, the way a wedged `lake serve` looks."""
     await start_session(
         client, lean_project, fake_state, model="", automationTactics=TACTICS, goalTimeoutS=1.5
