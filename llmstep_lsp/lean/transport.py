@@ -170,6 +170,8 @@ class LeanTransport:
                 await self._dispatch(message)
         except (ValueError, json.JSONDecodeError, asyncio.IncompleteReadError) as err:
             reason = f"unreadable message from the Lean server: {err}"
+        except LeanServerDied:
+            pass  # answering one of its requests failed: `_send` already recorded why
         finally:
             returncode = None
             with contextlib.suppress(TimeoutError):
