@@ -13,7 +13,7 @@ from pygls.lsp.server import LanguageServer
 from llmstep_lsp import __version__
 from llmstep_lsp.engine import SuggestionEngine, SuggestionSet
 from llmstep_lsp.logs import configure_logging
-from llmstep_lsp.lsp_protocol import LeakFreeProtocol
+from llmstep_lsp.lsp_protocol import LlmstepProtocol
 from llmstep_lsp.protocol import STATUS_NOTIFICATION, SUGGEST_COMMAND, SUGGEST_REQUEST, Status
 from llmstep_lsp.publish import code_actions, hint_diagnostic, inline_completions, suggestion_report
 from llmstep_lsp.scheduling import SuggestionScheduler
@@ -31,7 +31,7 @@ _SEVERITY = {
 
 class LlmstepServer(LanguageServer):
     def __init__(self, settings: Settings) -> None:
-        super().__init__("llmstep-lsp", __version__, protocol_cls=LeakFreeProtocol)
+        super().__init__("llmstep-lsp", __version__, protocol_cls=LlmstepProtocol)
         self.lean_uris: set[str] = set()
         self.engine = SuggestionEngine(settings, self)
         self.scheduler = SuggestionScheduler(self.engine)
