@@ -143,7 +143,9 @@ class LeanTransport:
 
     async def _send(self, message: dict[str, Any]) -> None:
         assert self._process is not None and self._process.stdin is not None
-        body = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+        # A lone UTF-16 surrogate (editors allow them) cannot be UTF-8: it becomes '?', one UTF-16
+        # unit like the surrogate, so every column Lean reports still lines up.
+        body = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode(errors="replace")
         async with self._write_lock:
             try:
                 self._process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
