@@ -1,4 +1,4 @@
-"""pygls' LSP protocol with two gaps closed (pygls 2.1):
+"""pygls' LSP protocol with three gaps closed (pygls 2.1):
 
 - finished notification handlers are forgotten. pygls keeps the future of every async (and
   generator) handler in `_request_futures`, under a fresh uuid for notifications, and only a
@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Future
 from typing import Any
 
 from lsprotocol import types
@@ -24,6 +23,13 @@ from pygls.protocol import LanguageServerProtocol
 
 class LlmstepProtocol(LanguageServerProtocol):
     _initialize_received = False
+
+    def handle_message(self, message: Any) -> None:
+        # Forget finished handlers here, before this message's own handler runs, and not from a
+        # done-callback: `lsp_shutdown` cancels the pending futures while iterating over them.
+        for msg_id in [key for key, future in self._request_futures.items() if future.done()]:
+            del self._request_futures[msg_id]
+        super().handle_message(message)
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         try:
@@ -48,16 +54,3 @@ class LlmstepProtocol(LanguageServerProtocol):
     def _handle_notification(self, method_name: str, params: Any) -> None:
         if self._initialize_received or method_name == types.EXIT:
             super()._handle_notification(method_name, params)
-
-    def _execute_handler(self, msg_id: Any, handler: Any, callback: Any, *args: Any, **kwargs: Any) -> None:
-        super()._execute_handler(msg_id, handler, callback, *args, **kwargs)
-        future = self._request_futures.get(msg_id)
-        if future is None:
-            return
-
-        def forget(done: Future[Any] | Any) -> None:
-            # Only this handler's own entry: a request id can be reused once it was answered.
-            if self._request_futures.get(msg_id) is done:
-                del self._request_futures[msg_id]
-
-        future.add_done_callback(forget)
