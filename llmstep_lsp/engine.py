@@ -76,6 +76,9 @@ class SuggestionSet:
     """Why there is nothing to show, when there is nothing."""
     timings_ms: dict[str, float] = field(default_factory=dict)
     checked: tuple[CheckResult, ...] = ()
+    failed: bool = False
+    """Lean failed (no server, a crash, a hang): not an answer for this text, so it is not cached
+    and asking again, once Lean is back, computes again."""
 
 
 @dataclass
@@ -237,7 +240,8 @@ class SuggestionEngine:
         if (error := task.exception()) is not None:
             log.error("computing suggestions for %s failed", key, exc_info=error)
             return
-        self._cache[key] = task.result()
+        if not task.result().failed:
+            self._cache[key] = task.result()
         while len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
         self._channel.suggestions_ready(task.result())
@@ -249,7 +253,7 @@ class SuggestionEngine:
             return SuggestionSet(uri, version, None, note="not a tactic position")
         session = await self._session_for(uri)
         if session is None:
-            return SuggestionSet(uri, version, point, note="no Lean server for this file")
+            return SuggestionSet(uri, version, point, note="no Lean server for this file", failed=True)
         timings: dict[str, float] = {}
         started = time.perf_counter()
         try:
@@ -284,10 +288,12 @@ class SuggestionEngine:
                 )
                 timings["verify"] = _ms_since(mark)
         except TimeoutError:
-            return SuggestionSet(uri, version, point, note="suggestion budget exceeded", timings_ms=timings)
+            return SuggestionSet(
+                uri, version, point, note="suggestion budget exceeded", timings_ms=timings, failed=True
+            )
         except LeanError as err:
             log.warning("suggestion failed: %s", err)
-            return SuggestionSet(uri, version, point, note=f"Lean: {err}", timings_ms=timings)
+            return SuggestionSet(uri, version, point, note=f"Lean: {err}", timings_ms=timings, failed=True)
         suggestions = self._ranked(candidates, checked)
         timings["total"] = _ms_since(started)
         note = "" if suggestions else "no candidate passed Lean's check"
