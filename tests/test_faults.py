@@ -55,6 +55,18 @@ def received(state: Path) -> list[dict]:  # type: ignore[type-arg]
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
+def lean_text(state: Path, uri: str) -> str:
+    """The text Lean holds for `uri`: the last didOpen or (full) didChange of it."""
+    text = ""
+    for message in received(state):
+        params = message.get("params") or {}
+        if message.get("method") == "textDocument/didOpen" and params["textDocument"]["uri"] == uri:
+            text = params["textDocument"]["text"]
+        elif message.get("method") == "textDocument/didChange" and params["textDocument"]["uri"] == uri:
+            text = params["contentChanges"][-1]["text"]
+    return text
+
+
 async def suggestions(client: LanguageClient, uri: str, line: int, version: int) -> list[str]:
     """Titles at `line`; every proposed edit must be for `version`, the document's current one."""
     actions = await code_actions_at(client, uri, line, 2)
@@ -131,10 +143,8 @@ async def test_a_lean_server_killed_by_a_signal_is_replaced(
     edit_document(client, uri, 2, text + "\n-- after the kill\n")
     assert await suggestions(client, uri, line, 2) == EXPECTED
     assert len(starts(fake_state)) == 2
-    # The new server got the user's current text, not the old one.
-    opens = [m for m in received(fake_state) if m.get("method") == "textDocument/didOpen"]
-    reopened = [m["params"]["textDocument"] for m in opens if m["params"]["textDocument"]["uri"] == uri]
-    assert reopened[-1]["text"].endswith("-- after the kill\n")
+    # The new server holds the user's current text, not the old one.
+    assert lean_text(fake_state, uri).endswith("-- after the kill\n")
     await shut_down_and_check_no_orphan(client, fake_state)
 
 
@@ -212,3 +222,29 @@ async def test_no_lean_server_outlives_a_killed_sidecar(
     os.kill(sidecar, signal.SIGKILL)
     client.shut_down_by_test = True  # type: ignore[attr-defined]
     assert wait_until_none_mention(str(fake_state)) == [], "the Lean server outlived a SIGKILLed sidecar"
+
+
+async def test_after_recovery_asking_again_at_the_same_place_gives_suggestions(
+    client: LanguageClient, lean_project: Path, fake_state: Path
+) -> None:
+    """A failure is not an answer: it is not cached for the (unchanged) text."""
+    await start_session(
+        client, lean_project, fake_state, model="", automationTactics=TACTICS, goalTimeoutS=1.5
+    )
+    path = lean_project / "Examples.lean"
+    text = path.read_text()
+    uri = open_document(client, path)
+    line = proof_line(text, "two_eq_two", 1)
+    other = proof_line(text, "add_zero_nat", 1)
+    await code_actions_at(client, uri, proof_line(text, "exercise_1_18b", 2), 2)  # Lean runs
+    hung = starts(fake_state)[0]
+    os.kill(hung, signal.SIGSTOP)
+    try:
+        assert await suggestions(client, uri, line, 1) == []  # Lean does not answer
+        assert await suggestions(client, uri, other, 1) == []  # twice: it is replaced
+    finally:
+        if alive(hung):
+            os.kill(hung, signal.SIGKILL)
+    assert len(starts(fake_state)) == 2
+    assert await suggestions(client, uri, line, 1) == EXPECTED
+    await shut_down_and_check_no_orphan(client, fake_state)
