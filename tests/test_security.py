@@ -264,3 +264,22 @@ def test_tcp_on_another_address_only_when_asked_and_with_a_warning() -> None:
     finally:
         stderr = _stop(process)
     assert "listening on 0.0.0.0: anyone who can reach this address can drive Lean here" in stderr
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.10", False),
+        ("gpu-box.example.com", False),
+    ],
+)
+def test_which_hosts_count_as_this_machine_only(host: str, loopback: bool) -> None:
+    from llmstep_lsp.cli import _is_loopback
+
+    assert _is_loopback(host) is loopback
