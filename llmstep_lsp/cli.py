@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
 import logging
 import shlex
@@ -234,7 +235,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     server = build_server(settings)
     try:
         if args.tcp:
-            if args.host not in ("127.0.0.1", "localhost", "::1"):
+            if not _is_loopback(args.host):
                 log.warning(
                     "listening on %s: anyone who can reach this address can drive Lean here", args.host
                 )
@@ -244,6 +245,16 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         server.engine.kill_all()
     return 0
+
+
+def _is_loopback(host: str) -> bool:
+    """Only this machine can reach `host` (127.0.0.0/8, ::1, localhost); unknown names count as not."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _suggest(args: argparse.Namespace, settings: Settings) -> int:

@@ -84,6 +84,9 @@ class SuggestionSet:
     """Why there is nothing to show, when there is nothing."""
     timings_ms: dict[str, float] = field(default_factory=dict)
     checked: tuple[CheckResult, ...] = ()
+    failed: bool = False
+    """Lean failed (no server, a crash, a hang): not an answer for this text, so it is not cached
+    and asking again, once Lean is back, computes again."""
 
 
 ProofMode = Literal["search", "whole"]
@@ -116,6 +119,7 @@ class SuggestionEngine:
         self.settings = settings
         self._channel = channel
         self._problem: str | None = None  # shown as the ERROR status while it lasts
+        self._problem_topic: str | None = None  # the `_say_once` topic that set `_problem`
         self._working = 0
         self._sessions: dict[Path, ProjectSession] = {}
         self._documents: dict[str, str] = {}  # mirrored editor documents: uri -> normalised text
@@ -269,7 +273,8 @@ class SuggestionEngine:
         if (error := task.exception()) is not None:
             log.error("computing suggestions for %s failed", key, exc_info=error)
             return
-        self._cache[key] = task.result()
+        if not task.result().failed:
+            self._cache[key] = task.result()
         while len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
         self._channel.suggestions_ready(task.result())
@@ -281,7 +286,7 @@ class SuggestionEngine:
             return SuggestionSet(uri, version, None, note="not a tactic position")
         session = await self._session_for(uri)
         if session is None:
-            return SuggestionSet(uri, version, point, note="no Lean server for this file")
+            return SuggestionSet(uri, version, point, note="no Lean server for this file", failed=True)
         timings: dict[str, float] = {}
         started = time.perf_counter()
         try:
@@ -316,10 +321,12 @@ class SuggestionEngine:
                 )
                 timings["verify"] = _ms_since(mark)
         except TimeoutError:
-            return SuggestionSet(uri, version, point, note="suggestion budget exceeded", timings_ms=timings)
+            return SuggestionSet(
+                uri, version, point, note="suggestion budget exceeded", timings_ms=timings, failed=True
+            )
         except LeanError as err:
             log.warning("suggestion failed: %s", err)
-            return SuggestionSet(uri, version, point, note=f"Lean: {err}", timings_ms=timings)
+            return SuggestionSet(uri, version, point, note=f"Lean: {err}", timings_ms=timings, failed=True)
         suggestions = self._ranked(candidates, checked)
         timings["total"] = _ms_since(started)
         note = "" if suggestions else "no candidate passed Lean's check"
@@ -575,6 +582,13 @@ class SuggestionEngine:
                 f"llmstep: the Lean server for {project.root} did not start: {err}",
             )
             return None
+        if f"lean:{project.root}" in self._said:
+            # It starts again (a slow first start, a fixed toolchain): the error status must not
+            # outlive the problem, and a later failure is worth a message again.
+            self._said.discard(f"lean:{project.root}")
+            if self._problem_topic == f"lean:{project.root}":
+                self._problem = None
+            self._channel.show("info", f"llmstep: the Lean server for {project.root} is running now.")
         return session
 
     async def shutdown(self) -> None:
@@ -591,7 +605,7 @@ class SuggestionEngine:
         if topic in self._said:
             return
         self._said.add(topic)
-        self._problem = message
+        self._problem, self._problem_topic = message, topic
         log.log(logging.ERROR if severity == "error" else logging.WARNING, "%s", message)
         self._channel.show(severity, message)
 

@@ -14,6 +14,7 @@ from pygls.lsp.server import LanguageServer
 from llmstep_lsp import __version__
 from llmstep_lsp.engine import ProofMode, ProofReport, SuggestionEngine, SuggestionSet
 from llmstep_lsp.logs import configure_logging
+from llmstep_lsp.lsp_protocol import LlmstepProtocol
 from llmstep_lsp.protocol import (
     COMPLETE_PROOF_COMMAND,
     SEARCH_PROOF_COMMAND,
@@ -47,7 +48,7 @@ _SEVERITY = {
 
 class LlmstepServer(LanguageServer):
     def __init__(self, settings: Settings) -> None:
-        super().__init__("llmstep-lsp", __version__)
+        super().__init__("llmstep-lsp", __version__, protocol_cls=LlmstepProtocol)
         self.lean_uris: set[str] = set()
         self.engine = SuggestionEngine(settings, self)
         self.scheduler = SuggestionScheduler(self.engine)

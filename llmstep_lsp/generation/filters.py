@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import re
 
-_FORBIDDEN_WORDS = frozenset({"sorry", "admit", "run_tac", "unsafe", "IO"})
+_FORBIDDEN_WORDS = frozenset({"sorry", "admit", "run_tac", "run_cmd", "run_elab", "run_meta", "unsafe", "IO"})
 _COMMAND_START = re.compile(
     r"^(#\w+|import|open|set_option|namespace|section|end|theorem|lemma|def|example|instance|"
     r"macro|syntax|elab|initialize|attribute|variable|universe|@\[)\b"
 )
-_COMMAND_ANYWHERE = re.compile(r"(^|\s)(#eval|#exit|#print|#check|#reduce|#guard_msgs|#help)\b")
+# Anywhere, not only at the start: after a parse error Lean skips ahead to the next command
+# keyword and runs *that* command, so `exact foo #eval …` would still evaluate. No tactic or
+# term needs `#` before a letter (`#[…]` array literals stay allowed).
+_COMMAND_ANYWHERE = re.compile(
+    r"#[^\W\d]|(^|[\s;(])(import|initialize|builtin_initialize|def|instance|macro|macro_rules|syntax|"
+    r"elab|elab_rules|attribute|namespace|section|theorem|lemma)\b"
+)
 _BRACKETS = {"(": ")", "[": "]", "{": "}", "⟨": "⟩"}
 
 
@@ -31,6 +37,9 @@ def rejection_reason(tactic: str, theorem_name: str | None = None) -> str | None
     parts = words | {part for word in words for part in word.split(".")}
     if bad := parts & _FORBIDDEN_WORDS:
         return f"uses {sorted(bad)[0]}"
+    # unsafeBaseIO, unsafeIO, unsafeCast, …: the ways out of Lean's sandbox of pure functions.
+    if unsafe := sorted(part for part in parts if part.startswith("unsafe")):
+        return f"uses {unsafe[0]}"
     if theorem_name and (theorem_name in words or theorem_name.split(".")[-1] in words):
         return "names the theorem being proved"
     if not _balanced(tactic):

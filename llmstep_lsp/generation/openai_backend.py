@@ -104,7 +104,9 @@ class OpenAIGenerator:
                 problem = f"HTTP {response.status_code}"
                 continue
             if response.status_code != 200:
-                self._rest(f"HTTP {response.status_code}: {_error_text(response)}", url)
+                # Servers quote the rejected key in their 401 message ("Incorrect API key provided:
+                # sk-…"); that text goes to the log and to the user's screen, the key must not.
+                self._rest(f"HTTP {response.status_code}: {_redacted(_error_text(response), key)}", url)
             try:
                 payload = response.json()
             except ValueError:
@@ -136,6 +138,10 @@ def _choice_text_and_score(choice: dict[str, Any], chat: bool) -> tuple[str, flo
         values = list(logprobs.get("token_logprobs") or [])
     numbers = [float(v) for v in values if isinstance(v, int | float)]
     return text, (sum(numbers) / len(numbers) if numbers else None)
+
+
+def _redacted(text: str, secret: str | None) -> str:
+    return text.replace(secret, "<API key>") if secret else text
 
 
 def _error_text(response: httpx.Response) -> str:

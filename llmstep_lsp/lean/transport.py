@@ -143,7 +143,9 @@ class LeanTransport:
 
     async def _send(self, message: dict[str, Any]) -> None:
         assert self._process is not None and self._process.stdin is not None
-        body = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+        # A lone UTF-16 surrogate (editors allow them) cannot be UTF-8: it becomes '?', one UTF-16
+        # unit like the surrogate, so every column Lean reports still lines up.
+        body = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode(errors="replace")
         async with self._write_lock:
             try:
                 self._process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
@@ -170,6 +172,8 @@ class LeanTransport:
                 await self._dispatch(message)
         except (ValueError, json.JSONDecodeError, asyncio.IncompleteReadError) as err:
             reason = f"unreadable message from the Lean server: {err}"
+        except LeanServerDied:
+            pass  # answering one of its requests failed: `_send` already recorded why
         finally:
             returncode = None
             with contextlib.suppress(TimeoutError):

@@ -187,12 +187,17 @@ class FakeLean:
         self.next_server_id = 0
         self.n_requests = 0
         self.shut_down = False
+        self.faults_armed = True  # cleared by --faults-first-start-only in a restarted process
 
     # -- logging / state dir --------------------------------------------------------------------
     def _append(self, name: str, line: str) -> None:
         if self.args.state_dir:
             with open(os.path.join(self.args.state_dir, name), "a", encoding="utf-8") as f:
                 f.write(line + "\n")
+
+    def _first_start(self) -> bool:
+        starts = os.path.join(self.args.state_dir, "starts.log")
+        return not (os.path.exists(starts) and os.path.getsize(starts) > 0)
 
     def stderr(self, text: str) -> None:
         sys.stderr.write(text + "\n")
@@ -243,19 +248,31 @@ class FakeLean:
         self._append("received.jsonl", line)
         if not isinstance(msg, dict):
             self.exit(1, f"fake lean: message is not a JSON object: {msg!r}")
-        if "method" in msg and "id" in msg:
+        if "method" in msg and "id" in msg and self.faults_armed:
             self.n_requests += 1
             if self.args.crash_after_requests and self.n_requests >= self.args.crash_after_requests:
                 self.exit(1, f"fake lean: crash (--crash-after-requests {self.args.crash_after_requests})")
+            if self.args.garbage_after_requests and self.n_requests == self.args.garbage_after_requests:
+                self.garbage()
         return dict(msg)
 
+    def garbage(self) -> None:
+        """A frame whose body is not JSON (not even UTF-8), then a header line without a colon.
+
+        The process keeps running: a client must give up on this stream by itself."""
+        self.stderr(f"fake lean: garbage (--garbage-after-requests {self.args.garbage_after_requests})")
+        body = b"\xff\xfe{not json"
+        self.transport.outbox.put(b"Content-Length: %d\r\n\r\n" % len(body) + body + b"\x00garbage\r\n")
+
     async def serve(self) -> None:
+        if self.args.faults_first_start_only and self.args.state_dir:
+            self.faults_armed = self._first_start()
         self._append("starts.log", str(os.getpid()))
         msg = await self.next_message()
         if msg.get("method") != "initialize" or "id" not in msg:
             self.violation(f"first message must be the 'initialize' request, got {msg.get('method')!r}")
             self.exit(1, "fake lean: expected initialize request")
-        if self.args.start_delay_ms:
+        if self.args.start_delay_ms and self.faults_armed:
             await asyncio.sleep(self.args.start_delay_ms / 1000)
         self.respond(msg["id"], INITIALIZE_RESULT)
         msg = await self.next_message()
@@ -501,6 +518,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--start-delay-ms", type=int, default=0, help="sleep before answering initialize")
     p.add_argument("--state-dir", help="append starts.log, violations.log, received.jsonl here")
     p.add_argument("--crash-after-requests", type=int, default=0, help="exit 1 upon the N-th client request")
+    p.add_argument(
+        "--garbage-after-requests",
+        type=int,
+        default=0,
+        help="write a garbled frame upon the N-th client request",
+    )
+    p.add_argument(
+        "--faults-first-start-only",
+        action="store_true",
+        help="crash/garbage/start-delay knobs only in the first process started with this --state-dir",
+    )
     # `lake serve -- <args>` compatibility: ignore anything after `--` (e.g. -Dserver.reportDelayMs=0).
     argv = sys.argv[1:] if argv is None else argv
     if "--" in argv:

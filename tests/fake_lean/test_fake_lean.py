@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
@@ -215,6 +216,33 @@ async def test_crash_after_requests(spawn: Spawn) -> None:
     fut = await w.request("textDocument/hover", {})
     assert await w.wait_exit() == 1
     assert not fut.done()
+
+
+async def test_garbage_after_requests_garbles_the_stream_and_keeps_running(spawn: Spawn) -> None:
+    w = await spawn("--garbage-after-requests", "2")
+    assert w.proc.stdout is not None
+    w._tasks[0].cancel()  # read the raw bytes ourselves: LeanWire's reader cannot parse them
+    with contextlib.suppress(asyncio.CancelledError):
+        await w._tasks[0]
+    await w.send({"id": 5, "jsonrpc": "2.0", "method": "textDocument/hover", "params": {}})
+    raw = b""
+    while b"No request handler" not in raw:
+        raw += await asyncio.wait_for(w.proc.stdout.read(4096), 5)
+    garbled = raw.index(b"\xff\xfe{not json")
+    assert b"\x00garbage\r\n" in raw and garbled < raw.index(b"No request handler")
+    assert w.proc.returncode is None  # still running: the client has to notice by itself
+
+
+async def test_faults_first_start_only(spawn: Spawn, tmp_path: Path) -> None:
+    first = await spawn("--crash-after-requests", "2", "--faults-first-start-only")
+    await first.request("textDocument/hover", {})
+    assert await first.wait_exit() == 1
+    second = await spawn(
+        "--crash-after-requests", "2", "--faults-first-start-only", "--start-delay-ms", "9000"
+    )
+    resp = await second.call("textDocument/hover", {})  # neither the delay nor the crash applies now
+    assert resp["error"]["code"] == -32601
+    assert len(state(tmp_path, "starts.log")) == 2
 
 
 # ---------------------------------------------------------------------------------------------
