@@ -232,6 +232,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    parser.add_argument("--dtype", default="auto", help="both sides' weights (default: the product's choice)")
     args = parser.parse_args()
 
     import torch
@@ -243,7 +244,13 @@ def main() -> int:
     if args.model == "medium":
         model_dir = grow(model_dir)
     config = GenerationConfig(
-        "transformers", str(model_dir), FORMATS["proofstep"], SAMPLES, TEMPERATURE, MAX_NEW_TOKENS
+        "transformers",
+        str(model_dir),
+        FORMATS["proofstep"],
+        SAMPLES,
+        TEMPERATURE,
+        MAX_NEW_TOKENS,
+        dtype=args.dtype,
     )
     loaded = load_model(config)
     cases = [json.loads(line) for line in CASES.read_text(encoding="utf-8").splitlines()]
@@ -275,7 +282,7 @@ def main() -> int:
     floor_s = weight_bytes * steps["ours"] / bandwidth
     report = {
         "machine": f"{os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads",
-        "model": f"GPT-NeoX {weight_bytes / 1e6:.1f} MB weights (fp32), {model_dir.name}",
+        "model": f"GPT-NeoX {weight_bytes / 1e6:.1f} MB weights ({loaded.dtype}), {model_dir.name}",
         "requests": len(times["ours"]),
         "naive_s_per_request": statistics.mean(times["naive"]),
         "ours_s_per_request": statistics.mean(times["ours"]),
