@@ -1,6 +1,7 @@
 """Generation speed: our sampler vs. the loop llmstep's HF server runs, side by side in one run.
 
-    python bench/generation.py [--model medium|small] [--rounds 3] [--threads N] [--json out.json]
+    python bench/generation.py [--model medium|small] [--rounds 3] [--threads N] [--dtype auto]
+                               [--json out.json]
 
 Setup: a small GPT-NeoX (Pythia's architecture, 3.7M parameters) with a BPE tokenizer, trained for
 600 steps on part of ../shared/data/proofsteps in llmstep's format (≈ 5 min on two idle cores) so

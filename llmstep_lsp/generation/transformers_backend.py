@@ -183,6 +183,7 @@ def sample_causal(
             # Regroup: samples of the same row that drew the same token keep sharing a row.
             children: dict[tuple[int, int], list[int]] = {}
             for row, samples in enumerate(rows):
+                # A row drew k ≥ len(samples) tokens; its samples take the first ones.
                 for sample, token, logprob in zip(samples, drawn[row], drawn_logprobs[row], strict=False):
                     tokens[sample].append(token)
                     logprobs[sample].append(logprob)
