@@ -1,18 +1,25 @@
 """Generation speed: our sampler vs. the loop llmstep's HF server runs, side by side in one run.
 
-    python bench/generation.py [--train-steps 600] [--rounds 3] [--json results.json]
+    python bench/generation.py [--model medium|small] [--rounds 3] [--threads N] [--dtype auto]
+                               [--json out.json]
 
-Setup: a small GPT-NeoX (Pythia's architecture) with a BPE tokenizer, trained for a few minutes on
-part of ../shared/data/proofsteps in llmstep's format (a fixed number of steps, a few minutes on
-two cores) so that it has learned to stop: its output lengths are realistic, its accuracy means
-nothing. It is cached by content hash.
+Setup: a small GPT-NeoX (Pythia's architecture, 3.7M parameters) with a BPE tokenizer, trained for
+600 steps on part of ../shared/data/proofsteps in llmstep's format (≈ 5 min on two idle cores) so
+that it has learned to stop: its output lengths are realistic, its accuracy means nothing. Steps of
+a model that small cost Python and kernel-launch overhead, not weights, unlike any real model; so by
+default (`--model medium`) it is grown to 24M parameters without changing what it computes (new MLP
+neurons and identity layers whose output weights are zero, see `grow`): same outputs, the cost of
+a model whose weights do not fit in cache. Both are cached by content hash.
 
 Measured, on the same model and the 17 goal states (+ prefixes) of llmstep's runtime benchmark:
 - naive: `model.generate(input_ids, do_sample=True, temperature=0.5, num_return_sequences=10,
   max_new_tokens=128)`, decode, `set()` — what llmstep's python/server.py does;
-- ours: `sample_causal` (one prefill shared by all samples, each sample stopping at EOS or end of
-  line, finished samples leaving the batch) + our ranking.
-Requests alternate between the two, round after round, so machine noise hits both alike.
+- ours: `sample_causal` (one prefill shared by all samples, keeping only the last position's
+  logits; one batch row per distinct token history; each sample stopping at EOS or end of line,
+  finished samples leaving the batch) + our ranking.
+Requests alternate between the two, round after round, so machine noise hits both alike. The
+machine's load average is printed with the results: on a shared machine the absolute times mean
+little, the ratio still compares like with like.
 
 Also printed: the memory-bandwidth floor, i.e. weight bytes × decode steps / measured copy
 bandwidth — the time a decode-bound sampler cannot beat on this machine.
@@ -58,6 +65,20 @@ def training_texts() -> list[str]:
     return sorted(set(texts))
 
 
+# `--model small` is the trained 3.7M-parameter model: per-step Python/kernel overhead dominates its
+# steps, unlike any real model. `medium` is it grown to ~24M parameters without changing what it
+# computes (`grow`): its steps cost what the weights cost, as for llmstep's 2.8B model on a CPU,
+# and it still stops by itself. (Training a 24M model takes far longer here than a setup may.)
+MEDIUM_GROWTH = {"intermediate_size": 4096, "num_hidden_layers": 10}
+MODELS = ("medium", "small")
+NEW_LAYER_OUTPUTS = (
+    "attention.dense.weight",
+    "attention.dense.bias",
+    "dense_4h_to_h.weight",
+    "dense_4h_to_h.bias",
+)
+
+
 def build_model(train_steps: int) -> Path:
     """A small Pythia-shaped model that has learned the proofstep format (cached)."""
     import torch
@@ -87,6 +108,7 @@ def build_model(train_steps: int) -> Path:
     model.train()
     batch = 16
     generator = torch.Generator().manual_seed(0)
+    started = time.perf_counter()
     for step in range(1, train_steps + 1):
         rows = [encoded[i] for i in torch.randint(len(encoded), (batch,), generator=generator).tolist()]
         width = max(len(r) for r in rows)
@@ -100,10 +122,51 @@ def build_model(train_steps: int) -> Path:
         loss.backward()
         optimiser.step()
         if step % 50 == 0:
-            print(f"  training step {step}: loss {loss.item():.2f}", file=sys.stderr)
+            elapsed = time.perf_counter() - started
+            print(f"  training step {step}: loss {loss.item():.2f} ({elapsed:.0f} s)", file=sys.stderr)
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    tmp.rename(target)
+    return target
+
+
+def grow(small: Path) -> Path:
+    """The small model with a 4× wider MLP and extra layers, computing exactly the same function.
+
+    New MLP neurons and new layers get random input weights and zero output weights (GPT-NeoX's
+    parallel residual adds `attention(x) + mlp(x)`, so a layer whose output projections are zero
+    is the identity). Dense kernels do the same work whatever the values, so a step costs what a
+    model of this size costs, while the outputs (and their lengths) are those of the trained model.
+    """
+    import torch
+    from transformers import AutoTokenizer, GPTNeoXConfig, GPTNeoXForCausalLM
+
+    key = hashlib.sha256(json.dumps([small.name, MEDIUM_GROWTH]).encode()).hexdigest()[:16]
+    target = small.with_name(f"pythia-medium-{key}")
+    if (target / "config.json").exists():
+        return target
+    trained = GPTNeoXForCausalLM.from_pretrained(small)
+    config = GPTNeoXConfig.from_dict({**trained.config.to_dict(), **MEDIUM_GROWTH})
+    torch.manual_seed(0)
+    grown = GPTNeoXForCausalLM(config)
+    old = trained.state_dict()
+    with torch.no_grad():
+        for name, param in grown.state_dict().items():
+            if name in old:
+                source = old[name]
+                if param.shape == source.shape:
+                    param.copy_(source)
+                elif name.endswith("dense_h_to_4h.weight") or name.endswith("dense_h_to_4h.bias"):
+                    param[: source.shape[0]] = source  # new neurons keep their random input weights
+                else:  # dense_4h_to_h.weight: new neurons' outputs are zero
+                    param.zero_()
+                    param[:, : source.shape[1]] = source
+            elif name.endswith(NEW_LAYER_OUTPUTS):
+                param.zero_()  # a new layer's outputs: zero, so the layer is the identity
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    grown.save_pretrained(tmp)
+    AutoTokenizer.from_pretrained(small).save_pretrained(tmp)
     tmp.rename(target)
     return target
 
@@ -162,19 +225,39 @@ class ForwardCounter:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", choices=MODELS, default="medium")
     parser.add_argument("--train-steps", type=int, default=600)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    parser.add_argument("--dtype", default="auto", help="both sides' weights (default: the product's choice)")
     args = parser.parse_args()
 
     import torch
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
     model_dir = build_model(args.train_steps)
-    config = GenerationConfig("transformers", str(model_dir), FORMATS["proofstep"], SAMPLES, TEMPERATURE, MAX_NEW_TOKENS)
+    if args.model == "medium":
+        model_dir = grow(model_dir)
+    config = GenerationConfig(
+        "transformers",
+        str(model_dir),
+        FORMATS["proofstep"],
+        SAMPLES,
+        TEMPERATURE,
+        MAX_NEW_TOKENS,
+        dtype=args.dtype,
+    )
     loaded = load_model(config)
     cases = [json.loads(line) for line in CASES.read_text(encoding="utf-8").splitlines()]
-    prompts = [FORMATS["proofstep"].template.format(goal=c["tactic_state"], prefix=c["prefix"]) for c in cases]
+    prompts = [
+        FORMATS["proofstep"].template.format(goal=c["tactic_state"], prefix=c["prefix"]) for c in cases
+    ]
     weight_bytes = sum(p.numel() * p.element_size() for p in loaded.model.parameters())
     counter = ForwardCounter(loaded.model)
 
@@ -200,7 +283,7 @@ def main() -> int:
     floor_s = weight_bytes * steps["ours"] / bandwidth
     report = {
         "machine": f"{os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads",
-        "model": f"GPT-NeoX {weight_bytes / 1e6:.1f} MB weights (fp32), {model_dir.name}",
+        "model": f"GPT-NeoX {weight_bytes / 1e6:.1f} MB weights ({loaded.dtype}), {model_dir.name}",
         "requests": len(times["ours"]),
         "naive_s_per_request": statistics.mean(times["naive"]),
         "ours_s_per_request": statistics.mean(times["ours"]),
@@ -208,6 +291,8 @@ def main() -> int:
         "naive_decode_steps_per_request": steps["naive"] / len(times["naive"]),
         "ours_decode_steps_per_request": steps["ours"] / len(times["ours"]),
         "mean_output_tokens": statistics.mean(lengths["ours"]) if lengths["ours"] else 0,
+        "naive_mean_output_tokens": statistics.mean(lengths["naive"]) if lengths["naive"] else 0,
+        "load_average_1min": os.getloadavg()[0],
         "copy_bandwidth_GB_s": bandwidth / 1e9,
         "ours_vs_bandwidth_floor": total["ours"] / floor_s if floor_s else float("nan"),
     }
@@ -217,6 +302,11 @@ def main() -> int:
         per_request = report[f"{name}_s_per_request"]
         print(f"{name:>8} {per_request:>10.3f} {report[f'{name}_decode_steps_per_request']:>13.1f}")
     print(f"speedup (naive / ours): {report['speedup']:.2f}x over {report['requests']} requests each")
+    print(
+        f"mean output: {report['mean_output_tokens']:.1f} tokens (ours, first line), "
+        f"{report['naive_mean_output_tokens']:.1f} (naive, to EOS); "
+        f"load average {report['load_average_1min']:.1f}"
+    )
     print(
         f"bandwidth floor: {report['copy_bandwidth_GB_s']:.1f} GB/s copy; ours is "
         f"{report['ours_vs_bandwidth_floor']:.1f}x the floor (weights × decode steps / bandwidth)"

@@ -12,7 +12,12 @@ from llmstep_lsp.generation.filters import rejection_reason
 from llmstep_lsp.generation.formats import FORMATS, next_tactic_in_proof, tail_at_line
 from llmstep_lsp.generation.presets import BUILTIN_PRESETS, GenerationConfig, PresetError, resolve
 from llmstep_lsp.generation.ranking import merge_ranked
-from llmstep_lsp.generation.transformers_backend import TransformersGenerator
+from llmstep_lsp.generation.transformers_backend import (
+    TransformersGenerator,
+    _stops,
+    load_model,
+    sample_causal,
+)
 from llmstep_lsp.settings import Settings
 
 MONOTONE_GOAL = "f : ℕ → ℕ\nh : Monotone f\nn : ℕ\n⊢ f n ≤ f (n + 1)"
@@ -66,6 +71,40 @@ async def test_greedy_decoding_gives_one_best_tactic(tiny_model: Path) -> None:
     generator = TransformersGenerator(causal_config(tiny_model, temperature=0))
     candidates = await generator.generate(GenerationRequest(goal=MONOTONE_GOAL, prefix="exact h ("))
     assert [c.tactic for c in candidates] in (["exact h (Nat.le_succ _)"], ["exact h (Nat.le_succ n)"])
+
+
+def test_greedy_sampler_gives_what_transformers_generate_gives(tiny_model: Path) -> None:
+    """Our loop (last-position prefill, shared rows, stops on the new text only) decodes the same
+    tactic as the library's own greedy `generate`, prefix or not."""
+    import threading
+
+    import torch
+
+    config = causal_config(tiny_model, temperature=0)
+    loaded = load_model(config)
+    for prefix in ("", "exact", "intro"):
+        prompt = FORMATS["proofstep"].render(GenerationRequest(goal=MONOTONE_GOAL, prefix=prefix))
+        [(ours, _)] = sample_causal(loaded, prompt, 1, 0.0, 40, ("\n",), threading.Event())
+        ids = loaded.tokenizer(prompt, return_tensors="pt").input_ids
+        with torch.inference_mode():
+            out = loaded.model.generate(ids, do_sample=False, max_new_tokens=40, pad_token_id=0)
+        theirs = loaded.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
+        assert ours.split("\n")[0] == theirs.split("\n")[0]
+        assert ours.count("\n") <= 1, "sampling stopped at the end of the first line"
+
+
+@pytest.mark.parametrize("stop", ["\n", "[/TAC]", "\n\n"])
+def test_stop_strings_are_found_when_split_across_tokens(stop: str) -> None:
+    """A stop string is caught on the token that completes it, even when it spans tokens, and
+    never on a token that does not complete it (checking only the new end of the text)."""
+    text = f"exact foo{stop}bar"
+    for end in range(1, len(text) + 1):  # the text grows one piece at a time, pieces of any size
+        for start in range(end):
+            before, piece = text[:start], text[start:end]
+            if stop in before:
+                continue  # that row would have stopped already
+            assert _stops(before, piece, (stop,)) == (stop in before + piece), (before, piece)
+    assert not _stops("exact", " foo", ("", stop)), "an empty stop string stops nothing"
 
 
 async def test_missing_model_is_one_clear_error_with_the_fix() -> None:

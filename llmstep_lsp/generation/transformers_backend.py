@@ -11,6 +11,7 @@ thread so the event loop keeps serving; a cancelled request stops the loop at it
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import threading
 from dataclasses import dataclass
@@ -197,42 +198,32 @@ def sample_causal(
     tokens: list[list[int]] = [[] for _ in range(n)]
     logprobs: list[list[float]] = [[] for _ in range(n)]
     with torch.inference_mode():
-        out = model(input_ids=prompt_ids, use_cache=True)
+        # Only the last position's logits are needed: skips a (prompt × vocabulary) product.
+        out = model(input_ids=prompt_ids, use_cache=True, **_last_logits_only(model))
         cache = out.past_key_values
-        logits = out.logits[:, -1, :].float()
+        logits = out.logits[:, -1, :]
         rows: list[list[int]] = [list(range(n))]  # batch row -> the samples sharing its history
         texts = [""]  # batch row -> its generated text (for stop strings)
         for _ in range(max_new_tokens):
             if cancel.is_set():
                 return []
-            step_logprobs = torch.log_softmax(logits / temperature if temperature > 0 else logits, dim=-1)
-            row_of_sample = [r for r, samples in enumerate(rows) for _ in samples]
-            index = torch.tensor(row_of_sample, device=logits.device)
-            if temperature > 0:
-                drawn = torch.multinomial(step_logprobs.exp()[index], 1).squeeze(1)
-            else:
-                drawn = step_logprobs.argmax(dim=-1)[index]
-            drawn_logprobs = step_logprobs[index].gather(1, drawn[:, None]).squeeze(1).tolist()
+            drawn, drawn_logprobs = _draw(torch, logits, temperature, max(len(r) for r in rows))
             # Regroup: samples of the same row that drew the same token keep sharing a row.
             children: dict[tuple[int, int], list[int]] = {}
-            flat = [sample for samples in rows for sample in samples]
-            for sample, row, token, logprob in zip(
-                flat, row_of_sample, drawn.tolist(), drawn_logprobs, strict=True
-            ):
-                tokens[sample].append(token)
-                logprobs[sample].append(logprob)
-                children.setdefault((row, token), []).append(sample)
+            for row, samples in enumerate(rows):
+                # A row drew k ≥ len(samples) tokens; its samples take the first ones.
+                for sample, token, logprob in zip(samples, drawn[row], drawn_logprobs[row], strict=False):
+                    tokens[sample].append(token)
+                    logprobs[sample].append(logprob)
+                    children.setdefault((row, token), []).append(sample)
             parents, next_tokens, next_rows, next_texts = [], [], [], []
             for (row, token), samples in children.items():
-                if token == eos:
-                    continue
-                text = texts[row] + pieces[token]
-                if any(stop in text for stop in stops):
+                if token == eos or _stops(texts[row], pieces[token], stops):
                     continue
                 parents.append(row)
                 next_tokens.append(token)
                 next_rows.append(samples)
-                next_texts.append(text)
+                next_texts.append(texts[row] + pieces[token])
             if not next_rows:
                 break
             if parents != list(range(len(rows))):
@@ -241,8 +232,35 @@ def sample_causal(
             step_input = torch.tensor(next_tokens, device=logits.device)[:, None]
             out = model(input_ids=step_input, past_key_values=cache, use_cache=True)
             cache = out.past_key_values
-            logits = out.logits[:, -1, :].float()
+            logits = out.logits[:, -1, :]
     return [_finish(tokenizer, toks, lps, eos) for toks, lps in zip(tokens, logprobs, strict=True)]
+
+
+def _draw(torch: Any, logits: Any, temperature: float, k: int) -> tuple[list[list[int]], list[list[float]]]:
+    """`k` tokens per batch row (drawn with replacement; greedy: the best one k times) and their
+    log-probs, brought to the host in one transfer (a sync per step, not per row or per sample)."""
+    logits = logits.float()
+    if temperature > 0:
+        step_logprobs = torch.log_softmax(logits / temperature, dim=-1)
+        drawn = torch.multinomial(step_logprobs.exp(), k, replacement=True)
+    else:
+        step_logprobs = torch.log_softmax(logits, dim=-1)
+        drawn = step_logprobs.argmax(dim=-1, keepdim=True).expand(-1, k)
+    # Token ids are exact in float64, so ids and log-probs travel together.
+    both = torch.stack((drawn.double(), step_logprobs.gather(1, drawn).double())).tolist()
+    return [[int(t) for t in row] for row in both[0]], both[1]
+
+
+def _stops(text: str, piece: str, stops: tuple[str, ...]) -> bool:
+    """Whether appending `piece` to `text` completes a stop string. Only the new end is searched:
+    `text` itself contains no stop (its row would have stopped), so any match ends in `piece`."""
+    return any(stop and stop in text[max(0, len(text) - len(stop) + 1) :] + piece for stop in stops)
+
+
+def _last_logits_only(model: Any) -> dict[str, int]:
+    """`logits_to_keep=1` where the model's forward takes it (every current HF causal LM)."""
+    parameters = inspect.signature(model.forward).parameters
+    return {"logits_to_keep": 1} if "logits_to_keep" in parameters else {}
 
 
 def _token_pieces(loaded: LoadedModel) -> list[str]:
