@@ -310,19 +310,7 @@ class _Elaborator:
 
     # -- tactic block --------------------------------------------------------------------------
     def parse_error(self, t: Tactic) -> str | None:
-        if self.script.scripted(t.text):
-            return None
-        if t.text.split()[0] not in KNOWN_TACTICS:
-            return "unknown tactic"
-        stack: list[str] = []
-        for ch in t.text:
-            if ch in _BRACKETS:
-                stack.append(_BRACKETS[ch])
-            elif ch in _BRACKETS.values():
-                expected = stack.pop() if stack else None
-                if expected != ch:
-                    return f"unexpected token '{ch}'; expected term"
-        return f"unexpected end of input; expected '{stack[-1]}'" if stack else None
+        return tactic_parse_error(t.text, self.script)
 
     def block(self, tactics: list[Tactic], goals: list[str], by_pos: Pos, name: tuple[Pos, Pos]) -> None:
         n_ok = len(tactics)
@@ -411,6 +399,38 @@ class _Elaborator:
             self.diag(by_pos, (last.line, last.end), ERROR, msg, [UNSOLVED_GOALS_TAG])
         if used_sorry:
             self.diag(*name, WARNING, "declaration uses `sorry`")
+
+
+def tactic_parse_error(tactic: str, script: Script) -> str | None:
+    """The parse error of one tactic (None: it parses); shared with the fake REPL's tactic mode."""
+    if script.scripted(tactic):
+        return None
+    if tactic.split()[0] not in KNOWN_TACTICS:
+        return "unknown tactic"
+    stack: list[str] = []
+    for ch in tactic:
+        if ch in _BRACKETS:
+            stack.append(_BRACKETS[ch])
+        elif ch in _BRACKETS.values():
+            expected = stack.pop() if stack else None
+            if expected != ch:
+                return f"unexpected token '{ch}'; expected term"
+    return f"unexpected end of input; expected '{stack[-1]}'" if stack else None
+
+
+def declarations_from(text: str, first_line: int = 0) -> int:
+    """How many declarations start at or after `first_line` (what a worker re-elaborates, in order,
+    after an edit on that line: commands before it are reused, commands after it are not)."""
+    return sum(1 for line in text.split("\n")[first_line:] if _DECL_RE.match(line))
+
+
+def first_changed_line(old: str, new: str) -> int:
+    """The first line on which two versions of a document differ (len(lines) if none)."""
+    a, b = old.split("\n"), new.split("\n")
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return i
+    return min(len(a), len(b)) if len(a) != len(b) else len(a)
 
 
 def elaborate(text: str, script: Script) -> Result:
