@@ -31,8 +31,8 @@ from llmstep_lsp.lean.project import LeanProject, find_project
 from llmstep_lsp.proofpoint import SuggestionPoint, enclosing_declaration, find_suggestion_point, split_lines
 from llmstep_lsp.protocol import Status
 from llmstep_lsp.settings import Settings
-from llmstep_lsp.verification.shadows import ShadowPool
-from llmstep_lsp.verification.verifier import CheckResult, Verdict, Verifier
+from llmstep_lsp.verification.factory import build_verifier
+from llmstep_lsp.verification.verifier import CandidateVerifier, CheckResult, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class SuggestionSet:
 class ProjectSession:
     project: LeanProject
     lean: LeanClient
-    verifier: Verifier
+    verifier: CandidateVerifier
 
 
 class SuggestionEngine:
@@ -127,11 +127,7 @@ class SuggestionEngine:
             self._said.discard("model")
             self._problem = None
             self.warm_up_model()
-        if (old.lean_command, old.project_root, old.verify_concurrency) != (
-            settings.lean_command,
-            settings.project_root,
-            settings.verify_concurrency,
-        ):
+        if _session_settings(old) != _session_settings(settings):
             await self.shutdown()  # sessions restart lazily with the new command
         self._forget_all()
 
@@ -360,7 +356,7 @@ class SuggestionEngine:
 
     async def _verify_all(
         self,
-        verifier: Verifier,
+        verifier: CandidateVerifier,
         lines: list[str],
         point: SuggestionPoint,
         goals: tuple[str, ...],
@@ -398,8 +394,7 @@ class SuggestionEngine:
         if session is None:
             command = project.server_command(self.settings.lean_command)
             lean = LeanClient(project, command, self.settings.lean_start_timeout_s)
-            shadows = ShadowPool(project.root, self.settings.verify_concurrency)
-            verifier = Verifier(lean, shadows, self.settings.goal_timeout_s, self.settings.verify_timeout_s)
+            verifier = build_verifier(self.settings, project.root, lean)
             session = ProjectSession(project, lean, verifier)
             self._sessions[project.root] = session
             for other_uri, text in self._documents.items():
@@ -423,12 +418,15 @@ class SuggestionEngine:
     async def shutdown(self) -> None:
         self._forget_all()
         sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            session.verifier.close()
         await asyncio.gather(*(s.lean.shutdown() for s in sessions), return_exceptions=True)
 
     def kill_all(self) -> None:
         """Last-resort cleanup at process exit: no Lean process outlives the sidecar."""
         for session in self._sessions.values():
             session.lean.kill()
+            session.verifier.close()
 
     def _say_once(self, topic: str, severity: str, message: str) -> None:
         if topic in self._said:
@@ -458,6 +456,18 @@ def _environment_digest(lines: list[str], point: SuggestionPoint) -> str:
     declaration = enclosing_declaration(lines, point.line)
     before = lines[: declaration.start_line] if declaration else lines[: point.line]
     return hashlib.sha256("\n".join(before).encode()).hexdigest()
+
+
+def _session_settings(settings: Settings) -> object:
+    """What a project session is built from: a change restarts the sessions."""
+    return (
+        settings.lean_command,
+        settings.project_root,
+        settings.verify_concurrency,
+        settings.verifier,
+        settings.repl_command,
+        settings.repl_pool_size,
+    )
 
 
 def _generation_of(settings: Settings) -> object:

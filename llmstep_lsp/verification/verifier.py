@@ -15,6 +15,7 @@ import collections
 import enum
 import logging
 from dataclasses import dataclass
+from typing import Protocol
 
 from llmstep_lsp.lean.client import GoalState, LeanClient, LeanDiagnostic
 from llmstep_lsp.lean.errors import LeanError
@@ -48,15 +49,27 @@ VerdictKey = tuple[str, tuple[str, ...], str]
 VERDICT_CACHE_SIZE = 4096
 
 
-class Verifier:
-    def __init__(
-        self, lean: LeanClient, shadows: ShadowPool, goal_timeout_s: float, verify_timeout_s: float
-    ) -> None:
-        self.lean = lean
-        self.shadows = shadows
-        self.goal_timeout_s = goal_timeout_s
-        self.verify_timeout_s = verify_timeout_s
-        # Lean's verdict on a tactic depends only on the goal and the environment it runs in.
+class CandidateVerifier(Protocol):
+    """What the engine needs from a verifier (the shadow-document one, or the REPL one)."""
+
+    async def goal_at(self, uri: str, lines: list[str], point: SuggestionPoint) -> GoalState | None:
+        """The tactic state at the suggestion point (None: not in a tactic block)."""
+
+    async def check(self, lines: list[str], point: SuggestionPoint, tactic: str) -> CheckResult:
+        """Lean's verdict on `tactic` at the point (UNKNOWN: no verdict, never shown)."""
+
+    def cached_verdict(self, key: VerdictKey) -> CheckResult | None: ...
+
+    def remember(self, key: VerdictKey, result: CheckResult) -> None: ...
+
+    def close(self) -> None:
+        """Stop whatever processes the verifier owns besides the Lean server."""
+
+
+class VerdictCache:
+    """Lean's verdict on a tactic depends only on the goal and the environment it runs in."""
+
+    def __init__(self) -> None:
         self._verdicts: collections.OrderedDict[VerdictKey, CheckResult] = collections.OrderedDict()
 
     def cached_verdict(self, key: VerdictKey) -> CheckResult | None:
@@ -71,6 +84,22 @@ class Verifier:
         self._verdicts[key] = result
         while len(self._verdicts) > VERDICT_CACHE_SIZE:
             self._verdicts.popitem(last=False)
+
+
+class Verifier(VerdictCache):
+    """Goals and verdicts from shadow documents in our Lean server."""
+
+    def __init__(
+        self, lean: LeanClient, shadows: ShadowPool, goal_timeout_s: float, verify_timeout_s: float
+    ) -> None:
+        super().__init__()
+        self.lean = lean
+        self.shadows = shadows
+        self.goal_timeout_s = goal_timeout_s
+        self.verify_timeout_s = verify_timeout_s
+
+    def close(self) -> None:
+        pass  # the shadow documents live and die with the Lean server
 
     async def goal_at(self, uri: str, lines: list[str], point: SuggestionPoint) -> GoalState | None:
         """The tactic state at the suggestion point as Lean reports it (None: not in a tactic block)."""
