@@ -91,6 +91,7 @@ class ReplProcess:
         self.header_env = 0
         self._envs: collections.OrderedDict[str, int] = collections.OrderedDict()
         self._states: collections.OrderedDict[tuple[str, str], int] = collections.OrderedDict()
+        self._broken = False  # its output ended or made no sense: never lease it again
         self._stderr = asyncio.create_task(self._drain_stderr())
 
     @classmethod
@@ -122,7 +123,8 @@ class ReplProcess:
 
     @property
     def alive(self) -> bool:
-        return self._process.returncode is None
+        # returncode is set only once the exit is reaped, which can lag behind the closed output.
+        return not self._broken and self._process.returncode is None
 
     @property
     def pid(self) -> int:
@@ -130,6 +132,13 @@ class ReplProcess:
 
     async def request(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Send one input and read its answer: pretty-printed JSON up to a blank line."""
+        try:
+            return await self._request(payload)
+        except BaseException:  # a failed, timed-out or cancelled exchange leaves the stream unusable
+            self.kill()
+            raise
+
+    async def _request(self, payload: dict[str, Any]) -> dict[str, Any]:
         stdin, stdout = self._process.stdin, self._process.stdout
         assert stdin is not None and stdout is not None
         try:
@@ -179,7 +188,8 @@ class ReplProcess:
         return state
 
     def kill(self) -> None:
-        if self.alive:
+        self._broken = True
+        if self._process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self._process.kill()
         self._stderr.cancel()
