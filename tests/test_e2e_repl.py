@@ -38,6 +38,13 @@ CANDIDATES = [
     "exact h (Nat.le_succ",
     "frobnicate",
 ]
+EXAMPLES_HEADER = "\n".join(
+    [
+        "import Mathlib.Data.Real.Basic",
+        "import Mathlib.Order.Monotone.Basic",
+        "import Mathlib.Topology.Instances.Real",
+    ]
+)
 POINTS = [
     ("two_eq_two", 1),
     ("add_zero_nat", 1),
@@ -132,10 +139,7 @@ async def test_repl_verifier_shows_the_same_suggestions_as_the_shadow_verifier(
     for pid, data in repl_inputs(repl_state):
         by_pid.setdefault(pid, []).append(data)
     for inputs in by_pid.values():
-        assert inputs[0] == {
-            "cmd": "import Mathlib.Data.Real.Basic\nimport Mathlib.Order.Monotone.Basic\n"
-            "import Mathlib.Topology.Instances.Real"
-        }
+        assert inputs[0] == {"cmd": EXAMPLES_HEADER}
         assert sum(1 for i in inputs if "cmd" in i and "env" not in i) == 1
     assert len(by_pid) <= 2  # replPoolSize
 
@@ -224,6 +228,6 @@ async def test_files_with_different_imports_get_different_repl_processes(
             assert headers[pid].startswith("import Mathlib.Data.Real.Basic")
     assert sorted(headers.values()) == [
         "import Mathlib.Data.Nat.Basic",
-        "import Mathlib.Data.Real.Basic\nimport Mathlib.Order.Monotone.Basic\nimport Mathlib.Topology.Instances.Real",
+        EXAMPLES_HEADER,
     ]
     assert all(count == 2 for count in tactics.values()), tactics  # rfl and simp, once per file
