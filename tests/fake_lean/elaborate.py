@@ -419,9 +419,13 @@ def tactic_parse_error(tactic: str, script: Script) -> str | None:
 
 
 def declarations_from(text: str, first_line: int = 0) -> int:
-    """How many declarations start at or after `first_line` (what a worker re-elaborates, in order,
-    after an edit on that line: commands before it are reused, commands after it are not)."""
-    return sum(1 for line in text.split("\n")[first_line:] if _DECL_RE.match(line))
+    """How many declarations a worker re-elaborates, in order, after an edit on `first_line`: the
+    one containing that line and every later one (commands before it are reused)."""
+    lines = text.split("\n")
+    if first_line >= len(lines):
+        return 0  # nothing changed
+    starts = [i for i, line in enumerate(lines) if _DECL_RE.match(line)]
+    return sum(1 for i in starts if i > first_line) + (1 if any(i <= first_line for i in starts) else 0)
 
 
 def first_changed_line(old: str, new: str) -> int:

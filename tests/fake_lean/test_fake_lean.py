@@ -576,3 +576,28 @@ def test_parse_errors_and_failed_tactic_states() -> None:
     res = elab.elaborate(text, script)
     assert res.diagnostics[0]["message"] == "expected '{' or tactic"
     assert res.diagnostics[0]["range"] == rng(1, 0, 1, 0)
+
+
+def test_decl_latency_model_counts_what_a_worker_re_elaborates() -> None:
+    """--decl-ms: the declaration holding the first edited line and every later one, not earlier ones."""
+    text = "\n".join(
+        [
+            "import M",
+            "",
+            "theorem a : 1 = 1 := by",
+            "  rfl",
+            "",
+            "theorem b : 2 = 2 := by",
+            "  rfl",
+            "",
+            "theorem c : 3 = 3 := by",
+            "  rfl",
+        ]
+    )
+    assert elab.declarations_from(text) == 3  # didOpen: all of them
+    in_b = text.replace("theorem b : 2 = 2 := by\n  rfl", "theorem b : 2 = 2 := by\n  simp")
+    assert elab.first_changed_line(text, in_b) == 6
+    assert elab.declarations_from(in_b, 6) == 2  # b and c; a is reused
+    in_c = text + "\n  -- more"
+    assert elab.declarations_from(in_c, elab.first_changed_line(text, in_c)) == 1
+    assert elab.declarations_from(text, elab.first_changed_line(text, text)) == 0
