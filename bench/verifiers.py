@@ -13,8 +13,10 @@ tests/fake_repl, the examples script + lean/Examples.lean, 5 suggestion points):
 
 Measured per suggestion (wall time to verdicts for all N candidates, goal read excluded, the same
 for all), with an edit inside the proof before each suggestion so nothing is reused across them:
-  (a) the product's shadow pool (`verifyConcurrency` 1, 2, 4);
-  (b) one shadow document holding N copies of the declaration, one candidate each (renamed copies);
+  (a) the product's shadow pool (`verifyConcurrency` 1, 2, 4): probes end with the declaration;
+  (a') the same pool with the probe keeping the rest of the file (the product before this bench);
+  (b) one shadow document holding N copies of the declaration, one candidate each (renamed copies),
+      and (b+a) both: 2 or 4 such documents, the copies split between them;
   (c) the product's REPL verifier (`replPoolSize` 1, 2, 4).
 Configurations alternate within each round, so machine noise hits all alike. Every configuration's
 verdicts are compared with (a)'s: a disagreement is printed and fails the run.
@@ -54,6 +56,7 @@ from llmstep_lsp.verification.verifier import (  # noqa: E402
     Verdict,
     Verifier,
     _candidate_error,
+    through_declaration,
 )
 
 SCRIPT = REPO / "tests" / "fixtures" / "examples_script.json"
@@ -125,6 +128,7 @@ class MultiCopyVerifier:
     async def _check_in(
         self, uri: str, lines: list[str], point: SuggestionPoint, tactics: list[str]
     ) -> list[CheckResult]:
+        lines = through_declaration(lines, point)  # later declarations: see (a) vs (a')
         declaration = enclosing_declaration(lines, point.line)
         assert declaration is not None and declaration.name is not None
         copies, points = [], []
@@ -156,16 +160,22 @@ class MultiCopyVerifier:
         return results
 
 
-class TruncatedShadowVerifier(Verifier):
-    """(a'): the product's pool, but the probe ends with the declaration (later ones are dropped)."""
+class WholeFileShadowVerifier(Verifier):
+    """(a'): the shadow pool as it was before the measurement: the probe kept the rest of the file."""
 
     async def _check_in(
         self, shadow: str, lines: list[str], point: SuggestionPoint, tactic: str
     ) -> CheckResult:
-        end = point.line + 1  # the next top-level command or comment ends the declaration
-        while end < len(lines) and not re.match(r"(theorem|lemma|example|def|--|/-)", lines[end]):
-            end += 1
-        return await super()._check_in(shadow, lines[:end], point, tactic)
+        version = await self.lean.sync(shadow, candidate_probe_text(lines, point, tactic))
+        diagnostics = await self.lean.diagnostics(shadow, version, self.verify_timeout_s)
+        error = _candidate_error(diagnostics, point)
+        if error is not None:
+            return CheckResult(tactic, Verdict.INVALID, error=error.message)
+        end = point.tactic_column_utf16 + utf16_len(tactic)
+        state = await self.lean.plain_goal(shadow, version, point.line, end, self.verify_timeout_s)
+        if state is None:
+            return CheckResult(tactic, Verdict.INVALID, error="no tactic state")
+        return CheckResult(tactic, Verdict.CLOSES if state.closed else Verdict.VALID, goals_after=state.goals)
 
 
 def edited(text: str, name: str, offset: int, round_: int) -> tuple[list[str], SuggestionPoint]:
@@ -226,7 +236,7 @@ async def main() -> None:
             lean(), ShadowPool(project.root, size), TIMEOUT_S, TIMEOUT_S
         )
     for size in sizes:
-        checkers[f"(a') pool {size}, probe ends at decl"] = TruncatedShadowVerifier(
+        checkers[f"(a') pool {size}, whole-file probe"] = WholeFileShadowVerifier(
             lean(), ShadowPool(project.root, size), TIMEOUT_S, TIMEOUT_S
         )
     checkers[f"(b) one shadow, {len(tactics)} copies"] = MultiCopyVerifier(lean(), project.root, TIMEOUT_S)

@@ -20,7 +20,12 @@ from typing import Protocol
 from llmstep_lsp.lean.client import GoalState, LeanClient, LeanDiagnostic
 from llmstep_lsp.lean.errors import LeanError
 from llmstep_lsp.positions import utf16_len
-from llmstep_lsp.proofpoint import SuggestionPoint, candidate_probe_text, goal_probe_text
+from llmstep_lsp.proofpoint import (
+    SuggestionPoint,
+    candidate_probe_text,
+    enclosing_declaration,
+    goal_probe_text,
+)
 from llmstep_lsp.verification.shadows import ShadowPool
 
 log = logging.getLogger(__name__)
@@ -109,7 +114,7 @@ class Verifier(VerdictCache):
             version = await self.lean.sync(uri, "\n".join(lines))
             return await self.lean.plain_goal(uri, version, point.line, column, self.goal_timeout_s)
         async with self.shadows.lease() as shadow:
-            version = await self.lean.sync(shadow, goal_probe_text(lines, point))
+            version = await self.lean.sync(shadow, goal_probe_text(through_declaration(lines, point), point))
             return await self.lean.plain_goal(shadow, version, point.line, column, self.goal_timeout_s)
 
     async def check(self, lines: list[str], point: SuggestionPoint, tactic: str) -> CheckResult:
@@ -127,7 +132,8 @@ class Verifier(VerdictCache):
     async def _check_in(
         self, shadow: str, lines: list[str], point: SuggestionPoint, tactic: str
     ) -> CheckResult:
-        version = await self.lean.sync(shadow, candidate_probe_text(lines, point, tactic))
+        probe = candidate_probe_text(through_declaration(lines, point), point, tactic)
+        version = await self.lean.sync(shadow, probe)
         diagnostics = await self.lean.diagnostics(shadow, version, self.verify_timeout_s)
         error = _candidate_error(diagnostics, point)
         if error is not None:
@@ -138,6 +144,22 @@ class Verifier(VerdictCache):
             return CheckResult(tactic, Verdict.INVALID, error="Lean reports no tactic state after it")
         verdict = Verdict.CLOSES if state.closed else Verdict.VALID
         return CheckResult(tactic, verdict, goals_after=state.goals)
+
+
+def through_declaration(lines: list[str], point: SuggestionPoint) -> list[str]:
+    """The file up to the end of the point's declaration. Later commands cannot change a verdict
+    here, but a worker would re-elaborate all of them after every probe edit, and
+    `waitForDiagnostics` waits for them (measured: bench/verifiers.py, README "Verification")."""
+    declaration = enclosing_declaration(lines, point.line)
+    if declaration is None:
+        return lines
+    head = lines[declaration.start_line]
+    width = len(head) - len(head.lstrip())
+    for index in range(point.line + 1, len(lines)):
+        text = lines[index]
+        if text.strip() and not text.lstrip().startswith("--") and len(text) - len(text.lstrip()) <= width:
+            return lines[:index]  # the next command at the declaration's own indentation
+    return lines
 
 
 def _candidate_error(diagnostics: list[LeanDiagnostic], point: SuggestionPoint) -> LeanDiagnostic | None:
