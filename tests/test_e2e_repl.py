@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -231,3 +232,35 @@ async def test_files_with_different_imports_get_different_repl_processes(
         EXAMPLES_HEADER,
     ]
     assert all(count == 2 for count in tactics.values()), tactics  # rfl and simp, once per file
+
+
+async def test_an_edit_during_repl_checks_keeps_the_repl_process(
+    client: LanguageClient, lean_project: Path, fake_state: Path, repl_state: Path
+) -> None:
+    """Cancelling a check must not cost a header reload (seconds with Mathlib): the owed answer is
+    read and dropped instead of killing the process."""
+    await start_session(
+        client,
+        lean_project,
+        fake_state,
+        model="",
+        automationTactics=["rfl", "simp", "omega"],
+        verifier="repl",
+        replCommand=repl_command(repl_state, "--latency-ms", "300"),
+        replPoolSize=1,
+    )
+    path = lean_project / "Examples.lean"
+    text = path.read_text()
+    uri = open_document(client, path)
+    asking = asyncio.create_task(code_actions_at(client, uri, proof_line(text, "two_eq_two", 1), 2))
+    await asyncio.sleep(1.0)  # the REPL is loading or checking: ≥ 6 inputs × 300 ms in all
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=text + "\n")],
+        )
+    )
+    assert await asking == []  # cancelled: nothing computed for version 1 is shown
+    titles = [a.title for a in await code_actions_at(client, uri, proof_line(text, "add_zero_nat", 1), 0)]
+    assert titles[:2] == ["Try this: rfl (closes goal)", "Try this: simp (closes goal)"]
+    assert len(starts(repl_state)) == 1

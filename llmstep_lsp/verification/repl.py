@@ -92,6 +92,8 @@ class ReplProcess:
         self._envs: collections.OrderedDict[str, int] = collections.OrderedDict()
         self._states: collections.OrderedDict[tuple[str, str], int] = collections.OrderedDict()
         self._broken = False  # its output ended or made no sense: never lease it again
+        self._owed = 0  # answers to inputs whose reader was cancelled
+        self._partial: list[bytes] = []
         self._stderr = asyncio.create_task(self._drain_stderr())
 
     @classmethod
@@ -131,32 +133,47 @@ class ReplProcess:
         return self._process.pid
 
     async def request(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Send one input and read its answer: pretty-printed JSON up to a blank line."""
+        """Send one input and read its answer: pretty-printed JSON up to a blank line.
+
+        Cancelled (an edit made the suggestion obsolete), the answer stays owed and is read and
+        dropped before the next input, so the process and its loaded header are kept. Any other
+        failure leaves the stream unusable: the process is killed.
+        """
+        stdin = self._process.stdin
+        assert stdin is not None
         try:
-            return await self._request(payload)
-        except BaseException:  # a failed, timed-out or cancelled exchange leaves the stream unusable
+            while self._owed:
+                await self._read_answer()
+                self._owed -= 1
+            stdin.write((json.dumps(payload, ensure_ascii=False) + "\n\n").encode())
+            self._owed += 1
+            await stdin.drain()
+            answer = await self._read_answer()
+            self._owed -= 1
+            return answer
+        except asyncio.CancelledError:
+            raise
+        except (ConnectionError, OSError) as err:
+            self.kill()
+            raise ReplError(f"the REPL (pid {self.pid}) exited: {err}") from err
+        except BaseException:
             self.kill()
             raise
 
-    async def _request(self, payload: dict[str, Any]) -> dict[str, Any]:
-        stdin, stdout = self._process.stdin, self._process.stdout
-        assert stdin is not None and stdout is not None
+    async def _read_answer(self) -> dict[str, Any]:
+        stdout = self._process.stdout
+        assert stdout is not None
+        while True:  # lines read so far survive a cancellation in `_partial`
+            line = await stdout.readline()
+            if not line:
+                raise ReplError(f"the REPL (pid {self.pid}) exited")
+            if line.strip():
+                self._partial.append(line)
+            elif self._partial:
+                break
+        text, self._partial = b"".join(self._partial), []
         try:
-            stdin.write((json.dumps(payload, ensure_ascii=False) + "\n\n").encode())
-            await stdin.drain()
-            lines: list[bytes] = []
-            while True:
-                line = await stdout.readline()
-                if not line:
-                    raise ReplError(f"the REPL (pid {self.pid}) exited")
-                if line.strip():
-                    lines.append(line)
-                elif lines:
-                    break
-        except (ConnectionError, OSError) as err:
-            raise ReplError(f"the REPL (pid {self.pid}) exited: {err}") from err
-        try:
-            answer = json.loads(b"".join(lines))
+            answer = json.loads(text)
         except ValueError as err:
             raise ReplError(f"the REPL answered something that is not JSON: {err}") from err
         if not isinstance(answer, dict):
