@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from llmstep_lsp.proofpoint import find_suggestion_point, split_lines
+from llmstep_lsp.settings import Settings
 from llmstep_lsp.verification.repl import repl_probe, verdict_of
 from llmstep_lsp.verification.verifier import Verdict
 from tests.conftest import REPO
@@ -81,3 +82,18 @@ def test_probe_splits_header_context_and_declaration_with_sorry() -> None:
         "  intro h n",
         "  sorry",
     ]
+
+
+def test_repl_settings_are_validated() -> None:
+    settings, problems = Settings.from_mapping({"verifier": "repl"})
+    assert settings.verifier == "lean-server" and any("replCommand" in p for p in problems)
+    settings, problems = Settings.from_mapping(
+        {"verifier": "repl", "replCommand": ["repl"], "replPoolSize": 3}
+    )
+    assert problems == [] and (settings.verifier, settings.repl_command, settings.repl_pool_size) == (
+        "repl",
+        ("repl",),
+        3,
+    )
+    for bad in ({"verifier": "kernel"}, {"replPoolSize": 0}):
+        assert Settings.from_mapping(bad)[0] == Settings()
