@@ -264,3 +264,33 @@ async def test_an_edit_during_repl_checks_keeps_the_repl_process(
     titles = [a.title for a in await code_actions_at(client, uri, proof_line(text, "add_zero_nat", 1), 0)]
     assert titles[:2] == ["Try this: rfl (closes goal)", "Try this: simp (closes goal)"]
     assert len(starts(repl_state)) == 1
+
+
+async def test_an_edit_while_the_repl_loads_its_header_does_not_restart_the_load(
+    client: LanguageClient, lean_project: Path, fake_state: Path, repl_state: Path
+) -> None:
+    await start_session(
+        client,
+        lean_project,
+        fake_state,
+        model="",
+        automationTactics=["rfl", "simp"],
+        verifier="repl",
+        replCommand=repl_command(repl_state, "--header-ms", "2000"),
+        replPoolSize=1,
+    )
+    path = lean_project / "Examples.lean"
+    text = path.read_text()
+    uri = open_document(client, path)
+    asking = asyncio.create_task(code_actions_at(client, uri, proof_line(text, "two_eq_two", 1), 2))
+    await asyncio.sleep(1.0)  # loading the header takes 2 s
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=text + "\n")],
+        )
+    )
+    assert await asking == []
+    titles = [a.title for a in await code_actions_at(client, uri, proof_line(text, "add_zero_nat", 1), 0)]
+    assert titles[:2] == ["Try this: rfl (closes goal)", "Try this: simp (closes goal)"]
+    assert len(starts(repl_state)) == 1  # the load begun for version 1 served version 2

@@ -236,6 +236,7 @@ class ReplPool:
             collections.OrderedDict()
         )
         self._started: list[ReplProcess] = []
+        self._starting: set[asyncio.Task[ReplProcess]] = set()
 
     def processes(self) -> list[ReplProcess]:
         """Every live process (free or leased)."""
@@ -246,14 +247,8 @@ class ReplPool:
     async def lease(self, header: str) -> AsyncIterator[ReplProcess]:
         slots = self._slots_for(header)
         process = await slots.get()
-        try:
-            if process is None or not process.alive:
-                async with asyncio.timeout(self.start_timeout_s):
-                    process = await ReplProcess.start(self.command, self.cwd, header)
-                    self._started.append(process)
-        except BaseException:
-            slots.put_nowait(None)
-            raise
+        if process is None or not process.alive:
+            process = await self._start(header, slots)
         try:
             yield process
         finally:
@@ -262,6 +257,33 @@ class ReplPool:
             else:  # dead, killed after a timeout, or its header was evicted meanwhile
                 process.kill()
                 slots.put_nowait(None)
+
+    async def _start(self, header: str, slots: asyncio.Queue[ReplProcess | None]) -> ReplProcess:
+        """A fresh process for the slot taken from `slots`. If the check that needed it is cancelled
+        (an edit), loading goes on and the process fills the slot: with Mathlib the header takes
+        seconds, and edits while typing would otherwise restart it again and again."""
+        task = asyncio.create_task(ReplProcess.start(self.command, self.cwd, header))
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
+        try:
+            async with asyncio.timeout(self.start_timeout_s):
+                process = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(lambda done: slots.put_nowait(self._started_from(done)))
+            raise
+        except BaseException:
+            task.cancel()
+            slots.put_nowait(None)
+            raise
+        self._started.append(process)
+        return process
+
+    def _started_from(self, task: asyncio.Task[ReplProcess]) -> ReplProcess | None:
+        if task.cancelled() or task.exception() is not None:
+            return None
+        process = task.result()
+        self._started.append(process)
+        return process
 
     def _slots_for(self, header: str) -> asyncio.Queue[ReplProcess | None]:
         slots = self._slots.get(header)
@@ -278,6 +300,8 @@ class ReplPool:
         return slots
 
     def close(self) -> None:
+        for task in list(self._starting):
+            task.cancel()
         for process in self.processes():
             process.kill()
         self._slots.clear()
