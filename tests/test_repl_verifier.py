@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmstep_lsp.doctor import run_doctor
 from llmstep_lsp.proofpoint import find_suggestion_point, split_lines
 from llmstep_lsp.settings import Settings
 from llmstep_lsp.verification.repl import repl_probe, verdict_of
 from llmstep_lsp.verification.verifier import Verdict
-from tests.conftest import REPO
+from tests.conftest import EXAMPLES_SCRIPT, REPO
 
 
 def test_a_failing_tactic_with_no_goals_left_is_invalid_not_closing() -> None:
@@ -97,3 +103,17 @@ def test_repl_settings_are_validated() -> None:
     )
     for bad in ({"verifier": "kernel"}, {"replPoolSize": 0}):
         assert Settings.from_mapping(bad)[0] == Settings()
+
+
+async def test_doctor_says_whether_the_configured_repl_answers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "lean-toolchain").write_text("leanprover/lean4:v4.20.0\n")
+    fake = [sys.executable, str(REPO / "tests" / "fake_repl" / "repl.py"), "--script", str(EXAMPLES_SCRIPT)]
+    good = Settings(verifier="repl", repl_command=tuple(fake), model="")
+    await run_doctor(good, tmp_path / "A.lean")
+    assert "[ok] REPL: " in capsys.readouterr().out
+    bad = Settings(verifier="repl", repl_command=("./no-such-repl",), model="")
+    assert await run_doctor(bad, tmp_path / "A.lean") == 1
+    out = capsys.readouterr().out
+    assert "[!!] REPL (./no-such-repl): cannot start the REPL" in out and "fix: build" in out
