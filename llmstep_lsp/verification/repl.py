@@ -336,26 +336,25 @@ class ReplVerifier(VerdictCache):
             return CheckResult(tactic, Verdict.UNKNOWN, error="no enclosing declaration for the REPL")
         try:
             async with self.pool.lease(probe.header) as process:  # waiting for a lease is not timed
+                deadline = self.pool.start_timeout_s
                 try:
-                    async with asyncio.timeout(self.verify_timeout_s):
-                        answer = await self._run(process, probe, tactic)
+                    # Elaborating the file's context is like opening the file: the start deadline.
+                    async with asyncio.timeout(deadline):
+                        state = await process.proof_state(probe)
+                    if state is None:
+                        error = "the REPL reports no proof state at the point"
+                        return CheckResult(tactic, Verdict.UNKNOWN, error=error)
+                    deadline = self.verify_timeout_s
+                    async with asyncio.timeout(deadline):
+                        answer = await process.request({"tactic": tactic, "proofState": state})
                 except TimeoutError:
                     process.kill()  # it answers one input at a time: a hung process is useless
-                    error = f"no verdict within {self.verify_timeout_s:g} s"
-                    return CheckResult(tactic, Verdict.UNKNOWN, error=error)
+                    return CheckResult(tactic, Verdict.UNKNOWN, error=f"no verdict within {deadline:g} s")
         except (ReplError, OSError, TimeoutError) as err:
             log.info("no REPL verdict for %r: %s", tactic, err)
             return CheckResult(tactic, Verdict.UNKNOWN, error=str(err))
-        if answer is None:
-            return CheckResult(tactic, Verdict.UNKNOWN, error="the REPL reports no proof state at the point")
         others = self._goals_at.get(_point_key(lines, point), ())[1:]
         return verdict_of(tactic, answer, others)
-
-    async def _run(self, process: ReplProcess, probe: ReplProbe, tactic: str) -> dict[str, Any] | None:
-        state = await process.proof_state(probe)
-        if state is None:
-            return None
-        return await process.request({"tactic": tactic, "proofState": state})
 
     def close(self) -> None:
         self.pool.close()
