@@ -77,7 +77,7 @@ async def _repl_line(command: tuple[str, ...], root: Path, timeout_s: float) -> 
     except (ReplError, OSError, TimeoutError) as err:
         fix = "build leanprover-community/repl for the project's Lean version and set 'replCommand'"
         return False, f"REPL ({shown}): {err or 'no answer in time'}", fix
-    process.kill()
+    await process.stop()
     return True, f"REPL: {shown} answers in {root}", ""
 
 

@@ -204,6 +204,11 @@ class ReplProcess:
         _trim(self._states)
         return state
 
+    async def stop(self) -> None:
+        """Kill it and wait for its exit (for callers whose event loop ends soon after)."""
+        self.kill()
+        await self._process.wait()
+
     def kill(self) -> None:
         self._broken = True
         if self._process.returncode is None:
