@@ -1,11 +1,11 @@
 """Asking Lean: the goal at a suggestion point, and each candidate's verdict.
 
 A candidate is put at the suggestion point of a shadow copy, followed by `sorry`, with the rest of
-its block and every later declaration dropped. It is *invalid* if Lean reports an error starting on its line, or any error on
-the `sorry` line other than "no goals" (a candidate that swallows the next line, e.g. an unclosed
-parenthesis, shows up there). Otherwise `plainGoal` just after it gives the goals that remain:
-none means it *closes* the goal. Lean never answering in time, or answering ContentModified after
-all retries, is not a verdict: the candidate is dropped, never shown unchecked.
+its block and every later declaration dropped. It is *invalid* if Lean reports an error starting on
+its line, or any error on the `sorry` line other than "no goals" (a candidate that swallows the
+next line, e.g. an unclosed parenthesis, shows up there). Otherwise `plainGoal` just after it gives
+the goals that remain: none means it *closes* the goal. Lean never answering in time, or answering
+ContentModified after all retries, is not a verdict: the candidate is dropped, never shown unchecked.
 """
 
 from __future__ import annotations
