@@ -294,3 +294,47 @@ async def test_an_edit_while_the_repl_loads_its_header_does_not_restart_the_load
     titles = [a.title for a in await code_actions_at(client, uri, proof_line(text, "add_zero_nat", 1), 0)]
     assert titles[:2] == ["Try this: rfl (closes goal)", "Try this: simp (closes goal)"]
     assert len(starts(repl_state)) == 1  # the load begun for version 1 served version 2
+
+
+async def test_with_several_goals_closing_the_main_one_is_valid_with_the_others_left(
+    client: LanguageClient, lean_project: Path, fake_state: Path, repl_state: Path, tmp_path: Path
+) -> None:
+    """The REPL's proof state holds the main goal only; the goals the Lean server reports after it
+    still count, so both verifiers say the same."""
+    script = tmp_path / "two_goals.json"
+    goals = ["case left\n⊢ 2 = 2", "case right\n⊢ 3 = 3"]
+    script.write_text(
+        json.dumps(
+            {
+                "declarations": {"both": ["⊢ 2 = 2 ∧ 3 = 3"]},
+                "tactics": {
+                    "⊢ 2 = 2 ∧ 3 = 3": {"constructor": goals},
+                    goals[0]: {"rfl": [], "norm_num": []},
+                    goals[1]: {"rfl": []},
+                    "*": {"simp": {"error": "simp made no progress"}},
+                },
+            }
+        )
+    )
+    path = lean_project / "Both.lean"
+    text = "theorem both : 2 = 2 ∧ 3 = 3 := by\n  constructor\n  sorry\n"
+    path.write_text(text)
+    await start_session(
+        client,
+        lean_project,
+        fake_state,
+        script=script,
+        model="",
+        automationTactics=["rfl", "simp", "norm_num"],
+    )
+    uri = open_document(client, path)
+    shadow = [a.title for a in await code_actions_at(client, uri, 2, 2)]
+    assert shadow == ["Try this: rfl (1 goal left)", "Try this: norm_num (1 goal left)"]
+    command = [sys.executable, str(FAKE_REPL), "--script", str(script), "--state-dir", str(repl_state)]
+    settings = {"verifier": "repl", "replCommand": command}
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"llmstep": settings})
+    )
+    repl = [a.title for a in await code_actions_at(client, uri, 2, 2)]
+    assert repl == shadow
+    assert {i.get("tactic") for _, i in repl_inputs(repl_state)} >= {"rfl", "simp", "norm_num"}
