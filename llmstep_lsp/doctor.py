@@ -11,6 +11,7 @@ from llmstep_lsp.generation import ModelUnavailable
 from llmstep_lsp.generation.factory import build_model_generator
 from llmstep_lsp.lean.project import find_project
 from llmstep_lsp.settings import Settings
+from llmstep_lsp.verification.repl import ReplError, ReplProcess
 
 
 async def run_doctor(settings: Settings, path: Path) -> int:
@@ -46,6 +47,9 @@ async def run_doctor(settings: Settings, path: Path) -> int:
     )
     print(f"     Lean server command: {command}")
 
+    if settings.verifier == "repl" and settings.repl_command:
+        report(*await _repl_line(settings.repl_command, project.root, settings.lean_start_timeout_s))
+
     report(*_device_line(settings.device))
     config = settings.generation()
     if config is None:
@@ -62,6 +66,19 @@ async def run_doctor(settings: Settings, path: Path) -> int:
             report(False, f"model: {err}")
     print("all good" if problems == 0 else f"{problems} problem(s) found")
     return 0 if problems == 0 else 1
+
+
+async def _repl_line(command: tuple[str, ...], root: Path, timeout_s: float) -> tuple[bool, str, str]:
+    """Start the REPL the way the verifier does and load an empty environment."""
+    shown = " ".join(command)
+    try:
+        async with asyncio.timeout(timeout_s):
+            process = await ReplProcess.start(command, str(root), "")
+    except (ReplError, OSError, TimeoutError) as err:
+        fix = "build leanprover-community/repl for the project's Lean version and set 'replCommand'"
+        return False, f"REPL ({shown}): {err or 'no answer in time'}", fix
+    await process.stop()
+    return True, f"REPL: {shown} answers in {root}", ""
 
 
 def _device_line(wanted: str) -> tuple[bool, str, str]:

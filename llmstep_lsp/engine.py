@@ -39,8 +39,8 @@ from llmstep_lsp.search.whole_proof import (
     writes_whole_proofs,
 )
 from llmstep_lsp.settings import Settings
-from llmstep_lsp.verification.shadows import ShadowPool
-from llmstep_lsp.verification.verifier import CheckResult, Verdict, Verifier
+from llmstep_lsp.verification.factory import build_verifiers
+from llmstep_lsp.verification.verifier import CandidateVerifier, CheckResult, Verdict, Verifier
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,10 @@ class ProofReport:
 class ProjectSession:
     project: LeanProject
     lean: LeanClient
-    verifier: Verifier
+    verifier: CandidateVerifier
+    """Checks next-tactic candidates (shadow documents, or the REPL)."""
+    documents: Verifier
+    """The shadow-document verifier: whole proofs are checked as text in a document."""
 
 
 class SuggestionEngine:
@@ -158,11 +161,7 @@ class SuggestionEngine:
             self._said.discard("model")
             self._problem = None
             self.warm_up_model()
-        if (old.lean_command, old.project_root, old.verify_concurrency) != (
-            settings.lean_command,
-            settings.project_root,
-            settings.verify_concurrency,
-        ):
+        if _session_settings(old) != _session_settings(settings):
             await self.shutdown()  # sessions restart lazily with the new command
         self._forget_all()
 
@@ -400,7 +399,7 @@ class SuggestionEngine:
 
     async def _verify_all(
         self,
-        verifier: Verifier,
+        verifier: CandidateVerifier,
         lines: list[str],
         point: SuggestionPoint,
         goals: tuple[str, ...],
@@ -520,7 +519,7 @@ class SuggestionEngine:
             return ProofReport(uri, version, point, note=str(err))
 
         async def accepted(proof: WholeProof) -> bool:
-            return await check_whole_proof(session.verifier, lines, point, proof.lines)
+            return await check_whole_proof(session.documents, lines, point, proof.lines)
 
         verdicts = await asyncio.gather(*(accepted(p) for p in candidates))
         proofs = tuple(p.lines for p, ok in zip(candidates, verdicts, strict=True) if ok)
@@ -562,9 +561,8 @@ class SuggestionEngine:
         if session is None:
             command = project.server_command(self.settings.lean_command)
             lean = LeanClient(project, command, self.settings.lean_start_timeout_s)
-            shadows = ShadowPool(project.root, self.settings.verify_concurrency)
-            verifier = Verifier(lean, shadows, self.settings.goal_timeout_s, self.settings.verify_timeout_s)
-            session = ProjectSession(project, lean, verifier)
+            documents, verifier = build_verifiers(self.settings, project.root, lean)
+            session = ProjectSession(project, lean, verifier, documents)
             self._sessions[project.root] = session
             for other_uri, text in self._documents.items():
                 if other_uri != uri and _project_root_key(other_uri, self.settings) == project.root:
@@ -594,12 +592,15 @@ class SuggestionEngine:
     async def shutdown(self) -> None:
         self._forget_all()
         sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            session.verifier.close()
         await asyncio.gather(*(s.lean.shutdown() for s in sessions), return_exceptions=True)
 
     def kill_all(self) -> None:
         """Last-resort cleanup at process exit: no Lean process outlives the sidecar."""
         for session in self._sessions.values():
             session.lean.kill()
+            session.verifier.close()
 
     def _say_once(self, topic: str, severity: str, message: str) -> None:
         if topic in self._said:
@@ -637,6 +638,18 @@ def _environment_digest(lines: list[str], point: SuggestionPoint) -> str:
     declaration = enclosing_declaration(lines, point.line)
     before = lines[: declaration.start_line] if declaration else lines[: point.line]
     return hashlib.sha256("\n".join(before).encode()).hexdigest()
+
+
+def _session_settings(settings: Settings) -> object:
+    """What a project session is built from: a change restarts the sessions."""
+    return (
+        settings.lean_command,
+        settings.project_root,
+        settings.verify_concurrency,
+        settings.verifier,
+        settings.repl_command,
+        settings.repl_pool_size,
+    )
 
 
 def _generation_of(settings: Settings) -> object:

@@ -42,6 +42,12 @@ class Settings:
     verify_timeout_s: float = 20.0
     suggest_budget_s: float = 120.0
     verify_concurrency: int = 2
+    verifier: str = "lean-server"
+    """Who checks candidates: 'lean-server' (shadow documents) or 'repl' (leanprover-community/repl)."""
+    repl_command: tuple[str, ...] | None = None
+    """Command that starts the REPL in the project root, e.g. `lake env <repl>/.lake/build/bin/repl`."""
+    repl_pool_size: int = 2
+    """REPL processes per import header."""
     # Generation: a preset, and explicit values that override it (None = the preset's)
     preset: str = DEFAULT_PRESET
     model: str | None = None
@@ -165,6 +171,12 @@ class Settings:
             problems.append("setting 'wholeProofSamples' must be ≥ 0")
         if self.verify_concurrency < 1:
             problems.append("setting 'verifyConcurrency' must be ≥ 1")
+        if self.verifier not in ("lean-server", "repl"):
+            problems.append("setting 'verifier' must be lean-server or repl")
+        if self.verifier == "repl" and not self.repl_command:
+            problems.append("setting 'verifier' is repl: set 'replCommand' to the REPL's command")
+        if self.repl_pool_size < 1:
+            problems.append("setting 'replPoolSize' must be ≥ 1")
         for name in (
             "lean_start_timeout_s",
             "goal_timeout_s",

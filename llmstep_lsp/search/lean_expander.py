@@ -14,7 +14,7 @@ from llmstep_lsp.generation.base import Candidate, GenerationRequest
 from llmstep_lsp.proofpoint import SuggestionPoint
 from llmstep_lsp.search.best_first import Child
 from llmstep_lsp.search.proof import after_path
-from llmstep_lsp.verification.verifier import CheckResult, Verdict, Verifier
+from llmstep_lsp.verification.verifier import CandidateVerifier, CheckResult, Verdict
 
 CandidateSource = Callable[[GenerationRequest], Awaitable[list[Candidate]]]
 RequestBuilder = Callable[[list[str], SuggestionPoint, tuple[str, ...]], GenerationRequest]
@@ -24,7 +24,7 @@ RequestBuilder = Callable[[list[str], SuggestionPoint, tuple[str, ...]], Generat
 class LeanExpander:
     def __init__(
         self,
-        verifier: Verifier,
+        verifier: CandidateVerifier,
         candidates: CandidateSource,
         build_request: RequestBuilder,
         lines: list[str],

@@ -21,7 +21,7 @@ from llmstep_lsp.generation.filters import rejection_reason
 from llmstep_lsp.generation.formats import PromptFormat
 from llmstep_lsp.lean.errors import LeanError
 from llmstep_lsp.proofpoint import SuggestionPoint, candidate_probe_text
-from llmstep_lsp.verification.verifier import Verifier
+from llmstep_lsp.verification.verifier import Verifier, through_declaration
 
 WHOLE_PROOF_MIN_TOKENS = 1024
 """A line-by-line preset's token limit (128) is too short for a whole proof."""
@@ -106,7 +106,7 @@ async def check_whole_proof(
 ) -> bool:
     """Whether Lean accepts `proof` at the point as complete (False, too, when Lean gives no answer)."""
     joined = "\n".join([proof[0], *(point.continuation + line for line in proof[1:])])
-    probe = candidate_probe_text(lines, point, joined)
+    probe = candidate_probe_text(through_declaration(lines, point), point, joined)
     sorry_line = point.line + len(proof)
     async with verifier.shadows.lease() as shadow:
         try:

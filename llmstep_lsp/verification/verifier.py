@@ -1,11 +1,11 @@
 """Asking Lean: the goal at a suggestion point, and each candidate's verdict.
 
 A candidate is put at the suggestion point of a shadow copy, followed by `sorry`, with the rest of
-its block dropped. It is *invalid* if Lean reports an error starting on its line, or any error on
-the `sorry` line other than "no goals" (a candidate that swallows the next line, e.g. an unclosed
-parenthesis, shows up there). Otherwise `plainGoal` just after it gives the goals that remain:
-none means it *closes* the goal. Lean never answering in time, or answering ContentModified after
-all retries, is not a verdict: the candidate is dropped, never shown unchecked.
+its block and every later declaration dropped. It is *invalid* if Lean reports an error starting on
+its line, or any error on the `sorry` line other than "no goals" (a candidate that swallows the
+next line, e.g. an unclosed parenthesis, shows up there). Otherwise `plainGoal` just after it gives
+the goals that remain: none means it *closes* the goal. Lean never answering in time, or answering
+ContentModified after all retries, is not a verdict: the candidate is dropped, never shown unchecked.
 """
 
 from __future__ import annotations
@@ -15,11 +15,17 @@ import collections
 import enum
 import logging
 from dataclasses import dataclass
+from typing import Protocol
 
 from llmstep_lsp.lean.client import GoalState, LeanClient, LeanDiagnostic
 from llmstep_lsp.lean.errors import LeanError
 from llmstep_lsp.positions import utf16_len
-from llmstep_lsp.proofpoint import SuggestionPoint, candidate_probe_text, goal_probe_text
+from llmstep_lsp.proofpoint import (
+    SuggestionPoint,
+    candidate_probe_text,
+    enclosing_declaration,
+    goal_probe_text,
+)
 from llmstep_lsp.verification.shadows import ShadowPool
 
 log = logging.getLogger(__name__)
@@ -48,15 +54,27 @@ VerdictKey = tuple[str, tuple[str, ...], str]
 VERDICT_CACHE_SIZE = 4096
 
 
-class Verifier:
-    def __init__(
-        self, lean: LeanClient, shadows: ShadowPool, goal_timeout_s: float, verify_timeout_s: float
-    ) -> None:
-        self.lean = lean
-        self.shadows = shadows
-        self.goal_timeout_s = goal_timeout_s
-        self.verify_timeout_s = verify_timeout_s
-        # Lean's verdict on a tactic depends only on the goal and the environment it runs in.
+class CandidateVerifier(Protocol):
+    """What the engine needs from a verifier (the shadow-document one, or the REPL one)."""
+
+    async def goal_at(self, uri: str, lines: list[str], point: SuggestionPoint) -> GoalState | None:
+        """The tactic state at the suggestion point (None: not in a tactic block)."""
+
+    async def check(self, lines: list[str], point: SuggestionPoint, tactic: str) -> CheckResult:
+        """Lean's verdict on `tactic` at the point (UNKNOWN: no verdict, never shown)."""
+
+    def cached_verdict(self, key: VerdictKey) -> CheckResult | None: ...
+
+    def remember(self, key: VerdictKey, result: CheckResult) -> None: ...
+
+    def close(self) -> None:
+        """Stop whatever processes the verifier owns besides the Lean server."""
+
+
+class VerdictCache:
+    """Lean's verdict on a tactic depends only on the goal and the environment it runs in."""
+
+    def __init__(self) -> None:
         self._verdicts: collections.OrderedDict[VerdictKey, CheckResult] = collections.OrderedDict()
 
     def cached_verdict(self, key: VerdictKey) -> CheckResult | None:
@@ -72,6 +90,22 @@ class Verifier:
         while len(self._verdicts) > VERDICT_CACHE_SIZE:
             self._verdicts.popitem(last=False)
 
+
+class Verifier(VerdictCache):
+    """Goals and verdicts from shadow documents in our Lean server."""
+
+    def __init__(
+        self, lean: LeanClient, shadows: ShadowPool, goal_timeout_s: float, verify_timeout_s: float
+    ) -> None:
+        super().__init__()
+        self.lean = lean
+        self.shadows = shadows
+        self.goal_timeout_s = goal_timeout_s
+        self.verify_timeout_s = verify_timeout_s
+
+    def close(self) -> None:
+        pass  # the shadow documents live and die with the Lean server
+
     async def goal_at(self, uri: str, lines: list[str], point: SuggestionPoint) -> GoalState | None:
         """The tactic state at the suggestion point as Lean reports it (None: not in a tactic block)."""
         column = point.tactic_column_utf16
@@ -80,7 +114,7 @@ class Verifier:
             version = await self.lean.sync(uri, "\n".join(lines))
             return await self.lean.plain_goal(uri, version, point.line, column, self.goal_timeout_s)
         async with self.shadows.lease() as shadow:
-            version = await self.lean.sync(shadow, goal_probe_text(lines, point))
+            version = await self.lean.sync(shadow, goal_probe_text(through_declaration(lines, point), point))
             return await self.lean.plain_goal(shadow, version, point.line, column, self.goal_timeout_s)
 
     async def check(self, lines: list[str], point: SuggestionPoint, tactic: str) -> CheckResult:
@@ -98,7 +132,8 @@ class Verifier:
     async def _check_in(
         self, shadow: str, lines: list[str], point: SuggestionPoint, tactic: str
     ) -> CheckResult:
-        version = await self.lean.sync(shadow, candidate_probe_text(lines, point, tactic))
+        probe = candidate_probe_text(through_declaration(lines, point), point, tactic)
+        version = await self.lean.sync(shadow, probe)
         diagnostics = await self.lean.diagnostics(shadow, version, self.verify_timeout_s)
         error = _candidate_error(diagnostics, point)
         if error is not None:
@@ -109,6 +144,22 @@ class Verifier:
             return CheckResult(tactic, Verdict.INVALID, error="Lean reports no tactic state after it")
         verdict = Verdict.CLOSES if state.closed else Verdict.VALID
         return CheckResult(tactic, verdict, goals_after=state.goals)
+
+
+def through_declaration(lines: list[str], point: SuggestionPoint) -> list[str]:
+    """The file up to the end of the point's declaration. Later commands cannot change a verdict
+    here, but a worker would re-elaborate all of them after every probe edit, and
+    `waitForDiagnostics` waits for them (measured: bench/verifiers.py, README "Verification")."""
+    declaration = enclosing_declaration(lines, point.line)
+    if declaration is None:
+        return lines
+    head = lines[declaration.start_line]
+    width = len(head) - len(head.lstrip())
+    for index in range(point.line + 1, len(lines)):
+        text = lines[index]
+        if text.strip() and not text.lstrip().startswith("--") and len(text) - len(text.lstrip()) <= width:
+            return lines[:index]  # the next command at the declaration's own indentation
+    return lines
 
 
 def _candidate_error(diagnostics: list[LeanDiagnostic], point: SuggestionPoint) -> LeanDiagnostic | None:

@@ -341,19 +341,9 @@ class _Elaborator:
 
     # -- tactic block --------------------------------------------------------------------------
     def parse_error(self, t: Tactic) -> str | None:
-        if t.calc_step or (t.case and not t.text) or self.script.scripted(t.text):
+        if t.calc_step or (t.case and not t.text):
             return None
-        if t.text.split()[0] not in KNOWN_TACTICS:
-            return "unknown tactic"
-        stack: list[str] = []
-        for ch in t.text:
-            if ch in _BRACKETS:
-                stack.append(_BRACKETS[ch])
-            elif ch in _BRACKETS.values():
-                expected = stack.pop() if stack else None
-                if expected != ch:
-                    return f"unexpected token '{ch}'; expected term"
-        return f"unexpected end of input; expected '{stack[-1]}'" if stack else None
+        return tactic_parse_error(t.text, self.script)
 
     def block(self, tactics: list[Tactic], goals: list[str], by_pos: Pos, name: tuple[Pos, Pos]) -> None:
         n_ok = len(tactics)
@@ -468,6 +458,42 @@ def _untagged(goal: str) -> str:
     """`case` clears the focused goal's tag, so Lean shows it without its `case tag` line."""
     first, _, rest = goal.partition("\n")
     return rest if first.startswith("case ") else goal
+
+
+def tactic_parse_error(tactic: str, script: Script) -> str | None:
+    """The parse error of one tactic (None: it parses); shared with the fake REPL's tactic mode."""
+    if script.scripted(tactic):
+        return None
+    if tactic.split()[0] not in KNOWN_TACTICS:
+        return "unknown tactic"
+    stack: list[str] = []
+    for ch in tactic:
+        if ch in _BRACKETS:
+            stack.append(_BRACKETS[ch])
+        elif ch in _BRACKETS.values():
+            expected = stack.pop() if stack else None
+            if expected != ch:
+                return f"unexpected token '{ch}'; expected term"
+    return f"unexpected end of input; expected '{stack[-1]}'" if stack else None
+
+
+def declarations_from(text: str, first_line: int = 0) -> int:
+    """How many declarations a worker re-elaborates, in order, after an edit on `first_line`: the
+    one containing that line and every later one (commands before it are reused)."""
+    lines = text.split("\n")
+    if first_line >= len(lines):
+        return 0  # nothing changed
+    starts = [i for i, line in enumerate(lines) if _DECL_RE.match(line)]
+    return sum(1 for i in starts if i > first_line) + (1 if any(i <= first_line for i in starts) else 0)
+
+
+def first_changed_line(old: str, new: str) -> int:
+    """The first line on which two versions of a document differ (len(lines) if none)."""
+    a, b = old.split("\n"), new.split("\n")
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return i
+    return min(len(a), len(b)) if len(a) != len(b) else len(a)
 
 
 def elaborate(text: str, script: Script) -> Result:

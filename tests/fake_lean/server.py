@@ -156,6 +156,7 @@ class Run:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     result: elab.Result | None = None
     task: asyncio.Task[None] | None = None
+    redone: int = 0  # declarations this version re-elaborates (--decl-ms each)
 
 
 @dataclass
@@ -342,7 +343,7 @@ class FakeLean:
         self.check_version(uri, version)
         doc = Doc(uri, version, text)
         self.docs[uri] = doc
-        self.start(doc, restart=False)
+        self.start(doc, restart=False, previous=None)
 
     def did_change(self, params: dict[str, Any]) -> None:
         td = params["textDocument"]
@@ -356,8 +357,9 @@ class FakeLean:
         for change in params["contentChanges"]:
             text = elab.apply_change(text, change)
         restart = elab.header_of(text) != elab.header_of(doc.text)
+        previous = None if restart else doc.text
         doc.text, doc.version = text, version if isinstance(version, int) else doc.version + 1
-        self.start(doc, restart=restart)
+        self.start(doc, restart=restart, previous=previous)
 
     def did_close(self, params: dict[str, Any]) -> None:
         uri = params["textDocument"]["uri"]
@@ -376,12 +378,16 @@ class FakeLean:
             self.finish(key, RpcError(REQUEST_CANCELLED, ""))
 
     # -- elaboration ----------------------------------------------------------------------------
-    def start(self, doc: Doc, restart: bool) -> None:
+    def start(self, doc: Doc, restart: bool, previous: str | None) -> None:
         if doc.run:
             self.supersede(doc.run)
         doc.changed.set()
         doc.changed = asyncio.Event()
         run = doc.run = Run(doc.version, doc.text)
+        # A worker reuses the commands before the first edited line and re-elaborates the rest,
+        # one declaration after another (--decl-ms each); a fresh document elaborates them all.
+        first = 0 if previous is None else elab.first_changed_line(previous, doc.text)
+        run.redone = elab.declarations_from(doc.text, first)
         whole = {"start": {"line": 0, "character": 0}, "end": elab.eof_position(doc.text)}
         self.progress(doc.uri, doc.version, [{"kind": 1, "range": whole}])
         self.publish(doc.uri, doc.version, [])
@@ -404,7 +410,8 @@ class FakeLean:
             self.exit(2, "fake lean: internal error during elaboration")
 
     async def _elaborate(self, uri: str, run: Run, restart: bool) -> None:
-        delay = self.args.latency_ms + (self.args.header_ms if restart else 0)
+        delay = self.args.latency_ms + self.args.decl_ms * run.redone
+        delay += self.args.header_ms if restart else 0
         if delay:
             await asyncio.sleep(delay / 1000)
         result = elab.elaborate(run.text, self.script)
@@ -515,6 +522,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--script", required=True, help="JSON elaboration script (see README.md)")
     p.add_argument("--latency-ms", type=int, default=0, help="sleep before each elaboration finishes")
     p.add_argument("--header-ms", type=int, default=0, help="extra sleep when a didChange edits the imports")
+    p.add_argument(
+        "--decl-ms", type=int, default=0, help="sleep per re-elaborated declaration (serial per document)"
+    )
     p.add_argument("--start-delay-ms", type=int, default=0, help="sleep before answering initialize")
     p.add_argument("--state-dir", help="append starts.log, violations.log, received.jsonl here")
     p.add_argument("--crash-after-requests", type=int, default=0, help="exit 1 upon the N-th client request")

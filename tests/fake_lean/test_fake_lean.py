@@ -668,3 +668,28 @@ def test_calc_steps_open_blocks_and_are_not_tactics() -> None:
     assert elab.plain_goal(res, text, 2, 6) == goals("a b : ℕ\nh : a = b\n⊢ a = a")
     assert elab.plain_goal(res, text, 4, 6) == goals("a b : ℕ\nh : a = b\n⊢ a = b")
     assert [d["message"] for d in res.diagnostics] == ["declaration uses `sorry`"]
+
+
+def test_decl_latency_model_counts_what_a_worker_re_elaborates() -> None:
+    """--decl-ms: the declaration holding the first edited line and every later one, not earlier ones."""
+    text = "\n".join(
+        [
+            "import M",
+            "",
+            "theorem a : 1 = 1 := by",
+            "  rfl",
+            "",
+            "theorem b : 2 = 2 := by",
+            "  rfl",
+            "",
+            "theorem c : 3 = 3 := by",
+            "  rfl",
+        ]
+    )
+    assert elab.declarations_from(text) == 3  # didOpen: all of them
+    in_b = text.replace("theorem b : 2 = 2 := by\n  rfl", "theorem b : 2 = 2 := by\n  simp")
+    assert elab.first_changed_line(text, in_b) == 6
+    assert elab.declarations_from(in_b, 6) == 2  # b and c; a is reused
+    in_c = text + "\n  -- more"
+    assert elab.declarations_from(in_c, elab.first_changed_line(text, in_c)) == 1
+    assert elab.declarations_from(text, elab.first_changed_line(text, text)) == 0

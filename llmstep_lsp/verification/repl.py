@@ -1,0 +1,393 @@
+"""The optional second verifier: leanprover-community/repl in tactic mode, on a pool keyed by header.
+
+Design (kimina-lean-server's pool, lean-lsp-mcp's tactic mode; reference §10): each REPL process
+loads one import header once (`{"cmd": imports}` → env 0). For a suggestion point it then runs the
+file between the imports and the declaration (`{"cmd", "env": 0}`, cached per process), and the
+declaration up to the point with `sorry` in the point's place; that `sorry` gives a `proofState`.
+Every candidate is then one `{"tactic": t, "proofState": n}`: no re-elaboration of the file, the
+declaration, or the imports. A process answers one input at a time, so each check leases a whole
+process; one that hangs past the deadline or dies is killed and replaced by a fresh one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import hashlib
+import json
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from llmstep_lsp.lean.client import GoalState
+from llmstep_lsp.lean.transport import _dying_with_us, _find_executable
+from llmstep_lsp.proofpoint import SuggestionPoint, enclosing_declaration
+from llmstep_lsp.verification.verifier import CheckResult, Verdict, VerdictCache, Verifier
+
+log = logging.getLogger(__name__)
+
+MAX_HEADERS = 4
+"""Headers with live processes at once; the least recently used one's processes are stopped."""
+STATES_PER_PROCESS = 64
+"""Cached environments / proof states per process (ids are cheap, but each holds a Lean state)."""
+MAX_ANSWER_BYTES = 256 * 1024 * 1024
+
+
+class ReplError(Exception):
+    """The REPL process could not be started, died, or answered something unusable."""
+
+
+@dataclass(frozen=True)
+class ReplProbe:
+    """What the REPL is asked for one suggestion point."""
+
+    header: str
+    """The leading `import` lines: the pool key."""
+    context: str
+    """Everything between the imports and the declaration (`open`s, earlier lemmas)."""
+    declaration: str
+    """The declaration up to the point, `sorry` in the point's place, the rest of the proof dropped."""
+
+
+def repl_probe(lines: list[str], point: SuggestionPoint) -> ReplProbe | None:
+    declaration = enclosing_declaration(lines, point.line)
+    if declaration is None:
+        return None
+    header_end = _header_end(lines)
+    header = "\n".join(line.strip() for line in lines[:header_end] if line.strip().startswith("import"))
+    return ReplProbe(
+        header=header,
+        context="\n".join(lines[header_end : declaration.start_line]),
+        declaration="\n".join([*lines[declaration.start_line : point.line], point.line_with("sorry")]),
+    )
+
+
+def _header_end(lines: list[str]) -> int:
+    """Index of the first line after the imports (blank lines and comments before them included)."""
+    end = index = 0
+    in_comment = False
+    while index < len(lines):
+        text = lines[index].strip()
+        if in_comment:
+            in_comment = "-/" not in text
+        elif text.startswith("/-"):
+            in_comment = "-/" not in text[2:]
+        elif text.startswith("import "):
+            end = index + 1
+        elif text and not text.startswith("--"):
+            break
+        index += 1
+    return end
+
+
+class ReplProcess:
+    """One REPL child with one header loaded; one input at a time (the caller holds the lease)."""
+
+    def __init__(self, process: asyncio.subprocess.Process, header: str) -> None:
+        self._process = process
+        self.header = header
+        self.header_env = 0
+        self._envs: collections.OrderedDict[str, int] = collections.OrderedDict()
+        self._states: collections.OrderedDict[tuple[str, str], int] = collections.OrderedDict()
+        self._broken = False  # its output ended or made no sense: never lease it again
+        self._owed = 0  # answers to inputs whose reader was cancelled
+        self._partial: list[bytes] = []
+        self._stderr = asyncio.create_task(self._drain_stderr())
+
+    @classmethod
+    async def start(cls, command: Sequence[str], cwd: str, header: str) -> ReplProcess:
+        executable = _find_executable(command[0], cwd)
+        if executable is None:
+            raise ReplError(f"cannot start the REPL: '{command[0]}' was not found (setting 'replCommand')")
+        process = await asyncio.create_subprocess_exec(
+            *_dying_with_us([executable, *command[1:]]),
+            cwd=cwd,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            limit=MAX_ANSWER_BYTES,
+        )
+        repl = cls(process, header)
+        log.info("started REPL pid=%s for header %r", process.pid, header)
+        try:
+            answer = await repl.request({"cmd": header})
+        except BaseException:
+            repl.kill()
+            raise
+        if "env" not in answer:
+            repl.kill()
+            raise ReplError(f"the REPL did not load the imports: {answer.get('message', answer)}")
+        repl.header_env = int(answer["env"])
+        return repl
+
+    @property
+    def alive(self) -> bool:
+        # returncode is set only once the exit is reaped, which can lag behind the closed output.
+        return not self._broken and self._process.returncode is None
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    async def request(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send one input and read its answer: pretty-printed JSON up to a blank line.
+
+        Cancelled (an edit made the suggestion obsolete), the answer stays owed and is read and
+        dropped before the next input, so the process and its loaded header are kept. Any other
+        failure leaves the stream unusable: the process is killed.
+        """
+        stdin = self._process.stdin
+        assert stdin is not None
+        try:
+            while self._owed:
+                await self._read_answer()
+                self._owed -= 1
+            stdin.write((json.dumps(payload, ensure_ascii=False) + "\n\n").encode())
+            self._owed += 1
+            await stdin.drain()
+            answer = await self._read_answer()
+            self._owed -= 1
+            return answer
+        except asyncio.CancelledError:
+            raise
+        except (ConnectionError, OSError) as err:
+            self.kill()
+            raise ReplError(f"the REPL (pid {self.pid}) exited: {err}") from err
+        except BaseException:
+            self.kill()
+            raise
+
+    async def _read_answer(self) -> dict[str, Any]:
+        stdout = self._process.stdout
+        assert stdout is not None
+        while True:  # lines read so far survive a cancellation in `_partial`
+            line = await stdout.readline()
+            if not line:
+                raise ReplError(f"the REPL (pid {self.pid}) exited")
+            if line.strip():
+                self._partial.append(line)
+            elif self._partial:
+                break
+        text, self._partial = b"".join(self._partial), []
+        try:
+            answer = json.loads(text)
+        except ValueError as err:
+            raise ReplError(f"the REPL answered something that is not JSON: {err}") from err
+        if not isinstance(answer, dict):
+            raise ReplError(f"the REPL answered {answer!r}")
+        return answer
+
+    async def proof_state(self, probe: ReplProbe) -> int | None:
+        """The proof state at the probe's `sorry` (cached; None: the REPL reports no such `sorry`)."""
+        context_key = hashlib.sha256(probe.context.encode()).hexdigest()
+        key = (context_key, probe.declaration)
+        if (state := self._states.get(key)) is not None:
+            self._states.move_to_end(key)
+            return state
+        env = self._envs.get(context_key)
+        if env is None:
+            answer = await self.request({"cmd": probe.context, "env": self.header_env})
+            if "env" not in answer:
+                raise ReplError(f"the REPL rejected the file's context: {answer.get('message', answer)}")
+            env = self._envs[context_key] = int(answer["env"])
+            _trim(self._envs)
+        self._envs.move_to_end(context_key)
+        answer = await self.request({"cmd": probe.declaration, "env": env})
+        sorries = answer.get("sorries") or []
+        if not sorries:
+            return None
+        # The point's `sorry` is the declaration's last one (earlier lines may hold others).
+        state = self._states[key] = int(sorries[-1]["proofState"])
+        _trim(self._states)
+        return state
+
+    async def stop(self) -> None:
+        """Kill it and wait for its exit (for callers whose event loop ends soon after)."""
+        self.kill()
+        await self._process.wait()
+
+    def kill(self) -> None:
+        self._broken = True
+        if self._process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._process.kill()
+        self._stderr.cancel()
+
+    async def _drain_stderr(self) -> None:
+        stderr = self._process.stderr
+        assert stderr is not None
+        while line := await stderr.readline():
+            log.debug("repl %s: %s", self.pid, line.decode(errors="replace").rstrip())
+
+
+def _trim(cache: collections.OrderedDict[Any, int]) -> None:
+    while len(cache) > STATES_PER_PROCESS:
+        cache.popitem(last=False)
+
+
+class ReplPool:
+    """`size` REPL processes per import header, started on first use, replaced when they die."""
+
+    def __init__(self, command: Sequence[str], cwd: str, size: int, start_timeout_s: float) -> None:
+        self.command = list(command)
+        self.cwd = cwd
+        self.size = size
+        self.start_timeout_s = start_timeout_s
+        # header -> free slots; None is a slot whose process is not (or no longer) running.
+        self._slots: collections.OrderedDict[str, asyncio.Queue[ReplProcess | None]] = (
+            collections.OrderedDict()
+        )
+        self._started: list[ReplProcess] = []
+        self._starting: set[asyncio.Task[ReplProcess]] = set()
+
+    def processes(self) -> list[ReplProcess]:
+        """Every live process (free or leased)."""
+        self._started = [p for p in self._started if p.alive]
+        return list(self._started)
+
+    @contextlib.asynccontextmanager
+    async def lease(self, header: str) -> AsyncIterator[ReplProcess]:
+        slots = self._slots_for(header)
+        process = await slots.get()
+        if process is None or not process.alive:
+            process = await self._start(header, slots)
+        try:
+            yield process
+        finally:
+            if self._slots.get(header) is slots and process.alive:
+                slots.put_nowait(process)
+            else:  # dead, killed after a timeout, or its header was evicted meanwhile
+                process.kill()
+                slots.put_nowait(None)
+
+    async def _start(self, header: str, slots: asyncio.Queue[ReplProcess | None]) -> ReplProcess:
+        """A fresh process for the slot taken from `slots`. If the check that needed it is cancelled
+        (an edit), loading goes on and the process fills the slot: with Mathlib the header takes
+        seconds, and edits while typing would otherwise restart it again and again."""
+        task = asyncio.create_task(ReplProcess.start(self.command, self.cwd, header))
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
+        try:
+            async with asyncio.timeout(self.start_timeout_s):
+                process = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(lambda done: slots.put_nowait(self._started_from(done)))
+            raise
+        except BaseException:
+            task.cancel()
+            slots.put_nowait(None)
+            raise
+        self._started.append(process)
+        return process
+
+    def _started_from(self, task: asyncio.Task[ReplProcess]) -> ReplProcess | None:
+        if task.cancelled() or task.exception() is not None:
+            return None
+        process = task.result()
+        self._started.append(process)
+        return process
+
+    def _slots_for(self, header: str) -> asyncio.Queue[ReplProcess | None]:
+        slots = self._slots.get(header)
+        if slots is None:
+            slots = self._slots[header] = asyncio.Queue()
+            for _ in range(self.size):
+                slots.put_nowait(None)
+            while len(self._slots) > MAX_HEADERS:
+                _, evicted = self._slots.popitem(last=False)
+                while not evicted.empty():
+                    if (old := evicted.get_nowait()) is not None:
+                        old.kill()
+        self._slots.move_to_end(header)
+        return slots
+
+    def close(self) -> None:
+        for task in list(self._starting):
+            task.cancel()
+        for process in self.processes():
+            process.kill()
+        self._slots.clear()
+
+
+class ReplVerifier(VerdictCache):
+    """Candidates checked by the REPL; the goal at the cursor still comes from the Lean server.
+
+    The Lean server already mirrors the user's file, reports every goal at the point (a tactic
+    `sorry` gives the REPL a proof state for the main goal only) and is what the editor shows.
+    """
+
+    def __init__(self, goals: Verifier, pool: ReplPool, verify_timeout_s: float) -> None:
+        super().__init__()
+        self._goals = goals
+        self.pool = pool
+        self.verify_timeout_s = verify_timeout_s
+        # Goals at a point as the Lean server reported them: the REPL's proof state holds only the
+        # first, so the others still count when deciding whether a candidate closes everything.
+        self._goals_at: collections.OrderedDict[tuple[str, int], tuple[str, ...]] = collections.OrderedDict()
+
+    async def goal_at(self, uri: str, lines: list[str], point: SuggestionPoint) -> GoalState | None:
+        state = await self._goals.goal_at(uri, lines, point)
+        if state is not None:
+            self._goals_at[_point_key(lines, point)] = state.goals
+            _trim_goals(self._goals_at)
+        return state
+
+    async def check(self, lines: list[str], point: SuggestionPoint, tactic: str) -> CheckResult:
+        probe = repl_probe(lines, point)
+        if probe is None:
+            return CheckResult(tactic, Verdict.UNKNOWN, error="no enclosing declaration for the REPL")
+        try:
+            async with self.pool.lease(probe.header) as process:  # waiting for a lease is not timed
+                deadline = self.pool.start_timeout_s
+                try:
+                    # Elaborating the file's context is like opening the file: the start deadline.
+                    async with asyncio.timeout(deadline):
+                        state = await process.proof_state(probe)
+                    if state is None:
+                        error = "the REPL reports no proof state at the point"
+                        return CheckResult(tactic, Verdict.UNKNOWN, error=error)
+                    deadline = self.verify_timeout_s
+                    async with asyncio.timeout(deadline):
+                        answer = await process.request({"tactic": tactic, "proofState": state})
+                except TimeoutError:
+                    process.kill()  # it answers one input at a time: a hung process is useless
+                    return CheckResult(tactic, Verdict.UNKNOWN, error=f"no verdict within {deadline:g} s")
+        except (ReplError, OSError, TimeoutError) as err:
+            log.info("no REPL verdict for %r: %s", tactic, err)
+            return CheckResult(tactic, Verdict.UNKNOWN, error=str(err))
+        others = self._goals_at.get(_point_key(lines, point), ())[1:]
+        return verdict_of(tactic, answer, others)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def verdict_of(tactic: str, answer: dict[str, Any], other_goals: tuple[str, ...] = ()) -> CheckResult:
+    """A tactic-mode answer as a verdict. A failing tactic usually comes back as error `messages`
+    (with `goals: []` after error recovery), not as an error object: never trust `goals` alone."""
+    if "message" in answer:
+        message = str(answer["message"])
+        if message.startswith(("Unknown proof state", "Unknown environment")):
+            return CheckResult(tactic, Verdict.UNKNOWN, error=message)
+        return CheckResult(tactic, Verdict.INVALID, error=message)
+    errors = [m for m in answer.get("messages") or [] if m.get("severity") == "error"]
+    if errors:
+        return CheckResult(tactic, Verdict.INVALID, error=str(errors[0].get("data", "")))
+    status = str(answer.get("proofStatus", ""))
+    if status.startswith("Error") or "contains sorry" in status:
+        return CheckResult(tactic, Verdict.INVALID, error=status)
+    goals = (*[str(g) for g in answer.get("goals") or []], *other_goals)
+    return CheckResult(tactic, Verdict.VALID if goals else Verdict.CLOSES, goals_after=goals)
+
+
+def _point_key(lines: list[str], point: SuggestionPoint) -> tuple[str, int]:
+    before = "\n".join(lines[: point.line])
+    return hashlib.sha256(before.encode()).hexdigest(), point.line
+
+
+def _trim_goals(cache: collections.OrderedDict[tuple[str, int], tuple[str, ...]]) -> None:
+    while len(cache) > STATES_PER_PROCESS:
+        cache.popitem(last=False)
