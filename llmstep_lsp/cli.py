@@ -260,29 +260,42 @@ def _is_loopback(host: str) -> bool:
 def _suggest(args: argparse.Namespace, settings: Settings) -> int:
     from llmstep_lsp.proofpoint import split_lines
 
-    try:
-        path_text, line_text, column_text = args.location.rsplit(":", 2)
-        line = int(line_text) - 1
-        int(column_text)
-    except ValueError:
-        print(f"llmstep-lsp: expected FILE:LINE:COL, got {args.location!r}", file=sys.stderr)
+    located = _read_location(args.location)
+    if located is None:
         return 2
-    path = Path(path_text).resolve()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        print(f"llmstep-lsp: cannot read {path}: {err.strerror}", file=sys.stderr)
-        return 2
-    lines = split_lines(text)
-    if not 0 <= line < len(lines):
-        print(f"llmstep-lsp: {path} has {len(lines)} lines; line {line + 1} is out of range", file=sys.stderr)
-        return 2
+    path, text, line = located
     if args.prefix is not None:
+        lines = split_lines(text)
         current = lines[line]
         indent = current[: len(current) - len(current.lstrip())]
         lines[line] = (indent or "  ") + args.prefix
         text = "\n".join(lines)
     return asyncio.run(_suggest_once(settings, path.as_uri(), text, line, args.json))
+
+
+def _read_location(location: str) -> tuple[Path, str, int] | None:
+    """FILE:LINE:COL (1-based, as editors show) → the file, its text and the 0-based line; None
+    after saying what is wrong."""
+    from llmstep_lsp.proofpoint import split_lines
+
+    try:
+        path_text, line_text, column_text = location.rsplit(":", 2)
+        line = int(line_text) - 1
+        int(column_text)
+    except ValueError:
+        print(f"llmstep-lsp: expected FILE:LINE:COL, got {location!r}", file=sys.stderr)
+        return None
+    path = Path(path_text).resolve()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        print(f"llmstep-lsp: cannot read {path}: {err.strerror}", file=sys.stderr)
+        return None
+    count = len(split_lines(text))
+    if not 0 <= line < count:
+        print(f"llmstep-lsp: {path} has {count} lines; line {line + 1} is out of range", file=sys.stderr)
+        return None
+    return path, text, line
 
 
 async def _suggest_once(settings: Settings, uri: str, text: str, line: int, as_json: bool) -> int:
@@ -306,19 +319,10 @@ async def _suggest_once(settings: Settings, uri: str, text: str, line: int, as_j
 
 
 def _prove(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        path_text, line_text, column_text = args.location.rsplit(":", 2)
-        line = int(line_text) - 1
-        int(column_text)
-    except ValueError:
-        print(f"llmstep-lsp: expected FILE:LINE:COL, got {args.location!r}", file=sys.stderr)
+    located = _read_location(args.location)
+    if located is None:
         return 2
-    path = Path(path_text).resolve()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        print(f"llmstep-lsp: cannot read {path}: {err.strerror}", file=sys.stderr)
-        return 2
+    path, text, line = located
     return asyncio.run(_prove_once(settings, path.as_uri(), text, line, args.whole, args.json))
 
 
