@@ -192,7 +192,7 @@ def naive(loaded: LoadedModel, prompt: str) -> set[str]:
 
 def ours(loaded: LoadedModel, prompt: str) -> list[Any]:
     samples = sample_causal(loaded, prompt, SAMPLES, TEMPERATURE, MAX_NEW_TOKENS, ("\n",), threading.Event())
-    return from_samples((text.split("\n")[0], score) for text, score in samples)
+    return from_samples((text.split("\n")[0], mean, total) for text, mean, total in samples)
 
 
 def copy_bandwidth_bytes_per_s() -> float:

@@ -132,7 +132,8 @@ class Recording:
 
     async def generate(self, request: GenerationRequest) -> list[Candidate]:
         self.requests.append(request)
-        return from_samples([("exact two_goals", -0.1), ("constructor", -0.2)], request.theorem_name)
+        samples = [("exact two_goals", -0.1, -0.3), ("constructor", -0.2, -0.2)]
+        return from_samples(samples, request.theorem_name)
 
 
 async def test_the_generator_is_asked_as_the_server_would_ask() -> None:

@@ -57,6 +57,8 @@ async def test_tiny_model_keeps_the_prefix_and_returns_single_line_ranked_tactic
     scores = [c.score for c in candidates]
     assert all(s is not None and s <= 0 for s in scores)
     assert scores == sorted(scores, reverse=True)  # type: ignore[type-var]
+    # the total over the sample's tokens (≥ 2 tokens here: text and the stop) is below the mean
+    assert all(c.log_prob is not None and c.score is not None and c.log_prob < c.score for c in candidates)
     # It learned this proofstep; a random model would never produce it.
     assert any(t.startswith("exact h (Nat.le_succ") for t in tactics)
 
@@ -84,7 +86,7 @@ def test_greedy_sampler_gives_what_transformers_generate_gives(tiny_model: Path)
     loaded = load_model(config)
     for prefix in ("", "exact", "intro"):
         prompt = FORMATS["proofstep"].render(GenerationRequest(goal=MONOTONE_GOAL, prefix=prefix))
-        [(ours, _)] = sample_causal(loaded, prompt, 1, 0.0, 40, ("\n",), threading.Event())
+        [(ours, _, _)] = sample_causal(loaded, prompt, 1, 0.0, 40, ("\n",), threading.Event())
         ids = loaded.tokenizer(prompt, return_tensors="pt").input_ids
         with torch.inference_mode():
             out = loaded.model.generate(ids, do_sample=False, max_new_tokens=40, pad_token_id=0)

@@ -41,6 +41,8 @@ async def test_completions_are_prefixed_filtered_deduplicated_and_ranked(fake: F
     )
     candidates = await generator(fake.endpoint).generate(REQUEST)
     assert [(c.tactic, c.score) for c in candidates] == [("exact h (Nat.le_succ _)", -0.2), ("exact h", -2.0)]
+    # proof search adds up totals along a path (GPT-f's cumulative log-prob), not means
+    assert [round(c.log_prob or 0, 6) for c in candidates] == [-0.4, -2.0]
     body = fake.requests[0]["body"]
     assert fake.requests[0]["path"] == "/v1/completions"
     assert body["model"] == "EleutherAI/llemma_7b" and body["n"] == 8 and body["stop"] == ["[/TAC]", "\n"]

@@ -29,6 +29,9 @@ class Candidate:
     """Mean token log-probability under the model; None where the backend gives none."""
     source: str
     """'model' or 'automation'."""
+    log_prob: float | None = None
+    """The sample's total token log-probability (proof search adds these up along a path, as
+    GPT-f does); None where the backend gives none."""
 
 
 class ModelUnavailable(Exception):

@@ -52,16 +52,22 @@ class OpenAIGenerator:
     async def generate(self, request: GenerationRequest) -> list[Candidate]:
         c = self.config
         samples = []
-        for text, score in await self.sample_texts(request, c.format.stop, c.max_new_tokens):
+        for text, mean, total in await self._sample(request, c.format.stop, c.max_new_tokens):
             tactic = c.format.tactic_from(text, request)
             if tactic:
-                samples.append((tactic, score))
+                samples.append((tactic, mean, total))
         return from_samples(samples, request.theorem_name)
 
     async def sample_texts(
         self, request: GenerationRequest, stop: tuple[str, ...], max_tokens: int
     ) -> list[tuple[str, float | None]]:
         """The raw sampled texts with their mean token log-probs (whole proofs use other stops)."""
+        return [(text, mean) for text, mean, _ in await self._sample(request, stop, max_tokens)]
+
+    async def _sample(
+        self, request: GenerationRequest, stop: tuple[str, ...], max_tokens: int
+    ) -> list[tuple[str, float | None, float | None]]:
+        """Sampled texts with their mean and total token log-probs (None: the endpoint gave none)."""
         if time.monotonic() < self._resting_until:
             raise EndpointUnavailable(self._last_error)
         c = self.config
@@ -128,7 +134,7 @@ class OpenAIGenerator:
         raise EndpointUnavailable(self._last_error)
 
 
-def _choice_text_and_score(choice: dict[str, Any], chat: bool) -> tuple[str, float | None]:
+def _choice_text_and_score(choice: dict[str, Any], chat: bool) -> tuple[str, float | None, float | None]:
     logprobs = choice.get("logprobs") or {}
     if chat:
         text = (choice.get("message") or {}).get("content") or ""
@@ -137,7 +143,9 @@ def _choice_text_and_score(choice: dict[str, Any], chat: bool) -> tuple[str, flo
         text = choice.get("text") or ""
         values = list(logprobs.get("token_logprobs") or [])
     numbers = [float(v) for v in values if isinstance(v, int | float)]
-    return text, (sum(numbers) / len(numbers) if numbers else None)
+    if not numbers:
+        return text, None, None
+    return text, sum(numbers) / len(numbers), sum(numbers)
 
 
 def _redacted(text: str, secret: str | None) -> str:

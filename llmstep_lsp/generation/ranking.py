@@ -32,14 +32,15 @@ def merge_ranked(candidates: Iterable[Candidate], theorem_name: str | None = Non
 
 
 def from_samples(
-    samples: Iterable[tuple[str, float | None]], theorem_name: str | None = None
+    samples: Iterable[tuple[str, float | None, float | None]], theorem_name: str | None = None
 ) -> list[Candidate]:
-    """Candidates from (tactic, mean log-prob) samples; without log-probs, rank by frequency."""
+    """Candidates from (tactic, mean log-prob, total log-prob) samples; without log-probs, rank by
+    frequency (the sample frequency's log then stands for both)."""
     samples = list(samples)
-    if samples and all(score is None for _, score in samples):
+    if samples and all(mean is None for _, mean, _ in samples):
         counts: dict[str, int] = {}
-        for tactic, _ in samples:
+        for tactic, _, _ in samples:
             counts[tactic] = counts.get(tactic, 0) + 1
-        total = len(samples)
-        samples = [(tactic, math.log(count / total)) for tactic, count in counts.items()]
-    return merge_ranked((Candidate(t, s, "model") for t, s in samples), theorem_name)
+        n = len(samples)
+        samples = [(tactic, math.log(count / n), math.log(count / n)) for tactic, count in counts.items()]
+    return merge_ranked((Candidate(t, mean, "model", total) for t, mean, total in samples), theorem_name)

@@ -24,8 +24,8 @@ from llmstep_lsp.generation.ranking import from_samples
 
 log = logging.getLogger(__name__)
 
-Sample = tuple[str, float]
-"""(continuation text, mean token log-prob)."""
+Sample = tuple[str, float, float]
+"""(continuation text, mean token log-prob, total token log-prob)."""
 
 
 @dataclass
@@ -78,8 +78,9 @@ class TransformersGenerator:
             except asyncio.CancelledError:
                 stop.set()  # the thread notices at its next token
                 raise
-        tactics = [(self.config.format.tactic_from(text, request), score) for text, score in samples]
-        return from_samples(((t, s) for t, s in tactics if t), request.theorem_name)
+        tactic_of = self.config.format.tactic_from
+        tactics = [(tactic_of(text, request), mean, total) for text, mean, total in samples]
+        return from_samples(((t, mean, total) for t, mean, total in tactics if t), request.theorem_name)
 
     async def sample_texts(
         self, request: GenerationRequest, stop: tuple[str, ...], max_tokens: int
@@ -103,7 +104,7 @@ class TransformersGenerator:
             except asyncio.CancelledError:
                 halt.set()
                 raise
-        return [(text, score) for text, score in samples]
+        return [(text, mean) for text, mean, _ in samples]
 
     def _sample(
         self, loaded: LoadedModel, prompt: str, prefix: str, num_samples: int | None, stop: threading.Event
@@ -339,7 +340,7 @@ def _finish(tokenizer: Any, tokens: list[int], logprobs: list[float], eos: int) 
     """Decode a sample; its score is the mean log-prob including the stop token (stopping is a choice too)."""
     text_tokens = tokens[:-1] if tokens and tokens[-1] == eos else tokens
     text = tokenizer.decode(text_tokens, skip_special_tokens=True)
-    return text, sum(logprobs) / max(1, len(logprobs))
+    return text, sum(logprobs) / max(1, len(logprobs)), sum(logprobs)
 
 
 def tail_in_tokens(tokenizer: Any, text: str, budget: int) -> str:

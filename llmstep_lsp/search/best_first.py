@@ -4,9 +4,9 @@ A node is the list of tactics from the start point and the goals Lean reports af
 search repeatedly expands the open node with the highest cumulative log-probability: the
 `Expander` proposes next tactics and has Lean check each one; children whose tactic Lean accepts
 are queued, and the first tactic that leaves no goals ends the search with a complete proof.
-A node's score is the sum of its steps' scores; a step's score is the candidate's *mean token
-log-prob* (what every backend reports), so long tactics are not punished for their length.
-Steps without a model score (model-free automation) count as `UNSCORED_STEP_LOGPROB`.
+A node's score is the sum of its steps' log-probs: a step's is the total token log-prob of its
+tactic (`Candidate.log_prob`), so a path's score is the cumulative log-prob of its tokens, as in
+GPT-f. Steps without a model score (model-free automation) count as `UNSCORED_STEP_LOGPROB`.
 """
 
 from __future__ import annotations

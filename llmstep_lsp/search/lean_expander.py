@@ -45,7 +45,7 @@ class LeanExpander:
         candidates = await self.candidates(self.build_request(lines, point, goals))
         results = await asyncio.gather(*(self._check(lines, point, goals, c.tactic) for c in candidates))
         return [
-            Child(candidate.tactic, candidate.score, result.goals_after)
+            Child(candidate.tactic, _step_logprob(candidate), result.goals_after)
             for candidate, result in zip(candidates, results, strict=True)
             if result.verdict in (Verdict.CLOSES, Verdict.VALID)
         ]
@@ -60,3 +60,9 @@ class LeanExpander:
             result = await self.verifier.check(lines, point, tactic)
             self.verifier.remember(key, result)
         return result
+
+
+def _step_logprob(candidate: Candidate) -> float | None:
+    """The step's total token log-prob (GPT-f's path score adds these); the mean where a backend
+    reports only that."""
+    return candidate.log_prob if candidate.log_prob is not None else candidate.score
