@@ -163,19 +163,8 @@ class MultiCopyVerifier:
 class WholeFileShadowVerifier(Verifier):
     """(a'): the shadow pool as it was before the measurement: the probe kept the rest of the file."""
 
-    async def _check_in(
-        self, shadow: str, lines: list[str], point: SuggestionPoint, tactic: str
-    ) -> CheckResult:
-        version = await self.lean.sync(shadow, candidate_probe_text(lines, point, tactic))
-        diagnostics = await self.lean.diagnostics(shadow, version, self.verify_timeout_s)
-        error = _candidate_error(diagnostics, point)
-        if error is not None:
-            return CheckResult(tactic, Verdict.INVALID, error=error.message)
-        end = point.tactic_column_utf16 + utf16_len(tactic)
-        state = await self.lean.plain_goal(shadow, version, point.line, end, self.verify_timeout_s)
-        if state is None:
-            return CheckResult(tactic, Verdict.INVALID, error="no tactic state")
-        return CheckResult(tactic, Verdict.CLOSES if state.closed else Verdict.VALID, goals_after=state.goals)
+    def probe_text(self, lines: list[str], point: SuggestionPoint, tactic: str) -> str:
+        return candidate_probe_text(lines, point, tactic)
 
 
 def edited(text: str, name: str, offset: int, round_: int) -> tuple[list[str], SuggestionPoint]:

@@ -125,25 +125,28 @@ def next_tactic_in_proof(output: str, request: GenerationRequest) -> str | None:
     The model was shown the declaration up to the suggestion line; in its code we find the proof
     after `by`, skip as many tactic lines as the user already wrote, and take the next one.
     """
-    blocks = _CODE_BLOCK.findall(output)
-    code = blocks[-1] if blocks else output
-    lines = code.split("\n")
-    start = next((i for i, line in enumerate(lines) if re.search(r"\bby\s*$", line)), None)
-    if start is None:
+    unwritten = unwritten_proof_lines(output, request.declaration)
+    if not unwritten:
         return None
-    written = _proof_lines(request.declaration)
-    tactics = [
-        line.strip() for line in lines[start + 1 :] if line.strip() and not line.strip().startswith("--")
-    ]
-    if len(tactics) <= len(written):
-        return None
-    tactic = tactics[len(written)]
+    tactic = unwritten[0].strip()
     return tactic if tactic.startswith(request.prefix) else None
 
 
-def _proof_lines(declaration: str) -> list[str]:
-    lines = declaration.split("\n")
-    start = next((i for i, line in enumerate(lines) if re.search(r"\bby\s*$", line)), len(lines))
+def unwritten_proof_lines(output: str, declaration: str) -> list[str] | None:
+    """The tactic lines (as written, indented) of the proof in a model's output — after `by`, in
+    its last code block — past as many lines as `declaration` already has (None: no proof there)."""
+    blocks = _CODE_BLOCK.findall(output)
+    proof = _after_by(str(blocks[-1] if blocks else output).split("\n"))
+    if proof is None:
+        return None
+    return proof[len(_after_by(declaration.split("\n")) or []) :]
+
+
+def _after_by(lines: list[str]) -> list[str] | None:
+    """The tactic lines after the first line that ends in `by` (None: no such line)."""
+    start = next((i for i, line in enumerate(lines) if re.search(r"\bby\s*$", line)), None)
+    if start is None:
+        return None
     return [line for line in lines[start + 1 :] if line.strip() and not line.strip().startswith("--")]
 
 

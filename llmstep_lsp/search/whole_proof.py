@@ -12,21 +12,18 @@ lines and a `sorry` placed after it fails with "no goals": nothing is left to pr
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass
 from typing import Protocol
 
 from llmstep_lsp.generation.base import GenerationRequest
 from llmstep_lsp.generation.filters import rejection_reason
-from llmstep_lsp.generation.formats import PromptFormat
+from llmstep_lsp.generation.formats import PromptFormat, unwritten_proof_lines
 from llmstep_lsp.lean.errors import LeanError
 from llmstep_lsp.proofpoint import SuggestionPoint, candidate_probe_text
 from llmstep_lsp.verification.verifier import Verifier, through_declaration
 
 WHOLE_PROOF_MIN_TOKENS = 1024
 """A line-by-line preset's token limit (128) is too short for a whole proof."""
-_CODE_BLOCK = re.compile(r"```(?:lean4?|)\s*\n(.*?)(?:```|$)", re.DOTALL)
-
 
 class ProofSampler(Protocol):
     async def sample_texts(
@@ -72,14 +69,7 @@ def proof_from_output(
 ) -> tuple[str, ...] | None:
     """The rest of the proof in a model's output, relative to the point; None if there is none."""
     if prompt_format.output == "proof":
-        blocks = _CODE_BLOCK.findall(output)
-        code = blocks[-1] if blocks else output
-        lines = code.split("\n")
-        start = next((i for i, line in enumerate(lines) if re.search(r"\bby\s*$", line)), None)
-        if start is None:
-            return None
-        body = [line for line in lines[start + 1 :] if _is_tactic_line(line)]
-        body = body[len(_written_lines(request.declaration)) :]
+        body = unwritten_proof_lines(output, request.declaration)
         if not body:
             return None
         width = _indent_width(body[0])
@@ -129,12 +119,6 @@ async def check_whole_proof(
 
 def _is_tactic_line(line: str) -> bool:
     return bool(line.strip()) and not line.strip().startswith("--")
-
-
-def _written_lines(declaration: str) -> list[str]:
-    lines = declaration.split("\n")
-    start = next((i for i, line in enumerate(lines) if re.search(r"\bby\s*$", line)), len(lines))
-    return [line for line in lines[start + 1 :] if _is_tactic_line(line)]
 
 
 def _indent_width(text: str) -> int:

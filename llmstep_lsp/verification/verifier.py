@@ -129,11 +129,14 @@ class Verifier(VerdictCache):
                 log.info("no verdict for %r: %s", tactic, err)
                 return CheckResult(tactic, Verdict.UNKNOWN, error=str(err))
 
+    def probe_text(self, lines: list[str], point: SuggestionPoint, tactic: str) -> str:
+        """The shadow text a candidate is checked in: the file through the point's declaration."""
+        return candidate_probe_text(through_declaration(lines, point), point, tactic)
+
     async def _check_in(
         self, shadow: str, lines: list[str], point: SuggestionPoint, tactic: str
     ) -> CheckResult:
-        probe = candidate_probe_text(through_declaration(lines, point), point, tactic)
-        version = await self.lean.sync(shadow, probe)
+        version = await self.lean.sync(shadow, self.probe_text(lines, point, tactic))
         diagnostics = await self.lean.diagnostics(shadow, version, self.verify_timeout_s)
         error = _candidate_error(diagnostics, point)
         if error is not None:
