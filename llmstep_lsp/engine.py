@@ -296,8 +296,7 @@ class SuggestionEngine:
                     return SuggestionSet(
                         uri, version, point, note="Lean reports no open goal here", timings_ms=timings
                     )
-                prompt_goals = state.goals if self.settings.prompt_goals == "all" else state.goals[:1]
-                request = _generation_request(lines, point, prompt_goals)
+                request = self._request_for(lines, point, state.goals)
                 mark = time.perf_counter()
                 candidates = await self._candidates(request)
                 timings["generate"] = _ms_since(mark)
@@ -548,6 +547,7 @@ class SuggestionEngine:
     def _request_for(
         self, lines: list[str], point: SuggestionPoint, goals: tuple[str, ...]
     ) -> GenerationRequest:
+        """The generation request at the point, with all goals or the main one (`promptGoals`)."""
         return _generation_request(lines, point, goals if self.settings.prompt_goals == "all" else goals[:1])
 
     # --- Lean sessions -------------------------------------------------------------------------
