@@ -40,7 +40,7 @@ from llmstep_lsp.search.whole_proof import (
 )
 from llmstep_lsp.settings import Settings
 from llmstep_lsp.verification.factory import build_verifiers
-from llmstep_lsp.verification.verifier import CandidateVerifier, CheckResult, Verdict, Verifier
+from llmstep_lsp.verification.verifier import CandidateVerifier, CheckResult, Verdict, Verifier, cached_check
 
 log = logging.getLogger(__name__)
 
@@ -410,11 +410,7 @@ class SuggestionEngine:
         verdicts: dict[int, CheckResult] = {}
 
         async def check(index: int, tactic: str) -> None:
-            key = (environment, goals, tactic)
-            result = verifier.cached_verdict(key)
-            if result is None:
-                result = await verifier.check(lines, point, tactic)
-                verifier.remember(key, result)
+            result, _ = await cached_check(verifier, (environment, goals, tactic), lines, point, tactic)
             first = result.verdict is Verdict.CLOSES and not any(
                 v.verdict is Verdict.CLOSES for v in verdicts.values()
             )

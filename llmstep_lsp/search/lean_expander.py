@@ -14,7 +14,7 @@ from llmstep_lsp.generation.base import Candidate, GenerationRequest
 from llmstep_lsp.proofpoint import SuggestionPoint
 from llmstep_lsp.search.best_first import Child
 from llmstep_lsp.search.proof import after_path
-from llmstep_lsp.verification.verifier import CandidateVerifier, CheckResult, Verdict
+from llmstep_lsp.verification.verifier import CandidateVerifier, CheckResult, Verdict, cached_check
 
 CandidateSource = Callable[[GenerationRequest], Awaitable[list[Candidate]]]
 RequestBuilder = Callable[[list[str], SuggestionPoint, tuple[str, ...]], GenerationRequest]
@@ -54,11 +54,9 @@ class LeanExpander:
         self, lines: list[str], point: SuggestionPoint, goals: tuple[str, ...], tactic: str
     ) -> CheckResult:
         key = (self.environment, goals, tactic)
-        result = self.verifier.cached_verdict(key)
-        if result is None:
+        result, asked_lean = await cached_check(self.verifier, key, lines, point, tactic)
+        if asked_lean:
             self.checked += 1
-            result = await self.verifier.check(lines, point, tactic)
-            self.verifier.remember(key, result)
         return result
 
 

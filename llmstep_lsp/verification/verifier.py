@@ -71,6 +71,18 @@ class CandidateVerifier(Protocol):
         """Stop whatever processes the verifier owns besides the Lean server."""
 
 
+async def cached_check(
+    verifier: CandidateVerifier, key: VerdictKey, lines: list[str], point: SuggestionPoint, tactic: str
+) -> tuple[CheckResult, bool]:
+    """The verdict on `tactic` from the verifier's cache, else from Lean (then remembered); the flag
+    says whether Lean was asked."""
+    if (hit := verifier.cached_verdict(key)) is not None:
+        return hit, False
+    result = await verifier.check(lines, point, tactic)
+    verifier.remember(key, result)
+    return result, True
+
+
 class VerdictCache:
     """Lean's verdict on a tactic depends only on the goal and the environment it runs in."""
 
