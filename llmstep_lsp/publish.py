@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from lsprotocol import types
 
 from llmstep_lsp.engine import ProofReport, Suggestion, SuggestionSet
+from llmstep_lsp.proofpoint import SuggestionPoint
 from llmstep_lsp.protocol import COMPLETE_PROOF_COMMAND, SEARCH_PROOF_COMMAND
 from llmstep_lsp.search.proof import render_proof
 
@@ -76,7 +77,7 @@ def hint_diagnostic(result: SuggestionSet, encode: ColumnEncoder) -> types.Diagn
         return None
     count = len(result.suggestions)
     return types.Diagnostic(
-        range=_line_range(result, encode),
+        range=_line_range(result.point, encode),
         message=f"llmstep: {count} verified suggestion{'s' if count != 1 else ''}; "
         f"best: {suggestion_title(result.suggestions[0])}",
         severity=types.DiagnosticSeverity.Hint,
@@ -90,27 +91,19 @@ def code_actions(
 ) -> list[types.CodeAction]:
     if result.point is None:
         return []
-    line_range = _line_range(result, encode)
-    if hint is not None and hint.range.start.line != result.point.line:
+    point = result.point
+    if hint is not None and hint.range.start.line != point.line:
         hint = None  # the published hint belongs to another line
-    actions = []
-    for rank, suggestion in enumerate(result.suggestions):
-        edit = types.TextDocumentEdit(
-            text_document=types.OptionalVersionedTextDocumentIdentifier(
-                uri=result.uri, version=result.version
-            ),
-            edits=[types.TextEdit(range=line_range, new_text=result.point.line_with(suggestion.tactic))],
+    return [
+        types.CodeAction(
+            title=suggestion_title(suggestion),
+            kind=types.CodeActionKind.QuickFix,
+            is_preferred=rank == 0,
+            edit=_line_edit(result.uri, result.version, point, point.line_with(suggestion.tactic), encode),
+            diagnostics=[hint] if hint else None,
         )
-        actions.append(
-            types.CodeAction(
-                title=suggestion_title(suggestion),
-                kind=types.CodeActionKind.QuickFix,
-                is_preferred=rank == 0,
-                edit=types.WorkspaceEdit(document_changes=[edit]),
-                diagnostics=[hint] if hint else None,
-            )
-        )
-    return actions
+        for rank, suggestion in enumerate(result.suggestions)
+    ]
 
 
 def proof_actions(result: SuggestionSet, whole_proofs: bool) -> list[types.CodeAction]:
@@ -144,25 +137,15 @@ def proof_edit(report: ProofReport, encode: ColumnEncoder) -> types.WorkspaceEdi
     """The best proof in place of the point's line, for the document version it was found in."""
     if report.point is None or not report.proofs:
         return None
-    text = report.point.line_text
-    line = report.point.line
-    line_range = types.Range(
-        start=types.Position(line=line, character=0),
-        end=types.Position(line=line, character=encode(text, len(text))),
-    )
     new_text = "\n".join(render_proof(report.point, report.proofs[0]))
-    edit = types.TextDocumentEdit(
-        text_document=types.OptionalVersionedTextDocumentIdentifier(uri=report.uri, version=report.version),
-        edits=[types.TextEdit(range=line_range, new_text=new_text)],
-    )
-    return types.WorkspaceEdit(document_changes=[edit])
+    return _line_edit(report.uri, report.version, report.point, new_text, encode)
 
 
 def inline_completions(result: SuggestionSet, encode: ColumnEncoder) -> types.InlineCompletionList:
     """Best suggestion first: the whole line as it would read, so it completes what is typed."""
     if result.point is None:
         return types.InlineCompletionList(items=[])
-    line_range = _line_range(result, encode)
+    line_range = _line_range(result.point, encode)
     return types.InlineCompletionList(
         items=[
             types.InlineCompletionItem(insert_text=result.point.line_with(s.tactic), range=line_range)
@@ -171,10 +154,21 @@ def inline_completions(result: SuggestionSet, encode: ColumnEncoder) -> types.In
     )
 
 
-def _line_range(result: SuggestionSet, encode: ColumnEncoder) -> types.Range:
-    assert result.point is not None
-    text = result.point.line_text
-    line = result.point.line
+def _line_edit(
+    uri: str, version: int, point: SuggestionPoint, new_text: str, encode: ColumnEncoder
+) -> types.WorkspaceEdit:
+    """`new_text` in place of the point's line, for that document version only (the editor refuses
+    it if the text moved)."""
+    edit = types.TextDocumentEdit(
+        text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version),
+        edits=[types.TextEdit(range=_line_range(point, encode), new_text=new_text)],
+    )
+    return types.WorkspaceEdit(document_changes=[edit])
+
+
+def _line_range(point: SuggestionPoint, encode: ColumnEncoder) -> types.Range:
+    text = point.line_text
+    line = point.line
     return types.Range(
         start=types.Position(line=line, character=0),
         end=types.Position(line=line, character=encode(text, len(text))),
