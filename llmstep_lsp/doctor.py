@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from llmstep_lsp.generation import ModelUnavailable
+from llmstep_lsp.generation.base import INSTALL_MODEL_BACKEND
 from llmstep_lsp.generation.factory import build_model_generator
 from llmstep_lsp.lean.project import find_project
 from llmstep_lsp.settings import Settings
@@ -88,7 +89,7 @@ def _device_line(wanted: str) -> tuple[bool, str, str]:
         return (
             False,
             "device: torch is not installed",
-            "pip install torch==2.13.0 && pip install 'llmstep-lsp[model]'",
+            INSTALL_MODEL_BACKEND,
         )
     if torch.cuda.is_available():
         found = f"cuda ({torch.cuda.get_device_name(0)})"

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from llmstep_lsp.generation.base import GenerationRequest
+from llmstep_lsp.generation.base import INSTALL_MODEL_BACKEND, GenerationRequest
 from llmstep_lsp.generation.formats import FORMATS
 from llmstep_lsp.generation.transformers_backend import choose_device
 from llmstep_lsp.proofsteps import ProofStep, load_proofsteps
@@ -230,8 +230,7 @@ def _import_backend() -> tuple[Any, Any, Any]:
         from tqdm import tqdm  # type: ignore[import-untyped]
     except ImportError as err:
         raise TrainingError(
-            f"training needs the model backend ({err.name} is missing). Fix: "
-            "pip install torch==2.13.0 && pip install 'llmstep-lsp[model]'"
+            f"training needs the model backend ({err.name} is missing). Fix: {INSTALL_MODEL_BACKEND}"
         ) from err
     transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     return torch, transformers, tqdm

@@ -34,6 +34,10 @@ class Candidate:
     GPT-f does); None where the backend gives none."""
 
 
+INSTALL_MODEL_BACKEND = "pip install torch==2.13.0 && pip install 'llmstep-lsp[model]'"
+"""How to install the model backend: torch first and pinned, so pip never pulls a CUDA build."""
+
+
 class ModelUnavailable(Exception):
     """The configured model cannot be used; the message says why and how to fix it."""
 

@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from llmstep_lsp.generation.base import Candidate, GenerationRequest, ModelUnavailable
+from llmstep_lsp.generation.base import INSTALL_MODEL_BACKEND, Candidate, GenerationRequest, ModelUnavailable
 from llmstep_lsp.generation.formats import tail_at_line
 from llmstep_lsp.generation.presets import GenerationConfig
 from llmstep_lsp.generation.ranking import from_samples
@@ -124,8 +124,7 @@ def load_model(config: GenerationConfig) -> LoadedModel:
         import transformers
     except ImportError as err:
         raise ModelUnavailable(
-            f"the model backend is not installed ({err.name} is missing). Fix: "
-            "pip install torch==2.13.0 && pip install 'llmstep-lsp[model]'"
+            f"the model backend is not installed ({err.name} is missing). Fix: {INSTALL_MODEL_BACKEND}"
         ) from err
     # stderr is the editor's log panel: no progress bars there
     transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
