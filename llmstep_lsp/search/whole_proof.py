@@ -11,14 +11,12 @@ lines and a `sorry` placed after it fails with "no goals": nothing is left to pr
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Protocol
 
 from llmstep_lsp.generation.base import GenerationRequest
 from llmstep_lsp.generation.filters import rejection_reason
 from llmstep_lsp.generation.formats import PromptFormat, unwritten_proof_lines
-from llmstep_lsp.lean.errors import LeanError
 from llmstep_lsp.proofpoint import SuggestionPoint, candidate_probe_text
 from llmstep_lsp.verification.verifier import Verifier, through_declaration
 
@@ -98,13 +96,9 @@ async def check_whole_proof(
     joined = "\n".join([proof[0], *(point.continuation + line for line in proof[1:])])
     probe = candidate_probe_text(through_declaration(lines, point), point, joined)
     sorry_line = point.line + len(proof)
-    async with verifier.shadows.lease() as shadow:
-        try:
-            async with asyncio.timeout(verifier.verify_timeout_s):
-                version = await verifier.lean.sync(shadow, probe)
-                diagnostics = await verifier.lean.diagnostics(shadow, version, verifier.verify_timeout_s)
-        except (TimeoutError, LeanError):
-            return False
+    diagnostics = await verifier.probe_diagnostics(probe)
+    if diagnostics is None:
+        return False
     closed = False
     for diagnostic in diagnostics:
         if not diagnostic.is_error:

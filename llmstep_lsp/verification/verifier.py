@@ -141,6 +141,17 @@ class Verifier(VerdictCache):
                 log.info("no verdict for %r: %s", tactic, err)
                 return CheckResult(tactic, Verdict.UNKNOWN, error=str(err))
 
+    async def probe_diagnostics(self, text: str) -> list[LeanDiagnostic] | None:
+        """Lean's diagnostics for `text` in a shadow document (None: no answer within the deadline)."""
+        async with self.shadows.lease() as shadow:
+            try:
+                async with asyncio.timeout(self.verify_timeout_s):
+                    version = await self.lean.sync(shadow, text)
+                    return await self.lean.diagnostics(shadow, version, self.verify_timeout_s)
+            except (TimeoutError, LeanError) as err:
+                log.info("no diagnostics for a probe: %s", err or "timeout")
+                return None
+
     def probe_text(self, lines: list[str], point: SuggestionPoint, tactic: str) -> str:
         """The shadow text a candidate is checked in: the file through the point's declaration."""
         return candidate_probe_text(through_declaration(lines, point), point, tactic)
