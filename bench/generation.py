@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
 import json
 import os
 import statistics
@@ -210,18 +211,59 @@ def copy_bandwidth_bytes_per_s() -> float:
 
 
 class ForwardCounter:
-    """Counts decode steps (forward calls on one new token) of a model."""
+    """Counts forward passes of a model (a request's decode steps: its passes but the prefill)."""
 
     def __init__(self, model: Any) -> None:
-        self.steps = 0
+        self.passes = 0
         self._forward = model.forward
+        # The sampler reads the forward's parameters (`logits_to_keep`, `position_ids`): keep them.
+        self.__signature__ = inspect.signature(model.forward)
         model.forward = self
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        ids = kwargs.get("input_ids", args[0] if args else None)
-        if ids is not None and ids.shape[-1] == 1:
-            self.steps += 1
+        self.passes += 1
         return self._forward(*args, **kwargs)
+
+
+def dtype_agreement(model_dir: Path, dtype: str, limit: int = 300) -> dict[str, float]:
+    """How far the model's next-token distributions move in `dtype` from float32, on the first
+    `limit` (state, tactic) pairs of the shared miniF2F proofsteps (teacher-forced over the tactic
+    and EOS): mean NLL a token in each, the share of positions with the same argmax, and the KL
+    divergence a token at llmstep's sampling temperature."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    reference = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    other = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype)).eval()
+    lines = (SHARED / "minif2f_test_verified_proofsteps.jsonl").read_text(encoding="utf-8").splitlines()
+    nll = {"float32": 0.0, dtype: 0.0}
+    positions = same_argmax = 0
+    kl = 0.0
+    with torch.inference_mode():
+        for line in lines[:limit]:
+            row = json.loads(line)
+            prompt = tokenizer(f"[GOAL]{row['state']}[PROOFSTEP]").input_ids
+            target = [*tokenizer(row["tactic"]).input_ids, tokenizer.eos_token_id]
+            ids = torch.tensor([prompt + target])
+            picked = torch.tensor(target)[:, None]
+            both = {}
+            for name, model in (("float32", reference), (dtype, other)):
+                logits = model(input_ids=ids).logits[0, len(prompt) - 1 : -1].float()
+                both[name] = logits
+                nll[name] -= torch.log_softmax(logits, -1).gather(1, picked).sum().item()
+            positions += len(target)
+            same_argmax += int((both["float32"].argmax(-1) == both[dtype].argmax(-1)).sum())
+            p = torch.log_softmax(both["float32"] / TEMPERATURE, -1)
+            q = torch.log_softmax(both[dtype] / TEMPERATURE, -1)
+            kl += float((p.exp() * (p - q)).sum())
+    return {
+        "tokens": positions,
+        "nll_per_token_float32": nll["float32"] / positions,
+        f"nll_per_token_{dtype}": nll[dtype] / positions,
+        "same_argmax": same_argmax / positions,
+        "kl_per_token_at_temperature": kl / positions,
+    }
 
 
 def main() -> int:
@@ -233,7 +275,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
-    parser.add_argument("--dtype", default="auto", help="both sides' weights (default: the product's choice)")
+    parser.add_argument("--dtype", default="auto", help="our weights (default: the product's choice)")
     args = parser.parse_args()
 
     import torch
@@ -244,64 +286,91 @@ def main() -> int:
     model_dir = build_model(args.train_steps)
     if args.model == "medium":
         model_dir = grow(model_dir)
-    config = GenerationConfig(
-        "transformers",
-        str(model_dir),
-        FORMATS["proofstep"],
-        SAMPLES,
-        TEMPERATURE,
-        MAX_NEW_TOKENS,
-        dtype=args.dtype,
-    )
-    loaded = load_model(config)
+
+    def load(dtype: str) -> LoadedModel:
+        return load_model(
+            GenerationConfig(
+                "transformers",
+                str(model_dir),
+                FORMATS["proofstep"],
+                SAMPLES,
+                TEMPERATURE,
+                MAX_NEW_TOKENS,
+                dtype=dtype,
+            )
+        )
+
+    # llmstep's server loads the model as from_pretrained does, in float32 on a CPU.
+    models = {"naive": load("float32"), "ours": load(args.dtype)}
+    if models["ours"].dtype != "float32":
+        models["ours_float32"] = load("float32")  # ours in llmstep's dtype: the like-for-like ratio
+    runs = {"naive": naive, "ours": ours, "ours_float32": ours}
     cases = [json.loads(line) for line in CASES.read_text(encoding="utf-8").splitlines()]
     prompts = [
         FORMATS["proofstep"].template.format(goal=c["tactic_state"], prefix=c["prefix"]) for c in cases
     ]
-    weight_bytes = sum(p.numel() * p.element_size() for p in loaded.model.parameters())
-    counter = ForwardCounter(loaded.model)
+    counters = {name: ForwardCounter(loaded.model) for name, loaded in models.items()}
 
-    naive(loaded, prompts[0])  # warm-up
-    ours(loaded, prompts[0])
-    times: dict[str, list[float]] = {"naive": [], "ours": []}
-    steps = {"naive": 0, "ours": 0}
-    lengths: dict[str, list[int]] = {"naive": [], "ours": []}
+    for name, loaded in models.items():  # warm-up
+        runs[name](loaded, prompts[0])
+    times: dict[str, list[float]] = {name: [] for name in models}
+    steps = dict.fromkeys(models, 0)
+    lengths: dict[str, list[int]] = {name: [] for name in models}
     torch.manual_seed(0)
     for _ in range(args.rounds):
+        # Our sampler guesses from its recent outputs. A round asks each goal once, and each round
+        # starts with no memory, so a goal's guesses never come from its own earlier samples.
+        for loaded in models.values():
+            loaded.recent_outputs.clear()
         for prompt in prompts:
-            for name, run in (("naive", naive), ("ours", ours)):
-                before = counter.steps
+            for name, loaded in models.items():
+                before = counters[name].passes
                 start = time.perf_counter()
-                result = run(loaded, prompt)
+                result = runs[name](loaded, prompt)
                 times[name].append(time.perf_counter() - start)
-                steps[name] += counter.steps - before
+                steps[name] += counters[name].passes - before - 1
                 texts = result if name == "naive" else [c.tactic for c in result]
                 lengths[name].extend(len(loaded.tokenizer.encode(t)) for t in texts)
 
     bandwidth = copy_bandwidth_bytes_per_s()
     total = {name: sum(values) for name, values in times.items()}
+    weight_bytes = sum(p.numel() * p.element_size() for p in models["ours"].model.parameters())
     floor_s = weight_bytes * steps["ours"] / bandwidth
-    report = {
+    requests = len(times["ours"])
+    report: dict[str, Any] = {
         "machine": f"{os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads",
-        "model": f"GPT-NeoX {weight_bytes / 1e6:.1f} MB weights ({loaded.dtype}), {model_dir.name}",
-        "requests": len(times["ours"]),
-        "naive_s_per_request": statistics.mean(times["naive"]),
-        "ours_s_per_request": statistics.mean(times["ours"]),
+        "model": f"GPT-NeoX {weight_bytes / 1e6:.1f} MB weights ({models['ours'].dtype}), {model_dir.name}",
+        "ours_dtype": models["ours"].dtype,
+        "requests": requests,
+        **{f"{name}_s_per_request": total[name] / requests for name in models},
         "speedup": total["naive"] / total["ours"],
-        "naive_decode_steps_per_request": steps["naive"] / len(times["naive"]),
-        "ours_decode_steps_per_request": steps["ours"] / len(times["ours"]),
+        **{f"{name}_decode_steps_per_request": steps[name] / requests for name in models},
         "mean_output_tokens": statistics.mean(lengths["ours"]) if lengths["ours"] else 0,
         "naive_mean_output_tokens": statistics.mean(lengths["naive"]) if lengths["naive"] else 0,
         "load_average_1min": os.getloadavg()[0],
         "copy_bandwidth_GB_s": bandwidth / 1e9,
         "ours_vs_bandwidth_floor": total["ours"] / floor_s if floor_s else float("nan"),
     }
+    if "ours_float32" in models:
+        report["speedup_same_dtype"] = total["naive"] / total["ours_float32"]
+        report["dtype_agreement"] = dtype_agreement(model_dir, models["ours"].dtype)
     print(f"generation benchmark — {report['machine']}; {report['model']}")
-    print(f"{'':>8} {'s/request':>10} {'decode steps':>13}")
-    for name in ("naive", "ours"):
+    print(f"{'':>13} {'dtype':>9} {'s/request':>10} {'decode steps':>13}")
+    for name, loaded in models.items():
         per_request = report[f"{name}_s_per_request"]
-        print(f"{name:>8} {per_request:>10.3f} {report[f'{name}_decode_steps_per_request']:>13.1f}")
-    print(f"speedup (naive / ours): {report['speedup']:.2f}x over {report['requests']} requests each")
+        decode_steps = report[f"{name}_decode_steps_per_request"]
+        print(f"{name:>13} {loaded.dtype:>9} {per_request:>10.3f} {decode_steps:>13.1f}")
+    print(f"speedup (naive / ours): {report['speedup']:.2f}x over {requests} requests each")
+    if "speedup_same_dtype" in report:
+        agreement = report["dtype_agreement"]
+        dtype = models["ours"].dtype
+        print(f"speedup in llmstep's float32 (naive / ours_float32): {report['speedup_same_dtype']:.2f}x")
+        print(
+            f"{dtype} vs float32 on {agreement['tokens']} tokens of miniF2F proofsteps: NLL/token "
+            f"{agreement[f'nll_per_token_{dtype}']:.4f} vs {agreement['nll_per_token_float32']:.4f}, "
+            f"same argmax {agreement['same_argmax']:.2%}, "
+            f"KL at T={TEMPERATURE} {agreement['kl_per_token_at_temperature']:.1e} nats/token"
+        )
     print(
         f"mean output: {report['mean_output_tokens']:.1f} tokens (ours, first line), "
         f"{report['naive_mean_output_tokens']:.1f} (naive, to EOS); "

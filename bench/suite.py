@@ -278,7 +278,11 @@ def table_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     if generation.get("skipped"):
         rows.append(("generation", "naive / ours", "skipped", ""))
     else:
-        rows.append(("generation", "naive / ours (s per request)", f"{generation['speedup']:.2f}×", ""))
+        ours = f"naive / ours in {generation.get('ours_dtype', 'float32')} (s per request)"
+        rows.append(("generation", ours, f"{generation['speedup']:.2f}×", ""))
+        if "speedup_same_dtype" in generation:
+            same = f"{generation['speedup_same_dtype']:.2f}×"
+            rows.append(("generation", "naive / ours, both in float32", same, ""))
         floor = f"{generation['ours_vs_bandwidth_floor']:.1f}×"
         rows.append(("generation", "ours / memory-bandwidth floor", floor, ""))
     return rows

@@ -3,8 +3,9 @@
 
 torch and transformers are imported lazily and the model is loaded once per process, in a worker
 thread, with the device and dtype chosen for the machine (overridable). Causal sampling encodes
-the prompt once and shares its KV cache across all samples; each sample stops on its own at EOS
-or at a stop string (end of line), and finished samples leave the batch. Generation runs in a
+the prompt once and shares its KV cache across all samples; each step also checks guessed next
+tokens (`guesses.py`), so a sample can advance several tokens a step; each sample stops on its own
+at EOS or at a stop string (end of line), and finished samples leave the batch. Generation runs in a
 thread so the event loop keeps serving; a cancelled request stops the loop at its next token.
 """
 
@@ -14,11 +15,13 @@ import asyncio
 import inspect
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from llmstep_lsp.generation.base import INSTALL_MODEL_BACKEND, Candidate, GenerationRequest, ModelUnavailable
 from llmstep_lsp.generation.formats import tail_at_line
+from llmstep_lsp.generation.guesses import LONGEST_NGRAM, NgramGuesser, RecentOutputs
 from llmstep_lsp.generation.presets import GenerationConfig
 from llmstep_lsp.generation.ranking import from_samples
 
@@ -36,6 +39,7 @@ class LoadedModel:
     dtype: str
     seq2seq: bool
     pieces: list[str] | None = None
+    recent_outputs: RecentOutputs = field(default_factory=RecentOutputs)
 
 
 class TransformersGenerator:
@@ -161,14 +165,58 @@ def choose_device(torch: Any, wanted: str) -> str:
 
 
 def choose_dtype(torch: Any, device: str, wanted: str) -> str:
-    """Half precision where the hardware is built for it; float32 on CPUs (measured in bench/)."""
+    """Half precision where the hardware computes in it; else float32.
+
+    On CPUs with bf16 instructions (AVX512-BF16, AMX) bf16 weights made our sampler about 2×
+    faster; on the benchmark's model the next-token distributions differed from float32's by
+    1e-4 nats a token (README, Benchmarks). Other CPUs would emulate bf16, slower than float32."""
     if wanted != "auto":
         return wanted
     if device.startswith("cuda"):
         return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
     if device == "mps":
         return "float16"
-    return "float32"
+    return "bfloat16" if cpu_computes_bf16() else "float32"
+
+
+def cpu_computes_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether the CPU has bf16 instructions, from Linux's CPU flags (elsewhere: unknown, no)."""
+    try:
+        text = cpuinfo.read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return bool({"avx512_bf16", "amx_bf16"} & set(line.partition(":")[2].split()))
+    return False
+
+
+# Speculative steps: a forward pass checks each row's guessed continuation (`guesses.py`) along
+# with its next token. Guessed positions are nearly free where a step costs what reading the
+# weights costs, but not on a CPU, where a few rows' matrix products are already compute-bound;
+# so a step feeds at most STEP_POSITIONS positions in all, (1 + guess) × rows. 12 was the fastest
+# of 8/12/16/24 in bench/generation.py (see the README).
+MAX_GUESS = 8
+STEP_POSITIONS = 12
+
+
+@dataclass
+class _Row:
+    """A batch row: the samples that share one token history, and its KV-cache row."""
+
+    samples: list[int]
+    history: list[int]  # prompt + generated tokens; its last `unfed` tokens are not in the cache yet
+    unfed: int
+    text: str  # the generated text, where stop strings are looked for
+
+
+@dataclass
+class _Branch:
+    """Samples of a row that leave its guess at the same point with the same token: a new row."""
+
+    samples: list[int]
+    new_tokens: list[int]  # the accepted part of the guess, then the token drawn instead
+    text: str
 
 
 def sample_causal(
@@ -186,69 +234,161 @@ def sample_causal(
     samples that drew the same tokens so far share a row (their next-token distribution is the
     same, so this is exact), a row splits when its samples draw different tokens (its KV cache
     row is copied), and a row leaves the batch when its samples stop at EOS or a stop string.
-    With a model that is sure of itself most samples share rows, so a step costs far less than
-    N sequences.
+
+    Each step also feeds a guess of each row's next tokens, and each sample draws its token at
+    every guessed position from the model's distribution there, going on to the next position
+    only while its draws equal the guess. So every token is drawn given its true history, as with
+    one token per step, in fewer forward passes. The cache keeps the positions of rejected
+    guesses, masked out with `attention_mask` (positions come from `position_ids`), so rows can
+    advance by different amounts in one step.
     """
     import torch
 
-    model, tokenizer = loaded.model, loaded.tokenizer
+    model, tokenizer, device = loaded.model, loaded.tokenizer, loaded.device
     eos = tokenizer.eos_token_id
+    padding_token = eos if eos is not None else 0
     pieces = _token_pieces(loaded)
-    prompt_ids = tokenizer(prompt, return_tensors="pt").input_ids.to(loaded.device)
+    prompt_ids = list(tokenizer(prompt).input_ids)
+    guesser = NgramGuesser(behind=loaded.recent_outputs.index)
+    guesser.index(prompt_ids)
     tokens: list[list[int]] = [[] for _ in range(n)]
     logprobs: list[list[float]] = [[] for _ in range(n)]
+    rows = [_Row(list(range(n)), list(prompt_ids), len(prompt_ids), "")]
+    seen = torch.ones((1, 0), dtype=torch.long, device=device)  # cache positions each row attends to
+    cache = None
+    options = _last_logits_only(model)
+    may_guess = "position_ids" in inspect.signature(model.forward).parameters
     with torch.inference_mode():
-        # Only the last position's logits are needed: skips a (prompt × vocabulary) product.
-        out = model(input_ids=prompt_ids, use_cache=True, **_last_logits_only(model))
-        cache = out.past_key_values
-        logits = out.logits[:, -1, :]
-        rows: list[list[int]] = [list(range(n))]  # batch row -> the samples sharing its history
-        texts = [""]  # batch row -> its generated text (for stop strings)
-        for _ in range(max_new_tokens):
+        while rows:
             if cancel.is_set():
                 return []
-            drawn, drawn_logprobs = _draw(torch, logits, temperature, max(len(r) for r in rows))
-            # Regroup: samples of the same row that drew the same token keep sharing a row.
-            children: dict[tuple[int, int], list[int]] = {}
-            for row, samples in enumerate(rows):
-                # A row drew k ≥ len(samples) tokens; its samples take the first ones.
-                for sample, token, logprob in zip(samples, drawn[row], drawn_logprobs[row], strict=False):
-                    tokens[sample].append(token)
-                    logprobs[sample].append(logprob)
-                    children.setdefault((row, token), []).append(sample)
-            parents, next_tokens, next_rows, next_texts = [], [], [], []
-            for (row, token), samples in children.items():
-                if token == eos or _stops(texts[row], pieces[token], stops):
-                    continue
-                parents.append(row)
-                next_tokens.append(token)
-                next_rows.append(samples)
-                next_texts.append(texts[row] + pieces[token])
+            limit = min(MAX_GUESS, STEP_POSITIONS // len(rows) - 1) if may_guess else 0
+            guesses = [guesser.guess(row.history, limit) for row in rows]
+            unfed = rows[0].unfed  # the whole prompt at first, then one token for every row
+            width = unfed + max(len(g) for g in guesses)
+            inputs, fed, positions = [], [], []
+            for row, guess in zip(rows, guesses, strict=True):
+                padding = width - unfed - len(guess)
+                inputs.append(row.history[len(row.history) - unfed :] + guess + [padding_token] * padding)
+                fed.append([1] * (unfed + len(guess)) + [0] * padding)
+                first = len(row.history) - unfed
+                positions.append(list(range(first, first + width)))
+            drawn_at = width - unfed + 1  # the last input token and each guessed one
+            if options:
+                options["logits_to_keep"] = drawn_at
+            attention = torch.cat((seen, torch.tensor(fed, device=device)), dim=1)
+            out = model(
+                input_ids=torch.tensor(inputs, device=device),
+                attention_mask=attention,
+                position_ids=torch.tensor(positions, device=device),
+                past_key_values=cache,
+                use_cache=True,
+                **options,
+            )
+            cache = out.past_key_values
+            drawn, drawn_logprobs = _draw(
+                torch, out.logits[:, -drawn_at:, :], temperature, max(len(r.samples) for r in rows)
+            )
+            parents: list[int] = []
+            next_rows: list[_Row] = []
+            kept: list[list[int]] = []
+            for index, (row, guess) in enumerate(zip(rows, guesses, strict=True)):
+                branches = _walk(
+                    row,
+                    guess,
+                    drawn[index],
+                    drawn_logprobs[index],
+                    tokens,
+                    logprobs,
+                    pieces,
+                    eos,
+                    stops,
+                    max_new_tokens,
+                )
+                known = len(row.history)
+                for number, branch in enumerate(branches):
+                    # The last branch takes over the row's history list (the guesser's entries
+                    # into it keep growing); the others copy it first.
+                    history = row.history if number == len(branches) - 1 else row.history[:known]
+                    history.extend(branch.new_tokens)
+                    guesser.index(history, known)
+                    next_rows.append(_Row(branch.samples, history, 1, branch.text))
+                    parents.append(index)
+                    accepted = len(branch.new_tokens) - 1
+                    kept.append([1] * (unfed + accepted) + [0] * (width - unfed - accepted))
             if not next_rows:
                 break
             if parents != list(range(len(rows))):
-                cache.batch_select_indices(torch.tensor(parents, device=logits.device))
-            rows, texts = next_rows, next_texts
-            step_input = torch.tensor(next_tokens, device=logits.device)[:, None]
-            out = model(input_ids=step_input, past_key_values=cache, use_cache=True)
-            cache = out.past_key_values
-            logits = out.logits[:, -1, :]
+                selected = torch.tensor(parents, device=device)
+                cache.batch_select_indices(selected)
+                seen = seen.index_select(0, selected)
+            seen = torch.cat((seen, torch.tensor(kept, device=device)), dim=1)
+            rows = next_rows
+    tail = prompt_ids[-LONGEST_NGRAM:]  # so that later requests can guess their first tokens too
+    for distinct in {tuple(t) for t in tokens}:
+        loaded.recent_outputs.remember(tail + list(distinct))
     return [_finish(tokenizer, toks, lps, eos) for toks, lps in zip(tokens, logprobs, strict=True)]
 
 
-def _draw(torch: Any, logits: Any, temperature: float, k: int) -> tuple[list[list[int]], list[list[float]]]:
-    """`k` tokens per batch row (drawn with replacement; greedy: the best one k times) and their
-    log-probs, brought to the host in one transfer (a sync per step, not per row or per sample)."""
-    logits = logits.float()
+def _walk(
+    row: _Row,
+    guess: list[int],
+    drawn: list[list[int]],
+    drawn_logprobs: list[list[float]],
+    tokens: list[list[int]],
+    logprobs: list[list[float]],
+    pieces: list[str],
+    eos: int | None,
+    stops: tuple[str, ...],
+    max_new_tokens: int,
+) -> list[_Branch]:
+    """Walk the row's samples along its guess, recording their tokens; the new rows.
+
+    `drawn[p][c]` is the token the row's c-th sample draws at guessed position p (the draws at
+    different positions are independent, so each sample uses its own column everywhere)."""
+    branches: list[_Branch] = []
+    walking = list(enumerate(row.samples))
+    text = row.text
+    for position in range(len(guess) + 1):
+        groups: dict[int, list[tuple[int, int]]] = {}
+        for column, sample in walking:
+            token = drawn[position][column]
+            tokens[sample].append(token)
+            logprobs[sample].append(drawn_logprobs[position][column])
+            groups.setdefault(token, []).append((column, sample))
+        walking = []
+        for token, group in groups.items():
+            piece = pieces[token]
+            if token == eos or _stops(text, piece, stops) or len(tokens[group[0][1]]) >= max_new_tokens:
+                continue  # these samples are done
+            if position < len(guess) and token == guess[position]:
+                walking = group
+            else:
+                branches.append(_Branch([s for _, s in group], [*guess[:position], token], text + piece))
+        if not walking:
+            break
+        text += pieces[guess[position]]
+    return branches
+
+
+def _draw(
+    torch: Any, logits: Any, temperature: float, k: int
+) -> tuple[list[list[list[int]]], list[list[list[float]]]]:
+    """`k` tokens for each row and position of `logits` (rows × positions × vocabulary), drawn with
+    replacement (greedy: the best one k times), and their log-probs, brought to the host in one
+    transfer (a sync per step, not per row or per sample)."""
+    rows, positions, vocabulary = logits.shape
+    flat = logits.float().reshape(rows * positions, vocabulary)
     if temperature > 0:
-        step_logprobs = torch.log_softmax(logits / temperature, dim=-1)
+        step_logprobs = torch.log_softmax(flat / temperature, dim=-1)
         drawn = torch.multinomial(step_logprobs.exp(), k, replacement=True)
     else:
-        step_logprobs = torch.log_softmax(logits, dim=-1)
+        step_logprobs = torch.log_softmax(flat, dim=-1)
         drawn = step_logprobs.argmax(dim=-1, keepdim=True).expand(-1, k)
     # Token ids are exact in float64, so ids and log-probs travel together.
-    both = torch.stack((drawn.double(), step_logprobs.gather(1, drawn).double())).tolist()
-    return [[int(t) for t in row] for row in both[0]], both[1]
+    both = torch.stack((drawn.double(), step_logprobs.gather(1, drawn).double()))
+    ids, lps = both.reshape(2, rows, positions, k).tolist()
+    return [[[int(t) for t in draws] for draws in row] for row in ids], lps
 
 
 def _stops(text: str, piece: str, stops: tuple[str, ...]) -> bool:

@@ -23,6 +23,7 @@ from llmstep_lsp.verification.verifier import Verifier, through_declaration
 WHOLE_PROOF_MIN_TOKENS = 1024
 """A line-by-line preset's token limit (128) is too short for a whole proof."""
 
+
 class ProofSampler(Protocol):
     async def sample_texts(
         self, request: GenerationRequest, stop: tuple[str, ...], max_tokens: int
