@@ -1,7 +1,7 @@
 """Generation speed: our sampler vs. the loop llmstep's HF server runs, side by side in one run.
 
     python bench/generation.py [--model medium|small] [--rounds 3] [--threads N] [--dtype auto]
-                               [--json out.json]
+                               [--seed 0] [--json out.json]
 
 Setup: a small GPT-NeoX (Pythia's architecture, 3.7M parameters) with a BPE tokenizer, trained for
 600 steps on part of ../shared/data/proofsteps in llmstep's format (≈ 5 min on two idle cores) so
@@ -14,12 +14,17 @@ a model whose weights do not fit in cache. Both are cached by content hash.
 Measured, on the same model and the 17 goal states (+ prefixes) of llmstep's runtime benchmark:
 - naive: `model.generate(input_ids, do_sample=True, temperature=0.5, num_return_sequences=10,
   max_new_tokens=128)`, decode, `set()` — what llmstep's python/server.py does;
-- ours: `sample_causal` (one prefill shared by all samples, keeping only the last position's
-  logits; one batch row per distinct token history; each sample stopping at EOS or end of line,
-  finished samples leaving the batch) + our ranking.
-Requests alternate between the two, round after round, so machine noise hits both alike. The
-machine's load average is printed with the results: on a shared machine the absolute times mean
-little, the ratio still compares like with like.
+- ours: `sample_causal` (one prefill shared by all samples; one batch row per distinct token
+  history; guessed tokens checked in each pass; each sample stopping at EOS or end of line,
+  finished samples leaving the batch) + our ranking, with the product's dtype (`auto`: bf16 on a
+  CPU with bf16 instructions) and, if that is not float32, again in float32 (the like-for-like
+  ratio), with how far bf16 moves the model's distributions from float32's;
+- with `--ablation`, ours without guessed tokens as well.
+llmstep's loop runs the model as llmstep's server loads it: float32 on a CPU. Requests alternate
+between the sides, round after round, so machine noise hits all alike. Our sampler's memory of
+recent outputs is cleared at the start of each round: a round asks each goal once, so no goal
+guesses from its own earlier samples. The machine's load average is printed with the results: on a
+shared machine the absolute times mean little, the ratios still compare like with like.
 
 Also printed: the memory-bandwidth floor, i.e. weight bytes × decode steps / measured copy
 bandwidth — the time a decode-bound sampler cannot beat on this machine.
@@ -45,7 +50,12 @@ sys.path.insert(0, str(REPO))
 from llmstep_lsp.generation.formats import FORMATS  # noqa: E402
 from llmstep_lsp.generation.presets import GenerationConfig  # noqa: E402
 from llmstep_lsp.generation.ranking import from_samples  # noqa: E402
-from llmstep_lsp.generation.transformers_backend import LoadedModel, load_model, sample_causal  # noqa: E402
+from llmstep_lsp.generation.transformers_backend import (  # noqa: E402
+    STEP_POSITIONS,
+    LoadedModel,
+    load_model,
+    sample_causal,
+)
 
 SHARED = REPO.parent / "shared" / "data" / "proofsteps"
 CASES = SHARED / "llmstep_runtime_test_cases.jsonl"
@@ -191,9 +201,16 @@ def naive(loaded: LoadedModel, prompt: str) -> set[str]:
     return set(texts)
 
 
-def ours(loaded: LoadedModel, prompt: str) -> list[Any]:
-    samples = sample_causal(loaded, prompt, SAMPLES, TEMPERATURE, MAX_NEW_TOKENS, ("\n",), threading.Event())
+def ours(loaded: LoadedModel, prompt: str, step_positions: int = STEP_POSITIONS) -> list[Any]:
+    stops, cancel = ("\n",), threading.Event()
+    samples = sample_causal(
+        loaded, prompt, SAMPLES, TEMPERATURE, MAX_NEW_TOKENS, stops, cancel, step_positions
+    )
     return from_samples((text.split("\n")[0], mean, total) for text, mean, total in samples)
+
+
+def ours_without_guesses(loaded: LoadedModel, prompt: str) -> list[Any]:
+    return ours(loaded, prompt, step_positions=1)
 
 
 def copy_bandwidth_bytes_per_s() -> float:
@@ -276,6 +293,10 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     parser.add_argument("--dtype", default="auto", help="our weights (default: the product's choice)")
+    parser.add_argument("--seed", type=int, default=0, help="torch's seed for the measured requests")
+    parser.add_argument(
+        "--ablation", action="store_true", help="also ours without guessed tokens (speculative steps)"
+    )
     args = parser.parse_args()
 
     import torch
@@ -304,7 +325,9 @@ def main() -> int:
     models = {"naive": load("float32"), "ours": load(args.dtype)}
     if models["ours"].dtype != "float32":
         models["ours_float32"] = load("float32")  # ours in llmstep's dtype: the like-for-like ratio
-    runs = {"naive": naive, "ours": ours, "ours_float32": ours}
+    if args.ablation:
+        models["ours_no_guesses"] = load(args.dtype)
+    runs = {"naive": naive, "ours": ours, "ours_float32": ours, "ours_no_guesses": ours_without_guesses}
     cases = [json.loads(line) for line in CASES.read_text(encoding="utf-8").splitlines()]
     prompts = [
         FORMATS["proofstep"].template.format(goal=c["tactic_state"], prefix=c["prefix"]) for c in cases
@@ -316,7 +339,7 @@ def main() -> int:
     times: dict[str, list[float]] = {name: [] for name in models}
     steps = dict.fromkeys(models, 0)
     lengths: dict[str, list[int]] = {name: [] for name in models}
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     for _ in range(args.rounds):
         # Our sampler guesses from its recent outputs. A round asks each goal once, and each round
         # starts with no memory, so a goal's guesses never come from its own earlier samples.
@@ -351,16 +374,20 @@ def main() -> int:
         "copy_bandwidth_GB_s": bandwidth / 1e9,
         "ours_vs_bandwidth_floor": total["ours"] / floor_s if floor_s else float("nan"),
     }
+    if "ours_no_guesses" in models:
+        report["speedup_from_guesses"] = total["ours_no_guesses"] / total["ours"]
     if "ours_float32" in models:
         report["speedup_same_dtype"] = total["naive"] / total["ours_float32"]
         report["dtype_agreement"] = dtype_agreement(model_dir, models["ours"].dtype)
     print(f"generation benchmark — {report['machine']}; {report['model']}")
-    print(f"{'':>13} {'dtype':>9} {'s/request':>10} {'decode steps':>13}")
+    print(f"{'':>15} {'dtype':>9} {'s/request':>10} {'decode steps':>13}")
     for name, loaded in models.items():
         per_request = report[f"{name}_s_per_request"]
         decode_steps = report[f"{name}_decode_steps_per_request"]
-        print(f"{name:>13} {loaded.dtype:>9} {per_request:>10.3f} {decode_steps:>13.1f}")
+        print(f"{name:>15} {loaded.dtype:>9} {per_request:>10.3f} {decode_steps:>13.1f}")
     print(f"speedup (naive / ours): {report['speedup']:.2f}x over {requests} requests each")
+    if "speedup_from_guesses" in report:
+        print(f"guessed tokens (ours_no_guesses / ours): {report['speedup_from_guesses']:.2f}x")
     if "speedup_same_dtype" in report:
         agreement = report["dtype_agreement"]
         dtype = models["ours"].dtype

@@ -227,8 +227,9 @@ def sample_causal(
     max_new_tokens: int,
     stops: tuple[str, ...],
     cancel: threading.Event,
+    step_positions: int = STEP_POSITIONS,
 ) -> list[Sample]:
-    """N samples of a causal LM continuing `prompt`.
+    """N samples of a causal LM continuing `prompt` (`step_positions` = 1: no guesses).
 
     The prompt is run once. After that the batch holds one row per *distinct* token history:
     samples that drew the same tokens so far share a row (their next-token distribution is the
@@ -262,7 +263,7 @@ def sample_causal(
         while rows:
             if cancel.is_set():
                 return []
-            limit = min(MAX_GUESS, STEP_POSITIONS // len(rows) - 1) if may_guess else 0
+            limit = min(MAX_GUESS, step_positions // len(rows) - 1) if may_guess else 0
             guesses = [guesser.guess(row.history, limit) for row in rows]
             unfed = rows[0].unfed  # the whole prompt at first, then one token for every row
             width = unfed + max(len(g) for g in guesses)
