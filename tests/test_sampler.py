@@ -161,3 +161,35 @@ def test_bf16_is_the_cpu_default_only_where_the_cpu_computes_in_it(tmp_path: Pat
     expected = "bfloat16" if backend.cpu_computes_bf16() else "float32"
     assert backend.choose_dtype(torch, "cpu", "auto") == expected
     assert backend.choose_dtype(torch, "cpu", "float32") == "float32", "the setting wins"
+
+
+def test_a_model_without_position_ids_is_sampled_one_token_a_pass(tiny_model: Path) -> None:
+    """Rows advancing unevenly need explicit positions; a forward that takes none gets no guesses
+    (and no `position_ids` argument), and samples as before."""
+    import torch
+
+    settings, _ = Settings.from_mapping({"model": str(tiny_model), "dtype": "float32"})
+    config = settings.generation()
+    assert config is not None
+    loaded = backend.load_model(config)
+    forward = loaded.model.forward
+
+    def no_positions(input_ids: Any, attention_mask: Any, past_key_values: Any, use_cache: bool) -> Any:
+        return forward(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            past_key_values=past_key_values,
+            use_cache=use_cache,
+        )
+
+    loaded.model.forward = no_positions
+    counter = PassCounter(loaded.model)
+    prompt = FORMATS["proofstep"].render(GenerationRequest(goal=MONOTONE_GOAL))
+    torch.manual_seed(0)
+    for _ in range(2):  # the second request has outputs to guess from, and must not
+        before = counter.passes
+        samples = backend.sample_causal(loaded, prompt, 1, 0.0, 40, ("\n",), threading.Event())
+        [(text, _, _)] = samples
+        assert text.startswith("exact h (Nat.le_succ")
+        tokens = len(loaded.tokenizer(text).input_ids)
+        assert counter.passes - before >= tokens, "one pass a token"

@@ -257,8 +257,9 @@ def sample_causal(
     rows = [_Row(list(range(n)), list(prompt_ids), len(prompt_ids), "")]
     seen = torch.ones((1, 0), dtype=torch.long, device=device)  # cache positions each row attends to
     cache = None
-    options = _last_logits_only(model)
-    may_guess = "position_ids" in inspect.signature(model.forward).parameters
+    parameters = inspect.signature(model.forward).parameters
+    keeps_logits = "logits_to_keep" in parameters  # every current HF causal LM; skips prompt × vocab
+    may_guess = "position_ids" in parameters  # rows that advance unevenly need explicit positions
     with torch.inference_mode():
         while rows:
             if cancel.is_set():
@@ -275,13 +276,14 @@ def sample_causal(
                 first = len(row.history) - unfed
                 positions.append(list(range(first, first + width)))
             drawn_at = width - unfed + 1  # the last input token and each guessed one
-            if options:
+            options: dict[str, Any] = {}
+            if keeps_logits:
                 options["logits_to_keep"] = drawn_at
-            attention = torch.cat((seen, torch.tensor(fed, device=device)), dim=1)
+            if may_guess:
+                options["position_ids"] = torch.tensor(positions, device=device)
             out = model(
                 input_ids=torch.tensor(inputs, device=device),
-                attention_mask=attention,
-                position_ids=torch.tensor(positions, device=device),
+                attention_mask=torch.cat((seen, torch.tensor(fed, device=device)), dim=1),
                 past_key_values=cache,
                 use_cache=True,
                 **options,
@@ -396,12 +398,6 @@ def _stops(text: str, piece: str, stops: tuple[str, ...]) -> bool:
     """Whether appending `piece` to `text` completes a stop string. Only the new end is searched:
     `text` itself contains no stop (its row would have stopped), so any match ends in `piece`."""
     return any(stop and stop in text[max(0, len(text) - len(stop) + 1) :] + piece for stop in stops)
-
-
-def _last_logits_only(model: Any) -> dict[str, int]:
-    """`logits_to_keep=1` where the model's forward takes it (every current HF causal LM)."""
-    parameters = inspect.signature(model.forward).parameters
-    return {"logits_to_keep": 1} if "logits_to_keep" in parameters else {}
 
 
 def _token_pieces(loaded: LoadedModel) -> list[str]:
