@@ -9,13 +9,13 @@ forward passes shows that guesses were taken.
 
 from __future__ import annotations
 
-import inspect
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.generation import ForwardCounter
 from llmstep_lsp.generation import GenerationRequest
 from llmstep_lsp.generation import transformers_backend as backend
 from llmstep_lsp.generation.formats import FORMATS
@@ -93,20 +93,6 @@ def test_a_sample_stops_at_the_token_limit_inside_a_guess() -> None:
     assert branches == [] and tokens == [[1, 2, 3, 4]]
 
 
-class PassCounter:
-    """Counts a model's forward passes, keeping the signature the sampler inspects."""
-
-    def __init__(self, model: Any) -> None:
-        self.passes = 0
-        self._forward = model.forward
-        self.__signature__ = inspect.signature(model.forward)
-        model.forward = self
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        self.passes += 1
-        return self._forward(*args, **kwargs)
-
-
 def test_guessed_steps_sample_exactly_the_models_distribution(
     tiny_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -124,7 +110,7 @@ def test_guessed_steps_sample_exactly_the_models_distribution(
         return finish(tokenizer, tokens, logprobs, eos)
 
     monkeypatch.setattr(backend, "_finish", record)
-    counter = PassCounter(loaded.model)
+    counter = ForwardCounter(loaded.model)
     temperature = 0.8
     torch.manual_seed(0)
     passes, longest = [], []
@@ -183,7 +169,7 @@ def test_a_model_without_position_ids_is_sampled_one_token_a_pass(tiny_model: Pa
         )
 
     loaded.model.forward = no_positions
-    counter = PassCounter(loaded.model)
+    counter = ForwardCounter(loaded.model)
     prompt = FORMATS["proofstep"].render(GenerationRequest(goal=MONOTONE_GOAL))
     torch.manual_seed(0)
     for _ in range(2):  # the second request has outputs to guess from, and must not
