@@ -179,3 +179,11 @@ def test_a_model_without_position_ids_is_sampled_one_token_a_pass(tiny_model: Pa
         assert text.startswith("exact h (Nat.le_succ")
         tokens = len(loaded.tokenizer(text).input_ids)
         assert counter.passes - before >= tokens, "one pass a token"
+
+
+def test_prefill_lengths_are_rounded_to_few_shapes_at_most_a_quarter_longer() -> None:
+    """CPU bf16 kernels are cached per shape: every prompt length of a session must not be one."""
+    rounded = [backend.few_shapes(n) for n in range(1, 4097)]
+    assert all(n <= r < n + max(16, n / 4) for n, r in enumerate(rounded, start=1))
+    assert len(set(rounded)) <= 30, "a few dozen shapes for prompts up to 4096 tokens"
+    assert backend.few_shapes(100) == 112 and backend.few_shapes(1024) == 1024

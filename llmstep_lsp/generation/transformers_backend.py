@@ -259,15 +259,19 @@ def sample_causal(
     cache = None
     parameters = inspect.signature(model.forward).parameters
     keeps_logits = "logits_to_keep" in parameters  # every current HF causal LM; skips prompt × vocab
-    may_guess = "position_ids" in parameters  # rows that advance unevenly need explicit positions
+    # Rows that advance unevenly (guesses, padding) need explicit positions.
+    explicit_positions = "position_ids" in parameters
     with torch.inference_mode():
         while rows:
             if cancel.is_set():
                 return []
-            limit = min(MAX_GUESS, step_positions // len(rows) - 1) if may_guess else 0
+            limit = min(MAX_GUESS, step_positions // len(rows) - 1) if explicit_positions else 0
             guesses = [guesser.guess(row.history, limit) for row in rows]
             unfed = rows[0].unfed  # the whole prompt at first, then one token for every row
-            width = unfed + max(len(g) for g in guesses)
+            checked = 1 + max(len(g) for g in guesses)  # positions drawn at: the last fed, the guesses
+            width = unfed - 1 + checked
+            if unfed > 1 and explicit_positions:
+                width = few_shapes(width)  # trailing padding, masked out like rejected guesses
             inputs, fed, positions = [], [], []
             for row, guess in zip(rows, guesses, strict=True):
                 padding = width - unfed - len(guess)
@@ -275,11 +279,11 @@ def sample_causal(
                 fed.append([1] * (unfed + len(guess)) + [0] * padding)
                 first = len(row.history) - unfed
                 positions.append(list(range(first, first + width)))
-            drawn_at = width - unfed + 1  # the last input token and each guessed one
+            tail = width - unfed + 1  # from the last fed token on
             options: dict[str, Any] = {}
             if keeps_logits:
-                options["logits_to_keep"] = drawn_at
-            if may_guess:
+                options["logits_to_keep"] = tail
+            if explicit_positions:
                 options["position_ids"] = torch.tensor(positions, device=device)
             out = model(
                 input_ids=torch.tensor(inputs, device=device),
@@ -290,7 +294,7 @@ def sample_causal(
             )
             cache = out.past_key_values
             drawn, drawn_logprobs = _draw(
-                torch, out.logits[:, -drawn_at:, :], temperature, max(len(r.samples) for r in rows)
+                torch, out.logits[:, -tail:][:, :checked], temperature, max(len(r.samples) for r in rows)
             )
             parents: list[int] = []
             next_rows: list[_Row] = []
@@ -327,10 +331,20 @@ def sample_causal(
                 seen = seen.index_select(0, selected)
             seen = torch.cat((seen, torch.tensor(kept, device=device)), dim=1)
             rows = next_rows
-    tail = prompt_ids[-LONGEST_NGRAM:]  # so that later requests can guess their first tokens too
+    prompt_end = prompt_ids[-LONGEST_NGRAM:]  # so that later requests can guess their first tokens too
     for distinct in {tuple(t) for t in tokens}:
-        loaded.recent_outputs.remember(tail + list(distinct))
+        loaded.recent_outputs.remember(prompt_end + list(distinct))
     return [_finish(tokenizer, toks, lps, eos) for toks, lps in zip(tokens, logprobs, strict=True)]
+
+
+def few_shapes(positions: int) -> int:
+    """`positions` rounded up to a multiple of 16, or of a quarter of its octave (below 16 or n/4 more).
+
+    On a CPU, bf16 matrix products are compiled and cached per shape (oneDNN: about 0.35 MB a
+    shape, in two caches of up to 1024), so a prefill as long as each prompt would grow the
+    process by every new prompt length; rounded, a session sees a few dozen shapes."""
+    step = 1 << max(4, positions.bit_length() - 3)
+    return -(-positions // step) * step
 
 
 def _walk(
@@ -433,7 +447,10 @@ def sample_seq2seq(
 
     model, tokenizer = loaded.model, loaded.tokenizer
     eos = tokenizer.eos_token_id
-    encoded = tokenizer(prompt, return_tensors="pt", truncation=True, max_length=2048).to(loaded.device)
+    length = len(tokenizer(prompt, truncation=True, max_length=2048).input_ids)
+    encoded = tokenizer(
+        prompt, return_tensors="pt", truncation=True, max_length=few_shapes(length), padding="max_length"
+    ).to(loaded.device)
     prefix_ids = tokenizer(prefix, add_special_tokens=False).input_ids if prefix else []
     decoder_ids = torch.tensor([[model.config.decoder_start_token_id, *prefix_ids]], device=loaded.device)
     stop_ids = {i for i in range(len(tokenizer)) if any(s in tokenizer.decode([i]) for s in stops if s)}
