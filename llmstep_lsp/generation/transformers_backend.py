@@ -167,7 +167,7 @@ def choose_device(torch: Any, wanted: str) -> str:
 def choose_dtype(torch: Any, device: str, wanted: str) -> str:
     """Half precision where the hardware computes in it; else float32.
 
-    On CPUs with bf16 instructions (AVX512-BF16, AMX) bf16 weights made our sampler about 2×
+    On CPUs with bf16 instructions (AVX512-BF16, AMX) bf16 weights made our sampler 1.7–1.9×
     faster; on the benchmark's model the next-token distributions differed from float32's by
     1e-4 nats a token (README, Benchmarks). Other CPUs would emulate bf16, slower than float32."""
     if wanted != "auto":
