@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from llmstep_lsp.generation.base import INSTALL_MODEL_BACKEND, GenerationRequest
+from llmstep_lsp.generation.base import INSTALL_MODEL_BACKEND, GenerationRequest, first_line
 from llmstep_lsp.generation.formats import FORMATS
 from llmstep_lsp.generation.transformers_backend import choose_device
 from llmstep_lsp.proofsteps import ProofStep, load_proofsteps
@@ -242,9 +242,8 @@ def _load(transformers: Any, torch: Any, name: str, device: str, dtype: str) -> 
         model = transformers.AutoModelForCausalLM.from_pretrained(name, dtype=getattr(torch, dtype))
         model.to(device)
     except Exception as err:  # OSError offline, ValueError not a causal LM, RuntimeError out of memory, …
-        first_line = str(err).strip().split("\n", 1)[0][:300]
         raise TrainingError(
-            f"could not load '{name}' as a causal language model: {first_line}. Fix: use a Hugging "
+            f"could not load '{name}' as a causal language model: {first_line(err)}. Fix: use a Hugging "
             "Face causal LM id (downloaded once, or `hf download NAME`) or a local model directory"
         ) from err
     if tokenizer.eos_token_id is None:

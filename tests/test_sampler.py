@@ -67,7 +67,7 @@ def test_samples_walk_a_guess_only_while_their_draws_equal_it() -> None:
     row, the guess's first token kept); 3 and 5 draw 11 and go on; at the last position 3 draws EOS
     and is done, 5 draws 13 (a new row with the whole guess kept)."""
     eos = 0
-    row = backend._Row(samples=[3, 4, 5], history=[7, 7], unfed=1, text="ab")
+    row = backend._Row(samples=[3, 4, 5], history=[7, 7], text="ab")
     drawn = [[10, 10, 10], [11, 12, 11], [eos, 99, 13]]
     logprobs = [[-0.1, -0.2, -0.3], [-1.0, -2.0, -3.0], [-0.5, -9.0, -0.7]]
     tokens: list[list[int]] = [[] for _ in range(6)]
@@ -85,7 +85,7 @@ def test_samples_walk_a_guess_only_while_their_draws_equal_it() -> None:
 
 
 def test_a_sample_stops_at_the_token_limit_inside_a_guess() -> None:
-    row = backend._Row(samples=[0], history=[7], unfed=1, text="")
+    row = backend._Row(samples=[0], history=[7], text="")
     tokens: list[list[int]] = [[1, 2]]
     branches = backend._walk(
         row, [3, 4, 5], [[3], [4], [5], [6]], [[0.0]] * 4, tokens, [[0.0, 0.0]], ["x"] * 10, None, (), 4

@@ -46,3 +46,8 @@ class Generator(Protocol):
     """Proposes next tactics; every candidate starts with the request's prefix."""
 
     async def generate(self, request: GenerationRequest) -> list[Candidate]: ...
+
+
+def first_line(err: BaseException) -> str:
+    """An exception's first line, cut to 300 characters (libraries' load errors run long)."""
+    return str(err).strip().split("\n", 1)[0][:300]

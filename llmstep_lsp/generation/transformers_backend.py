@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llmstep_lsp.generation.base import INSTALL_MODEL_BACKEND, Candidate, GenerationRequest, ModelUnavailable
+from llmstep_lsp.generation.base import (
+    INSTALL_MODEL_BACKEND,
+    Candidate,
+    GenerationRequest,
+    ModelUnavailable,
+    first_line,
+)
 from llmstep_lsp.generation.formats import tail_at_line
 from llmstep_lsp.generation.guesses import LONGEST_NGRAM, NgramGuesser, RecentOutputs
 from llmstep_lsp.generation.presets import GenerationConfig
@@ -143,7 +149,7 @@ def load_model(config: GenerationConfig) -> LoadedModel:
         model.to(device)
     except Exception as err:  # OSError offline, ValueError bad config, RuntimeError out of memory, …
         raise ModelUnavailable(
-            f"could not load the model '{config.model}': {_first_line(err)}. Fix: connect to the "
+            f"could not load the model '{config.model}': {first_line(err)}. Fix: connect to the "
             f"network once so it downloads (or run `hf download {config.model}`), or set "
             "'model' to a local model directory, or pick a smaller 'preset'; `llmstep-lsp doctor` "
             "checks this."
@@ -205,8 +211,7 @@ class _Row:
     """A batch row: the samples that share one token history, and its KV-cache row."""
 
     samples: list[int]
-    history: list[int]  # prompt + generated tokens; its last `unfed` tokens are not in the cache yet
-    unfed: int
+    history: list[int]  # prompt + generated tokens; the last (at first: the prompt) not in the cache
     text: str  # the generated text, where stop strings are looked for
 
 
@@ -254,7 +259,8 @@ def sample_causal(
     guesser.index(prompt_ids)
     tokens: list[list[int]] = [[] for _ in range(n)]
     logprobs: list[list[float]] = [[] for _ in range(n)]
-    rows = [_Row(list(range(n)), list(prompt_ids), len(prompt_ids), "")]
+    rows = [_Row(list(range(n)), list(prompt_ids), "")]
+    unfed = len(prompt_ids)  # tokens of each row not in the cache yet: the whole prompt, then one
     seen = torch.ones((1, 0), dtype=torch.long, device=device)  # cache positions each row attends to
     cache = None
     parameters = inspect.signature(model.forward).parameters
@@ -267,7 +273,6 @@ def sample_causal(
                 return []
             limit = min(MAX_GUESS, step_positions // len(rows) - 1) if explicit_positions else 0
             guesses = [guesser.guess(row.history, limit) for row in rows]
-            unfed = rows[0].unfed  # the whole prompt at first, then one token for every row
             checked = 1 + max(len(g) for g in guesses)  # positions drawn at: the last fed, the guesses
             width = unfed - 1 + checked
             if unfed > 1 and explicit_positions:
@@ -319,7 +324,7 @@ def sample_causal(
                     history = row.history if number == len(branches) - 1 else row.history[:known]
                     history.extend(branch.new_tokens)
                     guesser.index(history, known)
-                    next_rows.append(_Row(branch.samples, history, 1, branch.text))
+                    next_rows.append(_Row(branch.samples, history, branch.text))
                     parents.append(index)
                     accepted = len(branch.new_tokens) - 1
                     kept.append([1] * (unfed + accepted) + [0] * (width - unfed - accepted))
@@ -330,7 +335,7 @@ def sample_causal(
                 cache.batch_select_indices(selected)
                 seen = seen.index_select(0, selected)
             seen = torch.cat((seen, torch.tensor(kept, device=device)), dim=1)
-            rows = next_rows
+            rows, unfed = next_rows, 1
     prompt_end = prompt_ids[-LONGEST_NGRAM:]  # so that later requests can guess their first tokens too
     for distinct in {tuple(t) for t in tokens}:
         loaded.recent_outputs.remember(prompt_end + list(distinct))
@@ -447,10 +452,11 @@ def sample_seq2seq(
 
     model, tokenizer = loaded.model, loaded.tokenizer
     eos = tokenizer.eos_token_id
-    length = len(tokenizer(prompt, truncation=True, max_length=2048).input_ids)
-    encoded = tokenizer(
-        prompt, return_tensors="pt", truncation=True, max_length=few_shapes(length), padding="max_length"
-    ).to(loaded.device)
+    encoded = tokenizer([prompt], truncation=True, max_length=2048)
+    length = few_shapes(len(encoded.input_ids[0]))
+    encoded = tokenizer.pad(encoded, padding="max_length", max_length=length, return_tensors="pt").to(
+        loaded.device
+    )
     prefix_ids = tokenizer(prefix, add_special_tokens=False).input_ids if prefix else []
     decoder_ids = torch.tensor([[model.config.decoder_start_token_id, *prefix_ids]], device=loaded.device)
     stop_ids = {i for i in range(len(tokenizer)) if any(s in tokenizer.decode([i]) for s in stops if s)}
@@ -503,7 +509,3 @@ def tail_in_tokens(tokenizer: Any, text: str, budget: int) -> str:
         return text
     tail = str(tokenizer.decode(ids[-budget:]))
     return tail_at_line(tail, len(tail) - 1)
-
-
-def _first_line(err: BaseException) -> str:
-    return str(err).strip().split("\n", 1)[0][:300]
