@@ -54,6 +54,15 @@ async def start_session(
     )
 
 
+# On `two_eq_two` the fake closes the goal with rfl, simp and decide; positivity has no rule there.
+TWO_EQ_TWO_TACTICS = ["rfl", "positivity", "simp", "decide"]
+TWO_EQ_TWO_TITLES = [
+    "Try this: rfl (closes goal)",
+    "Try this: simp (closes goal)",
+    "Try this: decide (closes goal)",
+]
+
+
 def open_document(client: LanguageClient, path: Path, text: str | None = None, version: int = 1) -> str:
     uri = path.as_uri()
     client.text_document_did_open(
@@ -64,6 +73,12 @@ def open_document(client: LanguageClient, path: Path, text: str | None = None, v
         )
     )
     return uri
+
+
+def open_examples(client: LanguageClient, lean_project: Path) -> tuple[str, str]:
+    """Open the example project's `Examples.lean` as the editor does: its text and URI."""
+    path = lean_project / "Examples.lean"
+    return path.read_text(), open_document(client, path)
 
 
 async def code_actions_at(

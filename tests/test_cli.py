@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 from tests.conftest import fake_lean_command
+from tests.support import cli as support_cli
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "llmstep_lsp", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
-    )
+    return support_cli.run_cli(*args, env=env, timeout_s=120)
 
 
 def line_of(text: str, needle: str) -> int:

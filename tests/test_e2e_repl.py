@@ -14,7 +14,14 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from tests.conftest import EXAMPLES_SCRIPT, REPO
-from tests.lsp_helpers import SERVER_CONFIG, code_actions_at, open_document, proof_line, start_session
+from tests.lsp_helpers import (
+    SERVER_CONFIG,
+    code_actions_at,
+    open_document,
+    open_examples,
+    proof_line,
+    start_session,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -111,9 +118,7 @@ async def test_repl_verifier_shows_the_same_suggestions_as_the_shadow_verifier(
     client: LanguageClient, lean_project: Path, fake_state: Path, repl_state: Path
 ) -> None:
     await start_session(client, lean_project, fake_state, model="", automationTactics=CANDIDATES)
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
+    text, uri = open_examples(client, lean_project)
     shadow = await titles_at_points(client, uri, text)
     assert repl_inputs(repl_state) == []
 
@@ -158,9 +163,7 @@ async def test_a_hanging_candidate_times_out_alone_and_its_process_is_replaced(
         verifier="repl",
         replCommand=repl_command(repl_state),
     )
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
+    text, uri = open_examples(client, lean_project)
     titles = [a.title for a in await code_actions_at(client, uri, proof_line(text, "two_eq_two", 1), 2)]
     assert titles == ["Try this: rfl (closes goal)", "Try this: simp (closes goal)"]
     hung = [pid for pid, i in repl_inputs(repl_state) if i.get("tactic") == "aesop_hang"]
@@ -184,9 +187,7 @@ async def test_a_repl_process_dying_mid_check_is_recovered(
         replCommand=repl_command(repl_state),
         replPoolSize=1,
     )
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
+    text, uri = open_examples(client, lean_project)
     titles = [a.title for a in await code_actions_at(client, uri, proof_line(text, "two_eq_two", 1), 2)]
     assert titles == ["Try this: rfl (closes goal)", "Try this: simp (closes goal)"]
     crashed = [pid for pid, i in repl_inputs(repl_state) if i.get("tactic") == "crash_lean"]
@@ -249,9 +250,7 @@ async def test_an_edit_during_repl_checks_keeps_the_repl_process(
         replCommand=repl_command(repl_state, "--latency-ms", "300"),
         replPoolSize=1,
     )
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
+    text, uri = open_examples(client, lean_project)
     asking = asyncio.create_task(code_actions_at(client, uri, proof_line(text, "two_eq_two", 1), 2))
     await asyncio.sleep(1.0)  # the REPL is loading or checking: ≥ 6 inputs × 300 ms in all
     client.text_document_did_change(
@@ -279,9 +278,7 @@ async def test_an_edit_while_the_repl_loads_its_header_does_not_restart_the_load
         replCommand=repl_command(repl_state, "--header-ms", "2000"),
         replPoolSize=1,
     )
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
+    text, uri = open_examples(client, lean_project)
     asking = asyncio.create_task(code_actions_at(client, uri, proof_line(text, "two_eq_two", 1), 2))
     await asyncio.sleep(1.0)  # loading the header takes 2 s
     client.text_document_did_change(

@@ -19,6 +19,7 @@ from tests.lsp_helpers import (
     edit_of,
     inline_at,
     open_document,
+    open_examples,
     proof_line,
     start_session,
 )
@@ -68,9 +69,7 @@ async def test_only_verified_suggestions_closes_first(
 ) -> None:
     before = project_files(lean_project)
     await start_session(client, lean_project, fake_state, model=tiny_model)
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
+    text, uri = open_examples(client, lean_project)
     line = proof_line(text, "monotone_step'", 2)  # the `sorry` after `intro h n`
     actions = await code_actions_at(client, uri, line, 2)
 
@@ -111,9 +110,7 @@ async def test_typed_prefix_is_respected_and_inline_completion_completes_it(
     client: LanguageClient, lean_project: Path, fake_state: Path, tiny_model: Path
 ) -> None:
     await start_session(client, lean_project, fake_state, model=tiny_model)
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
+    text, uri = open_examples(client, lean_project)
     line = proof_line(text, "monotone_step", 2)  # `  exact` (a parse error in real Lean)
     assert text.split("\n")[line] == "  exact"
 
@@ -155,9 +152,7 @@ async def test_edit_ranges_count_columns_in_the_clients_encoding(
     units,  # type: ignore[no-untyped-def]
 ) -> None:
     await start_session(client, lean_project, fake_state, model=tiny_model, position_encodings=encodings)
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
+    text, uri = open_examples(client, lean_project)
     line = proof_line(text, "tendsto_self", 1)
     line_text = text.split("\n")[line]
     assert "𝓝" in line_text and units(line_text) != len(line_text)
@@ -174,9 +169,7 @@ async def test_without_a_model_the_model_free_tactics_are_verified_and_said_once
     client: LanguageClient, lean_project: Path, fake_state: Path
 ) -> None:
     await start_session(client, lean_project, fake_state, model="/nonexistent/llmstep-model")
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
+    text, uri = open_examples(client, lean_project)
     empty_line = proof_line(text, "add_zero_nat", 1)
     assert text.split("\n")[empty_line].strip() == ""
 
@@ -202,9 +195,7 @@ async def test_no_suggestion_where_lean_reports_no_tactic_goal(
     client: LanguageClient, lean_project: Path, fake_state: Path
 ) -> None:
     await start_session(client, lean_project, fake_state, model="")
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
+    text, uri = open_examples(client, lean_project)
     lines = text.split("\n")
     import_line = next(i for i, line in enumerate(lines) if line.startswith("import "))
     assert await code_actions_at(client, uri, import_line) == []
@@ -221,9 +212,7 @@ async def test_lean_crash_is_recovered(client: LanguageClient, lean_project: Pat
     import signal
 
     await start_session(client, lean_project, fake_state, model="")
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
+    text, uri = open_examples(client, lean_project)
     line = proof_line(text, "two_eq_two", 1)
     assert [a.title for a in await code_actions_at(client, uri, line, 2)][:1] == [
         "Try this: rfl (closes goal)"
@@ -272,9 +261,7 @@ async def test_closing_suggestions_rank_above_earlier_valid_ones(
     await start_session(
         client, lean_project, fake_state, model="", automationTactics=["induction n", "decide", "rfl"]
     )
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
+    text, uri = open_examples(client, lean_project)
     actions = await code_actions_at(client, uri, proof_line(text, "add_zero_nat", 1), 0)
     assert [a.title for a in actions] == [
         "Try this: rfl (closes goal)",
@@ -301,9 +288,7 @@ async def test_http_backend_end_to_end_and_a_down_endpoint_degrades_to_model_fre
             requestRetries=0,
             requestTimeoutS=2,
         )
-        path = lean_project / "Examples.lean"
-        text = path.read_text()
-        uri = open_document(client, path)
+        text, uri = open_examples(client, lean_project)
         line = proof_line(text, "monotone_step", 2)  # `  exact`
         titles = [a.title for a in await code_actions_at(client, uri, line, 7)]
         assert titles == ["Try this: exact h (Nat.le_succ _) (closes goal)"]  # `exact h` rejected by Lean
@@ -321,9 +306,7 @@ async def test_structured_results_by_command_and_by_request(
     client: LanguageClient, lean_project: Path, fake_state: Path
 ) -> None:
     await start_session(client, lean_project, fake_state, model="", automationTactics=["induction n", "rfl"])
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
+    text, uri = open_examples(client, lean_project)
     line = proof_line(text, "add_zero_nat", 1)
     report = await client.workspace_execute_command_async(
         types.ExecuteCommandParams(command="llmstep.suggest", arguments=[uri, line])
@@ -349,9 +332,7 @@ async def test_verdicts_are_reused_across_versions_for_the_same_goal(
     client: LanguageClient, lean_project: Path, fake_state: Path
 ) -> None:
     await start_session(client, lean_project, fake_state, model="")
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
+    text, uri = open_examples(client, lean_project)
     line = proof_line(text, "add_zero_nat", 1)
     first = [a.title for a in await code_actions_at(client, uri, line, 0)]
     shadow_syncs = len([m for m in received(fake_state) if ".llmstep/" in json.dumps(m.get("params", {}))])
@@ -379,9 +360,7 @@ async def test_late_suggestions_publish_a_hint_and_then_answer_instantly(
     await start_session(
         client, lean_project, fake_state, "--latency-ms", "400", model="", codeActionWaitMs=50
     )
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
+    text, uri = open_examples(client, lean_project)
     line = proof_line(text, "two_eq_two", 1)
     assert await code_actions_at(client, uri, line, 2) == []  # not ready within 50 ms
     while True:
@@ -410,9 +389,7 @@ async def test_a_cursor_that_moves_on_costs_no_lean_work(
     client: LanguageClient, lean_project: Path, fake_state: Path
 ) -> None:
     await start_session(client, lean_project, fake_state, model="")
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
+    text, uri = open_examples(client, lean_project)
     passing = proof_line(text, "two_eq_two", 1)
     resting = proof_line(text, "add_zero_nat", 1)
     moved_on, rested = await asyncio.gather(
@@ -441,9 +418,7 @@ async def test_a_candidate_that_hangs_lean_does_not_block_the_others(
         automationTactics=["aesop_hang", "rfl", "simp"],
         verifyTimeoutS=1,
     )
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
+    text, uri = open_examples(client, lean_project)
     line = proof_line(text, "two_eq_two", 1)
     started = asyncio.get_running_loop().time()
     titles = [a.title for a in await code_actions_at(client, uri, line, 2)]
@@ -458,9 +433,7 @@ async def test_an_edit_during_verification_publishes_nothing_stale(
     client: LanguageClient, lean_project: Path, fake_state: Path
 ) -> None:
     await start_session(client, lean_project, fake_state, "--latency-ms", "300", model="")
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
+    text, uri = open_examples(client, lean_project)
     line = proof_line(text, "two_eq_two", 1)
     asking = asyncio.create_task(code_actions_at(client, uri, line, 2))
     await asyncio.sleep(0.6)  # the goal is read, candidates are being checked
@@ -499,9 +472,7 @@ async def test_a_closing_suggestion_is_shown_before_slow_candidates_finish(
         automationTactics=["omega", "rfl"],
         codeActionWaitMs=1200,
     )
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
+    text, uri = open_examples(client, lean_project)
     line = proof_line(text, "two_eq_two", 1)
     early = await code_actions_at(client, uri, line, 2)
     assert [a.title for a in early] == ["Try this: rfl (closes goal)"]  # omega is still being checked
@@ -541,9 +512,7 @@ async def test_candidates_are_checked_concurrently(
         automationTactics=["rfl", "simp", "omega", "decide"],
         verifyConcurrency=4,
     )
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
+    text, uri = open_examples(client, lean_project)
     report = await client.workspace_execute_command_async(
         types.ExecuteCommandParams(
             command="llmstep.suggest", arguments=[uri, proof_line(text, "two_eq_two", 1)]
@@ -647,9 +616,7 @@ async def test_a_cancelled_request_is_answered_at_once_and_the_work_serves_the_n
     """An editor cancels a code action when the cursor moves; the checks already under way still
     finish (they are shared, not per request) and the next request at that point is served from them."""
     await start_session(client, lean_project, fake_state, "--latency-ms", "1000", model="")
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
+    text, uri = open_examples(client, lean_project)
     line = proof_line(text, "two_eq_two", 1)
     position = types.Position(line=line, character=2)
     params = types.CodeActionParams(

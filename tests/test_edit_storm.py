@@ -18,6 +18,8 @@ from pytest_lsp import LanguageClient
 from llmstep_lsp.positions import utf16_len
 from tests.lsp_helpers import (
     SERVER_CONFIG,
+    TWO_EQ_TWO_TACTICS,
+    TWO_EQ_TWO_TITLES,
     code_actions_at,
     edit_of,
     open_document,
@@ -28,8 +30,6 @@ from tests.support.processes import parent_of, rss_kib
 
 pytestmark = pytest.mark.e2e
 
-TACTICS = ["rfl", "positivity", "simp", "decide"]
-EXPECTED = ["Try this: rfl (closes goal)", "Try this: simp (closes goal)", "Try this: decide (closes goal)"]
 WARM_UP_CHANGES = 1000
 STORM_CHANGES = 5000
 REQUEST_EVERY = 25
@@ -91,7 +91,7 @@ async def test_an_edit_storm_ends_with_the_right_suggestions_and_flat_memory(
     fake_state: Path,
     record_property: Callable[[str, object], None],
 ) -> None:
-    await start_session(client, lean_project, fake_state, model="", automationTactics=TACTICS)
+    await start_session(client, lean_project, fake_state, model="", automationTactics=TWO_EQ_TWO_TACTICS)
     path = lean_project / "Examples.lean"
     original = path.read_text()
     uri = open_document(client, path)
@@ -124,7 +124,7 @@ async def test_an_edit_storm_ends_with_the_right_suggestions_and_flat_memory(
         answers.append((version, asyncio.ensure_future(request)))
 
     # Warm up (imports, caches, the Lean server) so the measured storm shows growth, not start-up.
-    assert [a.title for a in await code_actions_at(client, uri, line, 2)] == EXPECTED
+    assert [a.title for a in await code_actions_at(client, uri, line, 2)] == TWO_EQ_TWO_TITLES
     storm(document, WARM_UP_CHANGES, ask)
     await asyncio.gather(*(task for _, task in answers))
     lean_pid = int((fake_state / "starts.log").read_text().split()[0])
@@ -145,7 +145,7 @@ async def test_an_edit_storm_ends_with_the_right_suggestions_and_flat_memory(
 
     # The final version: the right suggestions, for that version.
     final = await code_actions_at(client, uri, line, 2)
-    assert [a.title for a in final] == EXPECTED
+    assert [a.title for a in final] == TWO_EQ_TWO_TITLES
     assert all(edit_of(a)[1] == document.version for a in final)
 
     messages = [json.loads(m) for m in (fake_state / "received.jsonl").read_text().splitlines()]
@@ -162,8 +162,8 @@ async def test_an_edit_storm_ends_with_the_right_suggestions_and_flat_memory(
     queries = len([m for m in storm_messages if m.get("method") in LEAN_QUERIES])
     # Every request during the storm saw its version superseded within the debounce: only the final
     # request may cost Lean queries (one goal read, then a diagnostics wait and a goal read a tactic).
-    assert queries <= 1 + 2 * len(TACTICS), f"{queries} Lean queries for superseded versions"
-    assert forwarded <= STORM_CHANGES + 2 * (1 + len(TACTICS))
+    assert queries <= 1 + 2 * len(TWO_EQ_TWO_TACTICS), f"{queries} Lean queries for superseded versions"
+    assert forwarded <= STORM_CHANGES + 2 * (1 + len(TWO_EQ_TWO_TACTICS))
     growth = rss_after - rss_before
     record_property("storm_changes", STORM_CHANGES)
     record_property("storm_requests", len(answers))

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import collections
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,19 +14,9 @@ from llmstep_lsp.generation.base import Candidate, GenerationRequest
 from llmstep_lsp.generation.ranking import from_samples
 from llmstep_lsp.proofsteps import ProofStep
 from llmstep_lsp.settings import DEFAULT_AUTOMATION_TACTICS
+from tests.support.cli import run_cli
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.tiny_model import SHARED_DATA
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "llmstep_lsp", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-
 
 ROWS = [
     ("a b : ℝ\nh : a < b\n⊢ a ≤ b", "linarith"),

@@ -16,19 +16,17 @@ from pytest_lsp import LanguageClient
 from llmstep_lsp.protocol import STATUS_NOTIFICATION
 from tests.lsp_helpers import (
     SERVER_CONFIG,
+    TWO_EQ_TWO_TACTICS,
+    TWO_EQ_TWO_TITLES,
     code_actions_at,
     edit_of,
-    open_document,
+    open_examples,
     proof_line,
     start_session,
 )
 from tests.support.processes import alive, parent_of, wait_until_none_mention
 
 pytestmark = pytest.mark.e2e
-
-# On `two_eq_two` the fake closes the goal with rfl, simp and decide; positivity has no rule there.
-TACTICS = ["rfl", "positivity", "simp", "decide"]
-EXPECTED = ["Try this: rfl (closes goal)", "Try this: simp (closes goal)", "Try this: decide (closes goal)"]
 
 
 @pytest_lsp.fixture(config=SERVER_CONFIG)
@@ -109,39 +107,35 @@ async def test_a_lean_server_that_crashes_or_garbles_is_replaced(
         *fault,
         "--faults-first-start-only",
         model="",
-        automationTactics=TACTICS,
+        automationTactics=TWO_EQ_TWO_TACTICS,
     )
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
+    text, uri = open_examples(client, lean_project)
     line = proof_line(text, "two_eq_two", 1)
     titles = await suggestions(client, uri, line, 1)
-    if titles != EXPECTED:
+    if titles != TWO_EQ_TWO_TITLES:
         # The fault hit this computation and lost candidates: asking again must give everything.
         titles = await suggestions(client, uri, line, 1)
-    assert titles == EXPECTED
+    assert titles == TWO_EQ_TWO_TITLES
     first, *others = starts(fake_state)
     assert len(others) == 1, "exactly one restart"
     assert not alive(first), "the broken server was killed, not left running"
     # The replacement serves edits too, with edits for the new version only.
     edit_document(client, uri, 2, text + "\n-- edited\n")
-    assert await suggestions(client, uri, line, 2) == EXPECTED
+    assert await suggestions(client, uri, line, 2) == TWO_EQ_TWO_TITLES
     await shut_down_and_check_no_orphan(client, fake_state)
 
 
 async def test_a_lean_server_killed_by_a_signal_is_replaced(
     client: LanguageClient, lean_project: Path, fake_state: Path
 ) -> None:
-    await start_session(client, lean_project, fake_state, model="", automationTactics=TACTICS)
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
+    await start_session(client, lean_project, fake_state, model="", automationTactics=TWO_EQ_TWO_TACTICS)
+    text, uri = open_examples(client, lean_project)
     line = proof_line(text, "two_eq_two", 1)
-    assert await suggestions(client, uri, line, 1) == EXPECTED
+    assert await suggestions(client, uri, line, 1) == TWO_EQ_TWO_TITLES
     os.kill(starts(fake_state)[0], signal.SIGKILL)
     # The user goes on typing; the sidecar notices the dead server on the next request.
     edit_document(client, uri, 2, text + "\n-- after the kill\n")
-    assert await suggestions(client, uri, line, 2) == EXPECTED
+    assert await suggestions(client, uri, line, 2) == TWO_EQ_TWO_TITLES
     assert len(starts(fake_state)) == 2
     # The new server holds the user's current text, not the old one.
     assert lean_text(fake_state, uri).endswith("-- after the kill\n")
@@ -153,13 +147,11 @@ async def test_a_hung_lean_server_is_restarted(
 ) -> None:
     """SIGSTOP: the server is there but answers nothing, the way a wedged `lake serve` looks."""
     await start_session(
-        client, lean_project, fake_state, model="", automationTactics=TACTICS, goalTimeoutS=1.5
+        client, lean_project, fake_state, model="", automationTactics=TWO_EQ_TWO_TACTICS, goalTimeoutS=1.5
     )
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
+    text, uri = open_examples(client, lean_project)
     line = proof_line(text, "two_eq_two", 1)
-    assert await suggestions(client, uri, line, 1) == EXPECTED
+    assert await suggestions(client, uri, line, 1) == TWO_EQ_TWO_TITLES
     hung = starts(fake_state)[0]
     os.kill(hung, signal.SIGSTOP)
     try:
@@ -190,16 +182,14 @@ async def test_a_lean_server_too_slow_to_start_is_reported_then_retried(
         "4000",
         "--faults-first-start-only",
         model="",
-        automationTactics=TACTICS,
+        automationTactics=TWO_EQ_TWO_TACTICS,
         leanStartTimeoutS=1,
     )
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
+    text, uri = open_examples(client, lean_project)
     line = proof_line(text, "two_eq_two", 1)
     # Opening the file started a server that did not answer in time: the user is told once, and
     # the next request starts a fresh one, fast enough this time.
-    assert await suggestions(client, uri, line, 1) == EXPECTED
+    assert await suggestions(client, uri, line, 1) == TWO_EQ_TWO_TITLES
     shown = [m.message for m in client.messages if "did not start" in m.message]
     assert len(shown) == 1, client.messages
     assert client.statuses[-1] == "ready", "the start failure is over: no error status any more"  # type: ignore[attr-defined]
@@ -211,11 +201,9 @@ async def test_a_lean_server_too_slow_to_start_is_reported_then_retried(
 async def test_no_lean_server_outlives_a_killed_sidecar(
     client: LanguageClient, lean_project: Path, fake_state: Path
 ) -> None:
-    await start_session(client, lean_project, fake_state, model="", automationTactics=TACTICS)
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
-    assert await suggestions(client, uri, proof_line(text, "two_eq_two", 1), 1) == EXPECTED
+    await start_session(client, lean_project, fake_state, model="", automationTactics=TWO_EQ_TWO_TACTICS)
+    text, uri = open_examples(client, lean_project)
+    assert await suggestions(client, uri, proof_line(text, "two_eq_two", 1), 1) == TWO_EQ_TWO_TITLES
     lean = starts(fake_state)[0]
     sidecar = parent_of(lean)
     assert sidecar is not None and alive(sidecar)
@@ -229,11 +217,9 @@ async def test_after_recovery_asking_again_at_the_same_place_gives_suggestions(
 ) -> None:
     """A failure is not an answer: it is not cached for the (unchanged) text."""
     await start_session(
-        client, lean_project, fake_state, model="", automationTactics=TACTICS, goalTimeoutS=1.5
+        client, lean_project, fake_state, model="", automationTactics=TWO_EQ_TWO_TACTICS, goalTimeoutS=1.5
     )
-    path = lean_project / "Examples.lean"
-    text = path.read_text()
-    uri = open_document(client, path)
+    text, uri = open_examples(client, lean_project)
     line = proof_line(text, "two_eq_two", 1)
     other = proof_line(text, "add_zero_nat", 1)
     await code_actions_at(client, uri, proof_line(text, "exercise_1_18b", 2), 2)  # Lean runs
@@ -246,5 +232,5 @@ async def test_after_recovery_asking_again_at_the_same_place_gives_suggestions(
         if alive(hung):
             os.kill(hung, signal.SIGKILL)
     assert len(starts(fake_state)) == 2
-    assert await suggestions(client, uri, line, 1) == EXPECTED
+    assert await suggestions(client, uri, line, 1) == TWO_EQ_TWO_TITLES
     await shut_down_and_check_no_orphan(client, fake_state)

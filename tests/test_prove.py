@@ -4,16 +4,14 @@ OpenAI-compatible endpoint that proposes scripted tactics) end to end."""
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO, fake_lean_command, project_files
+from tests.support.cli import run_cli
 from tests.support.fake_openai import FakeOpenAI, Script
 
 SEARCH_SCRIPT = REPO / "tests" / "fixtures" / "search_script.json"
@@ -31,16 +29,6 @@ def endpoint() -> Iterator[FakeOpenAI]:
     with FakeOpenAI() as fake:
         fake.script = TACTICS
         yield fake
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "llmstep_lsp", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
 
 
 def settings(fake: FakeOpenAI, **extra: object) -> str:

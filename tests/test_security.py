@@ -20,7 +20,14 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 
 from llmstep_lsp.generation.filters import rejection_reason
 from tests.conftest import project_files
-from tests.lsp_helpers import SERVER_CONFIG, code_actions_at, open_document, proof_line, start_session
+from tests.lsp_helpers import (
+    SERVER_CONFIG,
+    code_actions_at,
+    open_document,
+    open_examples,
+    proof_line,
+    start_session,
+)
 from tests.support.fake_openai import FakeOpenAI, Script
 
 KEY_ENV = "LLMSTEP_TEST_API_KEY"
@@ -100,9 +107,7 @@ async def test_hostile_model_output_never_reaches_lean(
             requestRetries=0,
             automationTactics=[],
         )
-        path = lean_project / "Examples.lean"
-        text = path.read_text()
-        uri = open_document(client, path)
+        text, uri = open_examples(client, lean_project)
         actions = await code_actions_at(client, uri, proof_line(text, "monotone_step'", 2), 2)
         assert fake.requests, "the model was asked"
     assert [a.title for a in actions] == [f"Try this: {GOOD} (closes goal)"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,19 +21,10 @@ from llmstep_lsp.generation.transformers_backend import TransformersGenerator
 from llmstep_lsp.proofsteps import ProofStep
 from llmstep_lsp.settings import Settings
 from llmstep_lsp.training import IGNORE_INDEX, REPORT_FILE, TrainConfig, encode_example, train
+from tests.support.cli import run_cli
 from tests.support.tiny_model import SHARED_DATA
 
 pytestmark = pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs /work/shared/data")
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "llmstep_lsp", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
-    )
 
 
 def generator_for(model: Path, temperature: float = 0.0) -> TransformersGenerator:
