@@ -10,6 +10,7 @@ forward passes shows that guesses were taken.
 from __future__ import annotations
 
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -187,3 +188,35 @@ def test_prefill_lengths_are_rounded_to_few_shapes_at_most_a_quarter_longer() ->
     assert all(n <= r < n + max(16, n / 4) for n, r in enumerate(rounded, start=1))
     assert len(set(rounded)) <= 30, "a few dozen shapes for prompts up to 4096 tokens"
     assert backend.few_shapes(100) == 112 and backend.few_shapes(1024) == 1024
+
+
+def test_sampling_passes_the_kv_cache_under_the_name_the_models_forward_takes(tiny_model: Path) -> None:
+    """transformers 5.x renamed `past_key_values` to `cache` and removes the old name in 5.40: the
+    sampler must not lean on the deprecated alias (it warned on every request), while a forward that
+    still takes `past_key_values` (older releases; the test above) keeps working."""
+    import logging
+
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    settings, _ = Settings.from_mapping({"model": str(tiny_model), "dtype": "float32"})
+    config = settings.generation()
+    assert config is not None
+    loaded = backend.load_model(config)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    library_logger = hf_logging.get_logger("transformers")
+    library_logger.addHandler(handler)
+    logging.Logger.warning_once.cache_clear()  # type: ignore[attr-defined]  # warned once a process
+    try:
+        with warnings.catch_warnings(record=True) as warned:
+            warnings.simplefilter("always")
+            torch.manual_seed(0)
+            prompt = FORMATS["proofstep"].render(GenerationRequest(goal=MONOTONE_GOAL))
+            samples = backend.sample_causal(loaded, prompt, 4, 0.8, 40, ("\n",), threading.Event())
+    finally:
+        library_logger.removeHandler(handler)
+    assert samples, "the model sampled"
+    said = [r.getMessage() for r in records] + [str(w.message) for w in warned]
+    assert [text for text in said if "deprecated" in text] == []

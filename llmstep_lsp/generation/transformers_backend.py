@@ -267,6 +267,9 @@ def sample_causal(
     keeps_logits = "logits_to_keep" in parameters  # every current HF causal LM; skips prompt × vocab
     # Rows that advance unevenly (guesses, padding) need explicit positions.
     explicit_positions = "position_ids" in parameters
+    # transformers 5.x renamed the KV-cache argument and output field `past_key_values` to `cache`
+    # (the old name warns on every call and is removed in 5.40): use the name this model's forward has.
+    cache_name = "cache" if "cache" in parameters else "past_key_values"
     with torch.inference_mode():
         while rows:
             if cancel.is_set():
@@ -293,11 +296,11 @@ def sample_causal(
             out = model(
                 input_ids=torch.tensor(inputs, device=device),
                 attention_mask=torch.cat((seen, torch.tensor(fed, device=device)), dim=1),
-                past_key_values=cache,
                 use_cache=True,
+                **{cache_name: cache},
                 **options,
             )
-            cache = out.past_key_values
+            cache = getattr(out, cache_name)
             drawn, drawn_logprobs = _draw(
                 torch, out.logits[:, -tail:][:, :checked], temperature, max(len(r.samples) for r in rows)
             )
