@@ -20,7 +20,7 @@ def _fenced_commands(markdown: str) -> list[str]:
 def test_ci_runs_the_readmes_test_command_literally() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     [test_command] = [c for c in _fenced_commands(readme) if c.endswith("python -m pytest")]
-    assert test_command.startswith("pip install "), "one line that installs what the tests need, then runs them"
+    assert test_command.startswith("pip install "), "one line: install what the tests need, run them"
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     body = re.search(r"readme_test_command\(\) \{\n(.*?)\n\}", ci, flags=re.DOTALL)
     assert body is not None and body.group(1).strip() == test_command
