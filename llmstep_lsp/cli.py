@@ -98,6 +98,11 @@ def _parser() -> argparse.ArgumentParser:
     steps.add_argument("--num-samples", type=int)
     steps.add_argument("--temperature", type=float)
     steps.add_argument("--seed", type=int, default=0, help="sampling seed for local models (default 0)")
+    steps.add_argument(
+        "--baseline-data",
+        metavar="FILE",
+        help="fit the frequency baseline on this file (the model's training data) instead of the scored one",
+    )
     _add_proof_parsers(sub, eval_sub, common)
     return parser
 
@@ -226,7 +231,10 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
         return _eval_prove(args, settings)
     from llmstep_lsp.evaluation.steps import run_eval_steps
 
-    return run_eval_steps(settings, Path(args.data), args.k, args.limit, args.json, args.seed)
+    baseline = Path(args.baseline_data) if args.baseline_data else None
+    return run_eval_steps(
+        settings, Path(args.data), args.k, args.limit, args.json, args.seed, baseline_data=baseline
+    )
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
