@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmstep_lsp.logs import configure_logging
 from llmstep_lsp.protocol import Status
+from llmstep_lsp.train_command import add_train_parser, run_train
 
 if TYPE_CHECKING:
     from llmstep_lsp.engine import SuggestionSet
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     if args.command == "train":
-        return _train(args)
+        return run_train(args)
     settings = _settings_from_args(args)
     if settings is None:
         return 2
@@ -85,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", parents=[common], help="check Lean, the project and the model")
     doctor.add_argument("path", nargs="?", default=".", help="a Lean file or project directory")
 
-    _add_train_parser(sub)
+    add_train_parser(sub)
     evaluate = sub.add_parser("eval", help="measure the generator on recorded data")
     eval_sub = evaluate.add_subparsers(dest="eval_command", required=True)
     steps = eval_sub.add_parser(
@@ -105,29 +106,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_proof_parsers(sub, eval_sub, common)
     return parser
-
-
-def _add_train_parser(sub: Any) -> None:
-    train = sub.add_parser("train", help="fine-tune a causal LM on proofsteps (llmstep format)")
-    train.add_argument("data", help='training data: {"state", "tactic"} JSONL or LeanDojo JSON')
-    train.add_argument("--model", required=True, help="Hugging Face causal LM id or local directory")
-    train.add_argument("--output", "-o", required=True, help="new directory for checkpoints and the model")
-    train.add_argument("--valid", help="validation data (same formats); its loss is printed per epoch")
-    train.add_argument("--epochs", type=int, default=3)
-    train.add_argument("--lr", type=float, default=1e-5, help="peak learning rate (default 1e-5)")
-    train.add_argument("--batch-size", type=int, default=8)
-    train.add_argument("--grad-accum", type=int, default=1, help="batches per optimiser step")
-    train.add_argument("--max-length", type=int, default=1024, help="longer examples are skipped")
-    train.add_argument("--warmup-ratio", type=float, default=0.03)
-    train.add_argument("--weight-decay", type=float, default=0.0)
-    train.add_argument("--max-grad-norm", type=float, default=1.0)
-    train.add_argument("--save-every", type=int, default=0, help="checkpoint every N steps (0: each epoch)")
-    train.add_argument("--limit", type=int, help="use the first N examples (of each file)")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
-    train.add_argument("--dtype", default="auto", help="auto, float32, bfloat16")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.add_argument("--log-level", help="DEBUG, INFO, WARNING, …")
 
 
 def _add_proof_parsers(sub: Any, eval_sub: Any, common: argparse.ArgumentParser) -> None:
@@ -187,43 +165,6 @@ def _settings_from_args(args: argparse.Namespace) -> Settings | None:
     if any(not p.endswith("(ignored)") for p in problems):
         return None
     return settings
-
-
-def _train(args: argparse.Namespace) -> int:
-    from llmstep_lsp.proofsteps import DataError
-    from llmstep_lsp.training import TrainConfig, TrainingError, train
-
-    configure_logging(args.log_level or "WARNING", None)
-    config = TrainConfig(
-        model=args.model,
-        data=Path(args.data),
-        output=Path(args.output),
-        valid=Path(args.valid) if args.valid else None,
-        epochs=args.epochs,
-        learning_rate=args.lr,
-        batch_size=args.batch_size,
-        grad_accum=args.grad_accum,
-        max_length=args.max_length,
-        warmup_ratio=args.warmup_ratio,
-        weight_decay=args.weight_decay,
-        max_grad_norm=args.max_grad_norm,
-        save_every=args.save_every,
-        limit=args.limit,
-        seed=args.seed,
-        device=args.device,
-        dtype=args.dtype,
-        quiet=args.quiet,
-    )
-    if problems := config.problems():
-        for problem in problems:
-            print(f"llmstep-lsp: {problem}", file=sys.stderr)
-        return 2
-    try:
-        train(config)
-    except (TrainingError, DataError) as err:
-        print(f"llmstep-lsp: {err}", file=sys.stderr)
-        return 2
-    return 0
 
 
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
