@@ -151,3 +151,20 @@ def test_the_baseline_is_fitted_on_the_training_data_when_given_and_says_where(
     assert [(r["k"], r["baseline_hits"]) for r in report["topk"]] == [(1, 0), (2, 1)]
     optimistic = run_cli("eval", "steps", str(handmade), "--model", "", "--k", "1,2")
     assert "baseline fitted on: the scored data itself (optimistic" in optimistic.stdout
+
+
+def test_a_format_that_shows_no_goal_is_refused_instead_of_scored_on_one_prompt(handmade: Path) -> None:
+    """`lean4-code` shows the file so far; (state, tactic) data has none, so all states looked alike."""
+    with FakeOpenAI() as fake:
+        deepseek = json.dumps({"preset": "deepseek-prover"})
+        refused = run_cli("eval", "steps", str(handmade), "--settings", deepseek,
+                          "--endpoint", fake.endpoint, "--k", "1")  # fmt: skip
+        assert refused.returncode == 2 and "lean4-code" in refused.stderr and "state-tactic" in refused.stderr
+        assert fake.requests == [], "nothing was generated for a meaningless score"
+        fake.script.texts = ["simp"]
+        settings = json.dumps({"preset": "llemma"})  # file context + the goal
+        noted = run_cli("eval", "steps", str(handmade), "--settings", settings, "--endpoint", fake.endpoint,
+                        "--k", "1", "--num-samples", "1")  # fmt: skip
+        assert noted.returncode == 0, noted.stderr
+        assert "carry the goal alone" in noted.stderr
+        assert len({r["body"]["prompt"] for r in fake.requests}) == 5, "one prompt per state"

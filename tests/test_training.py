@@ -173,7 +173,9 @@ class _StopAt(io.StringIO):
         return super().write(text)
 
 
-def test_an_interrupted_run_resumes_from_its_last_checkpoint_exactly(tiny_model: Path, tmp_path: Path) -> None:
+def test_an_interrupted_run_resumes_from_its_last_checkpoint_exactly(
+    tiny_model: Path, tmp_path: Path
+) -> None:
     """Optimiser, schedule, shuffle order and step come back: the resumed run's per-step losses are
     the uninterrupted run's. Off a terminal, progress lines come as often as asked."""
     data = first_rows(24, tmp_path / "slice.jsonl")

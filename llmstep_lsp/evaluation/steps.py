@@ -28,6 +28,7 @@ from typing import Any, TextIO
 from llmstep_lsp.generation.automation import AutomationGenerator
 from llmstep_lsp.generation.base import GenerationRequest, Generator, ModelUnavailable
 from llmstep_lsp.generation.factory import ModelGenerator, build_model_generator
+from llmstep_lsp.generation.formats import PromptFormat
 from llmstep_lsp.proofsteps import DataError, ProofStep, load_proofsteps, normalise_tactic
 from llmstep_lsp.settings import Settings
 
@@ -202,6 +203,15 @@ def run_eval_steps(
                 file=sys.stderr,
             )
             return 2
+        if problem := _format_problem(config.format):
+            print(f"llmstep-lsp: {problem}", file=sys.stderr)
+            return 2
+        if config.format.uses_context:
+            print(
+                f"llmstep-lsp: note: format {config.format.name} also shows the file text before the"
+                " cursor, which (state, tactic) data does not have: its prompts carry the goal alone",
+                file=sys.stderr,
+            )
         if config.temperature == 0 and max(ks) > 1:
             print(
                 "llmstep-lsp: temperature 0 draws a single sample, so top-k for k > 1 is top-1",
@@ -239,6 +249,20 @@ async def _evaluate(
         )
     finally:
         progress.close()
+
+
+def _format_problem(prompt_format: PromptFormat) -> str | None:
+    """Why `prompt_format` cannot be scored on (state, tactic) pairs, or None: a format that shows
+    the model no goal (only the file text or the declaration) would send one identical prompt for
+    every state, and its score would mean nothing."""
+    if "{goal}" in prompt_format.template:
+        return None
+    return (
+        f"prompt format {prompt_format.name} shows the model the file text, not the goal, and"
+        " (state, tactic) data has no file text: every state would get the same prompt. Score a"
+        ' format that shows the goal (--settings \'{"promptFormat": "state-tactic"}\', or'
+        " proofstep, state, context-state-tactic, few-shot)"
+    )
 
 
 def _seed(seed: int) -> None:
