@@ -16,9 +16,9 @@ from llmstep_lsp.generation.transformers_backend import (
     TransformersGenerator,
     _stops,
     load_model,
-    sample_causal,
 )
 from llmstep_lsp.settings import Settings
+from tests.support.sampler_checks import check_greedy_equals_generate
 
 MONOTONE_GOAL = "f : ℕ → ℕ\nh : Monotone f\nn : ℕ\n⊢ f n ≤ f (n + 1)"
 
@@ -78,21 +78,8 @@ async def test_greedy_decoding_gives_one_best_tactic(tiny_model: Path) -> None:
 def test_greedy_sampler_gives_what_transformers_generate_gives(tiny_model: Path) -> None:
     """Our loop (last-position prefill, shared rows, stops on the new text only) decodes the same
     tactic as the library's own greedy `generate`, prefix or not."""
-    import threading
-
-    import torch
-
-    config = causal_config(tiny_model, temperature=0)
-    loaded = load_model(config)
-    for prefix in ("", "exact", "intro"):
-        prompt = FORMATS["proofstep"].render(GenerationRequest(goal=MONOTONE_GOAL, prefix=prefix))
-        [(ours, _, _)] = sample_causal(loaded, prompt, 1, 0.0, 40, ("\n",), threading.Event())
-        ids = loaded.tokenizer(prompt, return_tensors="pt").input_ids
-        with torch.inference_mode():
-            out = loaded.model.generate(ids, do_sample=False, max_new_tokens=40, pad_token_id=0)
-        theirs = loaded.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
-        assert ours.split("\n")[0] == theirs.split("\n")[0]
-        assert ours.count("\n") <= 1, "sampling stopped at the end of the first line"
+    check_greedy_equals_generate(load_model(causal_config(tiny_model, temperature=0)), MONOTONE_GOAL,
+                                 ("", "exact", "intro"))  # fmt: skip
 
 
 @pytest.mark.parametrize("stop", ["\n", "[/TAC]", "\n\n"])

@@ -27,6 +27,7 @@ from llmstep_lsp.generation.base import (
     first_line,
 )
 from llmstep_lsp.generation.formats import tail_at_line
+from llmstep_lsp.generation.gguf import pretrained_source
 from llmstep_lsp.generation.guesses import LONGEST_NGRAM, NgramGuesser, RecentOutputs
 from llmstep_lsp.generation.presets import GenerationConfig
 from llmstep_lsp.generation.ranking import from_samples
@@ -144,8 +145,20 @@ def load_model(config: GenerationConfig) -> LoadedModel:
     auto_model = transformers.AutoModelForSeq2SeqLM if seq2seq else transformers.AutoModelForCausalLM
     log.info("loading model %s on %s (%s)", config.model, device, dtype)
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(config.model)
-        model: Any = auto_model.from_pretrained(config.model, dtype=getattr(torch, dtype))
+        source, gguf = pretrained_source(config.model)
+    except ImportError as err:
+        raise ModelUnavailable(
+            f"{err} ({config.model}). Fix: {INSTALL_MODEL_BACKEND}, or serve it with the llama.cpp backend"
+        ) from err
+    except FileNotFoundError as err:
+        raise ModelUnavailable(
+            f"{err}. Fix: set 'model' to an existing .gguf file or a model directory"
+        ) from err
+    if gguf:
+        log.info("%s is a GGUF file: dequantised to %s (llama.cpp runs it quantised)", config.model, dtype)
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(source, **gguf)
+        model: Any = auto_model.from_pretrained(source, dtype=getattr(torch, dtype), **gguf)
         model.to(device)
     except Exception as err:  # OSError offline, ValueError bad config, RuntimeError out of memory, …
         raise ModelUnavailable(
