@@ -66,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--log-level", help="DEBUG, INFO, WARNING, …")
     common.add_argument("--log-file", help="write logs here instead of stderr")
 
+    sampling = argparse.ArgumentParser(add_help=False)
+    sampling.add_argument(
+        "--num-samples", type=int, help="samples drawn per request (numSamples; 0: no model)"
+    )
+    sampling.add_argument("--temperature", type=float, help="sampling temperature (0: greedy, one sample)")
+
     serve = sub.add_parser("serve", parents=[common], help="run the language server (stdio by default)")
     serve.add_argument(
         "--stdio", action="store_true", help="use stdio (the default; accepted for LSP clients)"
@@ -76,12 +82,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--port", type=int, default=2087, help="TCP port (default 2087)")
 
-    suggest = sub.add_parser("suggest", parents=[common], help="print verified suggestions at FILE:LINE:COL")
+    suggest = sub.add_parser(
+        "suggest", parents=[common, sampling], help="print verified suggestions at FILE:LINE:COL"
+    )
     suggest.add_argument("location", metavar="FILE:LINE:COL", help="1-based line and column, as editors show")
     suggest.add_argument("--prefix", help='tactic prefix, as in llmstep "exact" (replaces the line\'s text)')
     suggest.add_argument("--json", action="store_true", help="print JSON")
-    suggest.add_argument("--num-samples", type=int)
-    suggest.add_argument("--temperature", type=float)
 
     doctor = sub.add_parser("doctor", parents=[common], help="check Lean, the project and the model")
     doctor.add_argument("path", nargs="?", default=".", help="a Lean file or project directory")
@@ -90,14 +96,14 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("eval", help="measure the generator on recorded data")
     eval_sub = evaluate.add_subparsers(dest="eval_command", required=True)
     steps = eval_sub.add_parser(
-        "steps", parents=[common], help="top-k exact match on (state, tactic) pairs, next to a baseline"
+        "steps",
+        parents=[common, sampling],
+        help="top-k exact match on (state, tactic) pairs, next to a baseline",
     )
     steps.add_argument("data", help='{"state", "tactic"} JSONL or LeanDojo JSON')
     steps.add_argument("--k", default="1,5,10", help="comma-separated k values (default 1,5,10)")
     steps.add_argument("--limit", type=int, help="evaluate the first N states only")
     steps.add_argument("--json", action="store_true", help="print JSON")
-    steps.add_argument("--num-samples", type=int)
-    steps.add_argument("--temperature", type=float)
     steps.add_argument("--seed", type=int, default=0, help="sampling seed for local models (default 0)")
     steps.add_argument(
         "--baseline-data",

@@ -97,3 +97,21 @@ def test_doctor_speaks_of_the_configured_model_and_of_the_file_it_was_given(
     assert missing.returncode == 1 and "[!!] file:" in missing.stdout and "all good" not in missing.stdout
     broken = run_cli("doctor", str(lean_project / "Examples.lean"), "--model", "/nonexistent/model")
     assert "suggestions come from the model-free tactics alone" in broken.stdout
+
+
+def test_every_option_of_every_command_says_what_it_does() -> None:
+    import argparse
+
+    from llmstep_lsp.cli import _parser
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> list[str]:
+        missing = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    missing += walk(child, f"{path} {name}")
+            elif not action.help and action.dest != "help":
+                missing.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+        return missing
+
+    assert walk(_parser(), "llmstep-lsp") == []
