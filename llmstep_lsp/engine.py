@@ -609,9 +609,10 @@ class SuggestionEngine:
 
 _SEARCH_NOTES = {
     "proved": "",
-    "exhausted": "no proof: every verified path was tried",
-    "iterations": "no proof within the search's iteration limit (searchIterations)",
-    "timeout": "no proof within the search's time limit (searchTimeLimitS)",
+    # Callers say "no proof: <note>".
+    "exhausted": "every verified path was tried",
+    "iterations": "none within the search's iteration limit (searchIterations)",
+    "timeout": "none within the search's time limit (searchTimeLimitS)",
 }
 
 
