@@ -239,3 +239,25 @@ def test_file_context_is_cut_to_a_token_budget(tiny_model: Path) -> None:
     assert len(tokenizer(tail).input_ids) <= 50
     assert text.endswith(tail) and tail.startswith(("theorem", "  trivial"))
     assert tail_in_tokens(tokenizer, "short\n", 50) == "short\n"
+
+
+async def test_samples_cut_off_at_the_token_limit_are_never_candidates(tiny_model: Path) -> None:
+    """A sample that hit `maxNewTokens` before EOS or end of line is no tactic; a repetition loop has
+    a high mean log-prob and once ranked above the accepted answer."""
+    request = GenerationRequest(goal=MONOTONE_GOAL, prefix="exact")
+    whole = await TransformersGenerator(causal_config(tiny_model, maxNewTokens=40)).generate(request)
+    assert "exact h (Nat.le_succ _)" in [c.tactic for c in whole], "finished within 40 tokens"
+    # One token: " h", and the model would go on (" (Nat.le_succ _)"); "exact h" passes every filter.
+    cut = await TransformersGenerator(causal_config(tiny_model, maxNewTokens=1)).generate(request)
+    assert "exact h" not in [c.tactic for c in cut]
+
+
+def test_a_sample_ends_by_itself_at_eos_or_a_stop_string_not_at_the_limit() -> None:
+    from llmstep_lsp.generation.transformers_backend import _finished
+
+    pieces = ["<eos>", "exact", " h", "\n", " (", "[/", "TAC]"]
+    assert _finished([1, 2], pieces, 0, ("\n",), limit=3), "under the limit: it stopped itself"
+    assert _finished([1, 2, 0], pieces, 0, ("\n",), limit=3), "EOS as the last allowed token"
+    assert _finished([1, 2, 3], pieces, 0, ("\n",), limit=3), "end of line as the last allowed token"
+    assert _finished([1, 5, 6], pieces, 0, ("[/TAC]",), limit=3), "a stop string split across tokens"
+    assert not _finished([1, 2, 4], pieces, 0, ("\n",), limit=3), "cut off"

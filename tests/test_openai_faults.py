@@ -207,3 +207,11 @@ def test_goals_are_cut_later_goals_first_then_the_main_goals_first_lines() -> No
     assert cut_goals(goals, 20) == "a : A\nb : B\n⊢ P"
     assert cut_goals(goals, 10) == "b : B\n⊢ P"
     assert cut_goals(goals, 4) == "⊢ P"
+
+
+async def test_samples_the_server_cut_off_at_max_tokens_are_dropped(fake: FakeOpenAI) -> None:
+    fake.script = Script(
+        texts=[" h", " h (Nat.le_succ"], logprobs=[[-1.0], [-0.1]], finish_reasons=["stop", "length"]
+    )
+    candidates = await generator(fake.endpoint, numSamples=2).generate(REQUEST)
+    assert [c.tactic for c in candidates] == ["exact h"]

@@ -170,7 +170,12 @@ class OpenAIGenerator:
         choices = answer.get("choices")
         if not isinstance(choices, list):
             return []
-        return [_sample_of(choice) for choice in choices if isinstance(choice, dict)]
+        # finish_reason "length": cut off at max_tokens, no tactic (and a repetition loop ranks high).
+        return [
+            _sample_of(choice)
+            for choice in choices
+            if isinstance(choice, dict) and choice.get("finish_reason") != "length"
+        ]
 
     def _learn_context(self, refused: RequestFailed, max_tokens: int) -> None:
         window = refused.context_window

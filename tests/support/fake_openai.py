@@ -32,6 +32,8 @@ class Script:
     """Send the answer a byte at a time, this long apart (a server that drips)."""
     pad_bytes: int = 0
     """Pad the answer with this many bytes of whitespace (a huge answer)."""
+    finish_reasons: list[str] | None = None
+    """`finish_reason` of each text (default "stop"); "length" marks a sample cut off at max_tokens."""
     max_choices: int | None = None
     """Return at most this many choices whatever `n` asks (Ollama ignores `n`)."""
     logprobs_like_chat: bool = False
@@ -117,7 +119,7 @@ class FakeOpenAI:
                         {
                             "index": i,
                             "text": text,
-                            "finish_reason": "stop",
+                            "finish_reason": (script.finish_reasons or ["stop"] * (i + 1))[i],
                             "logprobs": _logprobs(script, i, script.logprobs_like_chat),
                         }
                         for i, text in ((i, script.texts[i]) for i in picked)
