@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import ipaddress
 import json
 import logging
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llmstep-lsp", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command")
 
     common = argparse.ArgumentParser(add_help=False)
@@ -200,6 +202,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         server.engine.kill_all()
     return 0
+
+
+def _version() -> str:
+    """The installed distribution's version (an editable checkout says so too)."""
+    try:
+        return importlib.metadata.version("llmstep-lsp")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed; run from a checkout)"
 
 
 def _is_loopback(host: str) -> bool:

@@ -115,3 +115,8 @@ def test_every_option_of_every_command_says_what_it_does() -> None:
         return missing
 
     assert walk(_parser(), "llmstep-lsp") == []
+
+
+def test_version_names_the_installed_release() -> None:
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.strip() == "llmstep-lsp 0.1.0"
