@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO))
 
 from llmstep_lsp.lean.client import LeanClient  # noqa: E402
 from llmstep_lsp.lean.project import find_project  # noqa: E402
-from llmstep_lsp.positions import utf16_len  # noqa: E402
+from llmstep_lsp.text.encoding import utf16_len  # noqa: E402
 from llmstep_lsp.proofpoint import (  # noqa: E402
     SuggestionPoint,
     candidate_probe_text,

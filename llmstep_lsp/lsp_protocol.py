@@ -9,7 +9,10 @@
   error; pygls only logged it, and the client waited for an answer forever;
 - before `initialize`, requests are refused with ServerNotInitialized and notifications other
   than `exit` are dropped, as the LSP specification asks. pygls ran them, so a `didOpen` sent
-  too early would start a Lean server with the default settings, not the client's.
+  too early would start a Lean server with the default settings, not the client's;
+- pygls's own copies of the documents are not kept: it splits lines with `str.splitlines` (U+2028,
+  U+0085, … end a line there, not in LSP), so an incremental change lands on the wrong line. The
+  server mirrors documents in `llmstep_lsp.text.documents.DocumentStore` instead.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcServerNotInitialized
-from pygls.protocol import LanguageServerProtocol
+from pygls.protocol import LanguageServerProtocol, lsp_method
 
 
 class LlmstepProtocol(LanguageServerProtocol):
@@ -54,3 +57,22 @@ class LlmstepProtocol(LanguageServerProtocol):
     def _handle_notification(self, method_name: str, params: Any) -> None:
         if self._initialize_received or method_name == types.EXIT:
             super()._handle_notification(method_name, params)
+
+    # The editor's documents live in the server's `DocumentStore`; pygls's built-in handlers would
+    # keep a second, drifting copy (and fail on URIs it cannot turn into paths). Only the
+    # server's own handlers run.
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> Any:
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Any:
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> Any:
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
+            yield handler, (params,), None

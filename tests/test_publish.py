@@ -39,7 +39,7 @@ def result() -> SuggestionSet:
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-8", "utf-32"])
-def test_edit_range_covers_the_line_in_the_clients_units(encoding: str) -> None:
+def test_edit_range_covers_the_typed_tactic_in_the_clients_units(encoding: str) -> None:
     codec = PositionCodec(encoding=types.PositionEncodingKind(encoding))
 
     def encode(text: str, index: int) -> int:
@@ -61,10 +61,10 @@ def test_edit_range_covers_the_line_in_the_clients_units(encoding: str) -> None:
     assert change.text_document.version == 12
     edit = change.edits[0]
     assert isinstance(edit, types.TextEdit)
-    assert edit.range.start == types.Position(line=1, character=0)
+    assert edit.range.start == types.Position(line=1, character=2)
     assert edit.range.end == types.Position(line=1, character=expected_end[encoding])
-    assert edit.new_text == "  exact (h : ∀ n : ℕ, f n ∈ 𝓝 x ⊢ done)"
-    ghost = inline_completions(result(), encode)
+    assert edit.new_text == "exact (h : ∀ n : ℕ, f n ∈ 𝓝 x ⊢ done)"
+    ghost = inline_completions(result(), encode, cursor=len(line))
     assert ghost.items[0].insert_text == edit.new_text and ghost.items[0].range == edit.range
 
 

@@ -172,6 +172,11 @@ class LeanClient:
             document.text_version = document.version
         return document.text_version
 
+    def text_of(self, uri: str) -> str | None:
+        """The text Lean last received for `uri` (None: not open in Lean)."""
+        document = self._documents.get(uri)
+        return document.text if document else None
+
     async def close(self, uri: str) -> None:
         document = self._documents.pop(uri, None)
         if document is not None and self._transport is not None and self._transport.alive:

@@ -19,13 +19,14 @@ from typing import Protocol
 
 from llmstep_lsp.lean.client import GoalState, LeanClient, LeanDiagnostic
 from llmstep_lsp.lean.errors import LeanError
-from llmstep_lsp.positions import utf16_len
 from llmstep_lsp.proofpoint import (
     SuggestionPoint,
     candidate_probe_text,
     enclosing_declaration,
     goal_probe_text,
 )
+from llmstep_lsp.text.encoding import utf16_len
+from llmstep_lsp.text.lines import split_lines
 from llmstep_lsp.verification.shadows import ShadowPool
 
 log = logging.getLogger(__name__)
@@ -122,8 +123,11 @@ class Verifier(VerdictCache):
         """The tactic state at the suggestion point as Lean reports it (None: not in a tactic block)."""
         column = point.tactic_column_utf16
         if point.holds_sorry:
-            # The mirrored document already has `sorry` there: ask it directly, no shadow needed.
-            version = await self.lean.sync(uri, "\n".join(lines))
+            # The mirrored document already has `sorry` there: ask it directly, no shadow needed,
+            # keeping the editor's exact text (its line breaks) when it is these lines.
+            mirrored = self.lean.text_of(uri)
+            text = mirrored if mirrored is not None and split_lines(mirrored) == lines else "\n".join(lines)
+            version = await self.lean.sync(uri, text)
             return await self.lean.plain_goal(uri, version, point.line, column, self.goal_timeout_s)
         async with self.shadows.lease() as shadow:
             version = await self.lean.sync(shadow, goal_probe_text(through_declaration(lines, point), point))
