@@ -95,7 +95,7 @@ def find_suggestion_point(lines: list[str], line: int) -> SuggestionPoint | None
     content = text[:code].strip()
     if not content:
         return _empty_line_point(lines, line)
-    if content == "by" or content.endswith((" by", ":= by", "=> by")):
+    if content == "by" or content.endswith((" by", ":= by", "=>")):
         return None  # the block's tactics go on the lines below
     hole = placeholder(text, 0, code)
     if hole is not None and _starts_tactic(text, hole[0]) and _by_before(lines, line, hole[0]):
