@@ -292,15 +292,17 @@ def build_server(settings: Settings) -> LlmstepServer:
         return suggestion_report(result) if result else None
 
     @server.command(APPLY_EDIT_COMMAND)
-    def apply_edit_command(ls: LlmstepServer, *arguments: Any) -> None:
+    async def apply_edit_command(ls: LlmstepServer, *arguments: Any) -> None:
         try:
             edit = _CONVERTER.structure(arguments[0], types.WorkspaceEdit)
         except Exception as err:  # whatever the client sent back is not our edit
             raise JsonRpcInvalidParams(f"{APPLY_EDIT_COMMAND} takes [WorkspaceEdit]: {err}") from err
-        apply = asyncio.ensure_future(
-            ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label="llmstep"))
+        # Answered once the editor has answered: the command is done when the edit is.
+        result = await ls.workspace_apply_edit_async(
+            types.ApplyWorkspaceEditParams(edit=edit, label="llmstep")
         )
-        apply.add_done_callback(_log_apply_result)
+        if not result.applied:
+            log.info("the editor refused a suggestion's edit: %s", result.failure_reason)
 
     @server.command(SEARCH_PROOF_COMMAND)
     def search_proof_command(ls: LlmstepServer, *arguments: Any) -> dict[str, Any]:
