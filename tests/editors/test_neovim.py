@@ -15,9 +15,9 @@ import pytest
 
 from tests.editors.clients import (
     HERE,
+    TRAILING_COMMENT,
     TWO_EQ_TWO_ACTIONS,
     TWO_EQ_TWO_COLUMN,
-    TRAILING_COMMENT,
     TWO_EQ_TWO_LINE,
     comment_the_sorry,
     fake_lean_violations,
