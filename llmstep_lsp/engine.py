@@ -26,7 +26,7 @@ from llmstep_lsp.generation.presets import PresetError
 from llmstep_lsp.generation.ranking import merge_ranked
 from llmstep_lsp.lean.client import LeanClient
 from llmstep_lsp.lean.errors import LeanError, LeanNotFound
-from llmstep_lsp.lean.project import LeanProject, find_project
+from llmstep_lsp.lean.project import LeanProject
 from llmstep_lsp.proofpoint import SuggestionPoint, enclosing_declaration, find_suggestion_point
 from llmstep_lsp.protocol import Status
 from llmstep_lsp.search.best_first import SearchLimits, SearchProgress, SearchResult, best_first_search
@@ -39,7 +39,7 @@ from llmstep_lsp.search.whole_proof import (
 )
 from llmstep_lsp.settings import Settings
 from llmstep_lsp.text.lines import split_lines
-from llmstep_lsp.uris import uri_to_path
+from llmstep_lsp.uris import project_of
 from llmstep_lsp.verification.factory import build_verifiers
 from llmstep_lsp.verification.goals import goal_for_point
 from llmstep_lsp.verification.verifier import CandidateVerifier, CheckResult, Verdict, Verifier, cached_check
@@ -551,7 +551,7 @@ class SuggestionEngine:
     # --- Lean sessions -------------------------------------------------------------------------
 
     async def _session_for(self, uri: str) -> ProjectSession | None:
-        project = _project_of(uri, self.settings)
+        project = project_of(uri, self.settings.project_root)
         if project is None:
             return None
         session = self._sessions.get(project.root)
@@ -624,7 +624,10 @@ def _generation_request(
         goal="\n\n".join(goals),
         prefix=point.prefix,
         context="".join(line + "\n" for line in lines[: point.line]),
-        declaration=declaration.text if declaration else "",
+        # A proof on the declaration's own line: the statement is what precedes the tactic there.
+        declaration=(point.indent if declaration.start_line == point.line else declaration.text)
+        if declaration
+        else "",
         theorem_name=declaration.name if declaration else None,
         indent=point.indent,
     )
@@ -656,20 +659,8 @@ def _generation_of(settings: Settings) -> object:
         return err.args
 
 
-def _project_of(uri: str, settings: Settings) -> LeanProject | None:
-    """The Lean project of `uri`; None for a URI that is no usable local path (logged once)."""
-    path = uri_to_path(uri)
-    if path is None:
-        return None
-    try:
-        return find_project(path, settings.project_root)
-    except (OSError, ValueError) as err:  # a name too long for the file system, …
-        log.warning("no Lean project for %r: %s", uri[:200], err)
-        return None
-
-
 def _project_root_key(uri: str, settings: Settings) -> Path | None:
-    project = _project_of(uri, settings)
+    project = project_of(uri, settings.project_root)
     return project.root if project else None
 
 

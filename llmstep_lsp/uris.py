@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from llmstep_lsp.lean.project import LeanProject, find_project
+
 log = logging.getLogger(__name__)
 _reported: set[str] = set()
 
@@ -46,3 +48,16 @@ def _unusable(uri: str, why: str) -> Path | None:
         _reported.add(uri)
         log.warning("ignoring %r: %s", uri[:200], why)
     return None
+
+
+def project_of(uri: str, project_root: str | None = None) -> LeanProject | None:
+    """The Lean project of `uri` (`find_project`); None for a URI that is no usable local path or
+    whose path the file system refuses (a name too long, …), logged."""
+    path = uri_to_path(uri)
+    if path is None:
+        return None
+    try:
+        return find_project(path, project_root)
+    except (OSError, ValueError) as err:
+        log.warning("no Lean project for %r: %s", uri[:200], err)
+        return None

@@ -53,7 +53,8 @@ def offset_at(text: str, position: Position, encoding: Encoding = UTF16, *, roun
     if position.line >= len(starts):
         return len(text)
     start = starts[position.line]
-    content = split_lines(text[start:])[0] if start < len(text) else ""
+    stop = starts[position.line + 1] if position.line + 1 < len(starts) else len(text)
+    content = text[start:stop].rstrip("\r\n")  # without its break: `\r\n`, `\r` or `\n`
     return start + index_of(content, max(0, position.character), encoding, round_up=round_up)
 
 
