@@ -127,6 +127,29 @@ async def test_random_edits_reach_lean_as_the_editor_has_them(
     assert lean_text(fake_state, uri) == editor
 
 
+@pytest.mark.parametrize(
+    ("line", "after"),
+    [
+        (
+            "theorem two_eq_two : 2 = 2 := by sorry -- one line",
+            "theorem two_eq_two : 2 = 2 := by rfl -- one line",
+        ),
+        ("theorem two_eq_two : 2 = 2 := by sorry", "theorem two_eq_two : 2 = 2 := by rfl"),
+    ],
+)
+async def test_a_proof_on_the_declarations_own_line_gets_suggestions(
+    client: LanguageClient, lean_project: Path, fake_state: Path, line: str, after: str
+) -> None:
+    """This was "not a tactic position"."""
+    await start_session(client, lean_project, fake_state, model="", automationTactics=TWO_EQ_TWO_TACTICS)
+    text = line + "\n"
+    uri = open_document(client, lean_project / "OneLine.lean", text)
+    actions = await code_actions_at(client, uri, 0, len(line))
+    assert [a.title for a in actions] == TWO_EQ_TWO_TITLES
+    edit, _ = edit_of(actions[0])
+    assert line_of(apply_edit(text, edit), 0) == after
+
+
 BULLETS = (
     "theorem and_intro (p q : Prop) (hp : p) (hq : q) : p ∧ q := by\n  constructor\n  · exact hp\n    \n"
 )
