@@ -155,14 +155,15 @@ def proof_actions(
 
 
 def proof_edit(
-    report: ProofReport, encode: ColumnEncoder, shapes: ClientShapes = VSCODE_SHAPES
+    report: ProofReport, encode: ColumnEncoder, shapes: ClientShapes = VSCODE_SHAPES, newline: str = "\n"
 ) -> types.WorkspaceEdit | None:
-    """The best proof in place of the point's span, for the document version it was found in."""
+    """The best proof in place of the point's span, for the document version it was found in, its
+    lines joined with the document's own line break `newline`."""
     if report.point is None or not report.proofs:
         return None
     point, proof = report.point, report.proofs[0]
     later = render_proof(point, proof)[1:]
-    new_text = point.replacement(proof[0]) + "".join("\n" + line for line in later)
+    new_text = point.replacement(proof[0]) + "".join(newline + line for line in later)
     return _span_edit(report.uri, report.version, point, new_text, encode, shapes)
 
 

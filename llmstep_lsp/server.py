@@ -39,7 +39,7 @@ from llmstep_lsp.search.best_first import SearchProgress
 from llmstep_lsp.settings import Settings
 from llmstep_lsp.text.documents import Change, DocumentStore
 from llmstep_lsp.text.encoding import as_encoding, column_of, index_of
-from llmstep_lsp.text.lines import Position
+from llmstep_lsp.text.lines import Position, line_break_of
 from llmstep_lsp.uris import uri_to_path
 
 log = logging.getLogger(__name__)
@@ -176,7 +176,9 @@ class LlmstepServer(LanguageServer):
             message = f"failed: {type(error).__name__}"
         else:
             report = task.result()
-            edit = proof_edit(report, self.encode_column, self.shapes)
+            document = self.documents.get(report.uri)
+            newline = line_break_of(document.text) if document else "\n"
+            edit = proof_edit(report, self.encode_column, self.shapes, newline)
             if edit is not None and not self.shapes.apply_edit:
                 message = "proof found, but the editor cannot apply edits (workspace.applyEdit)"
             elif edit is not None and self._version(report.uri) == report.version:

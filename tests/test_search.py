@@ -182,3 +182,8 @@ def test_the_proof_edit_replaces_the_sorry_for_its_version_and_keeps_the_comment
     after = apply_edit("\n".join(lines), text_edit)
     assert after.split("\n")[2:] == ["  · apply foo", "    exact bar -- 𝓝"]
     assert proof_edit(replace(report, proofs=()), len) is None
+    crlf = proof_edit(report, lambda text, index: index, newline="\r\n")  # a CRLF document: CRLF lines
+    assert crlf is not None and crlf.document_changes is not None
+    (crlf_change,) = crlf.document_changes
+    assert isinstance(crlf_change, types.TextDocumentEdit)
+    assert crlf_change.edits[0].new_text == "apply foo\r\n    exact bar"

@@ -23,6 +23,13 @@ def split_lines(text: str) -> list[str]:
     return LINE_BREAK.split(text)
 
 
+def line_break_of(text: str) -> str:
+    """The line break `text` uses (its first one; `\n` for a text of one line): what new lines in an
+    edit for it are joined with, so a CRLF file stays CRLF in editors that insert text verbatim."""
+    match = LINE_BREAK.search(text)
+    return match[0] if match else "\n"
+
+
 def line_starts(text: str) -> list[int]:
     """Code-point offset in `text` where each LSP line starts."""
     return [0, *(match.end() for match in LINE_BREAK.finditer(text))]
