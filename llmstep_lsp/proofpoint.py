@@ -104,13 +104,13 @@ def find_suggestion_point(lines: list[str], line: int) -> SuggestionPoint | None
             line, text[:start], "", text, True, _block_indent_before(text, start), start, end
         )
     if _COMMAND_START.match(content):
-        start_or_none = after_by(text, code)
-        if start_or_none is None:
+        # `theorem t : p := by simp`: the tactic after a one-line `by` (its block's column is the
+        # tactic's, so later lines of a proof written there line up under it).
+        first = after_by(text, code)
+        if first is None:
             return None
-        end = tactic_end(text, start_or_none, code)
-        prefix = text[start_or_none:end]
-        return SuggestionPoint(line, text[:start_or_none], prefix, text, False, " " * start_or_none,
-                               start_or_none, end)  # fmt: skip
+        end = tactic_end(text, first, code)
+        return SuggestionPoint(line, text[:first], text[first:end], text, False, " " * first, first, end)
     if not _by_before(lines, line, 0):
         return None  # no tactic block can be open above this line
     indent = text[: len(text) - len(text.lstrip())]

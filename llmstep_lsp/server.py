@@ -135,8 +135,8 @@ class LlmstepServer(LanguageServer):
         """Start a proof search ('search') or whole-proof sampling ('whole') in the background, shown as
         cancellable work-done progress; a proof found arrives as a versioned `workspace/applyEdit`."""
         document = self.documents.get(uri)
-        if document is None:
-            raise JsonRpcInvalidParams(f"{uri} is not an open Lean document")
+        if document is None or uri_to_path(uri) is None:
+            raise JsonRpcInvalidParams(f"{uri} is not an open Lean document with a local path")
         version = document.version
         token = f"llmstep-{mode}-{uuid.uuid4().hex[:8]}"
         window = self.client_capabilities.window

@@ -35,12 +35,6 @@ def line_starts(text: str) -> list[int]:
     return [0, *(match.end() for match in LINE_BREAK.finditer(text))]
 
 
-def line_at(text: str, line: int) -> str:
-    """Line `line` of `text` without its break ('' past the end)."""
-    lines = split_lines(text)
-    return lines[line] if 0 <= line < len(lines) else ""
-
-
 @dataclass(frozen=True)
 class Position:
     """An LSP position: 0-based line, column in the negotiated encoding's units."""

@@ -122,13 +122,12 @@ class Verifier(VerdictCache):
     async def goal_at(self, uri: str, lines: list[str], point: SuggestionPoint) -> GoalState | None:
         """The tactic state at the suggestion point as Lean reports it (None: not in a tactic block)."""
         column = point.tactic_column_utf16
-        if point.holds_sorry:
-            # The mirrored document already has `sorry` there: ask it directly, no shadow needed,
-            # keeping the editor's exact text (its line breaks) when it is these lines.
-            mirrored = self.lean.text_of(uri)
-            text = mirrored if mirrored is not None and split_lines(mirrored) == lines else "\n".join(lines)
-            version = await self.lean.sync(uri, text)
-            return await self.lean.plain_goal(uri, version, point.line, column, self.goal_timeout_s)
+        mirrored = self.lean.mirrored(uri) if point.holds_sorry else None
+        if mirrored is not None and split_lines(mirrored[0]) == lines:
+            # Lean already holds these lines, `sorry` included: ask there, no shadow needed. Only
+            # the editor's text is ever sent for the editor's document (engine.document_changed):
+            # text rebuilt from `lines` would lose its line breaks, and could be stale.
+            return await self.lean.plain_goal(uri, mirrored[1], point.line, column, self.goal_timeout_s)
         async with self.shadows.lease() as shadow:
             version = await self.lean.sync(shadow, goal_probe_text(through_declaration(lines, point), point))
             return await self.lean.plain_goal(shadow, version, point.line, column, self.goal_timeout_s)
