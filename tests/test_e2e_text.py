@@ -12,6 +12,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import pytest_lsp
 from lsprotocol import types
@@ -148,6 +149,24 @@ async def test_a_proof_on_the_declarations_own_line_gets_suggestions(
     assert [a.title for a in actions] == TWO_EQ_TWO_TITLES
     edit, _ = edit_of(actions[0])
     assert line_of(apply_edit(text, edit), 0) == after
+
+
+async def test_positions_outside_lsps_range_are_clamped_not_dropped(
+    client: LanguageClient, lean_project: Path, fake_state: Path
+) -> None:
+    """A `didChange` with a negative line or a column past 2^31 was dropped: the copy drifted."""
+    await start_session(client, lean_project, fake_state, model="", automationTactics=TWO_EQ_TWO_TACTICS)
+    editor = HEAD + "-- tail"
+    uri = open_document(client, lean_project / "Clamped.lean", editor)
+    edits = [((3, 5), (3, 2**40), "!"), ((-1, 4), (0, 0), "-- start\n"), ((9, -3), (2**33, 0), "\n")]
+    for version, (start, end, text) in enumerate(edits, start=2):
+        with attrs.validators.disabled():  # lsprotocol refuses to build what a client may send
+            change(client, uri, version, start, end, text)
+        editor = apply_utf16(editor, start, end, text)
+    assert editor == "-- start\n" + HEAD + "-- ta!\n"
+    actions = await code_actions_at(client, uri, 2, 2)
+    assert [a.title for a in actions] == TWO_EQ_TWO_TITLES
+    assert lean_text(fake_state, uri) == editor
 
 
 BULLETS = (
