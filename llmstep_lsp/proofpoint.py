@@ -56,10 +56,12 @@ class SuggestionPoint:
 
     @property
     def continuation(self) -> str:
+        """What later lines of this tactic's block start with (their indentation)."""
         return self.block_indent or self.indent
 
     @property
     def tactic_column_utf16(self) -> int:
+        """The tactic's column in UTF-16 units, as Lean's server counts it."""
         return utf16_len(self.indent)
 
     @property
