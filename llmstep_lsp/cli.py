@@ -223,7 +223,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def _suggest(args: argparse.Namespace, settings: Settings) -> int:
-    from llmstep_lsp.proofpoint import split_lines
+    from llmstep_lsp.text.lines import split_lines
 
     located = _read_location(args.location)
     if located is None:
@@ -241,7 +241,7 @@ def _suggest(args: argparse.Namespace, settings: Settings) -> int:
 def _read_location(location: str) -> tuple[Path, str, int] | None:
     """FILE:LINE:COL (1-based, as editors show) → the file, its text and the 0-based line; None
     after saying what is wrong."""
-    from llmstep_lsp.proofpoint import split_lines
+    from llmstep_lsp.text.lines import split_lines
 
     try:
         path_text, line_text, column_text = location.rsplit(":", 2)

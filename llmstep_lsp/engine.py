@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol
-from urllib.parse import unquote, urlparse
 
 from llmstep_lsp.generation import Candidate, GenerationRequest, Generator, ModelUnavailable
 from llmstep_lsp.generation.automation import AutomationGenerator
@@ -27,8 +26,8 @@ from llmstep_lsp.generation.presets import PresetError
 from llmstep_lsp.generation.ranking import merge_ranked
 from llmstep_lsp.lean.client import LeanClient
 from llmstep_lsp.lean.errors import LeanError, LeanNotFound
-from llmstep_lsp.lean.project import LeanProject, find_project
-from llmstep_lsp.proofpoint import SuggestionPoint, enclosing_declaration, find_suggestion_point, split_lines
+from llmstep_lsp.lean.project import LeanProject
+from llmstep_lsp.proofpoint import SuggestionPoint, enclosing_declaration, find_suggestion_point
 from llmstep_lsp.protocol import Status
 from llmstep_lsp.search.best_first import SearchLimits, SearchProgress, SearchResult, best_first_search
 from llmstep_lsp.search.lean_expander import LeanExpander
@@ -39,7 +38,10 @@ from llmstep_lsp.search.whole_proof import (
     writes_whole_proofs,
 )
 from llmstep_lsp.settings import Settings
+from llmstep_lsp.text.lines import split_lines
+from llmstep_lsp.uris import project_of
 from llmstep_lsp.verification.factory import build_verifiers
+from llmstep_lsp.verification.goals import goal_for_point
 from llmstep_lsp.verification.verifier import CandidateVerifier, CheckResult, Verdict, Verifier, cached_check
 
 log = logging.getLogger(__name__)
@@ -195,7 +197,7 @@ class SuggestionEngine:
 
     async def document_changed(self, uri: str, text: str) -> None:
         self._forget(uri)
-        self._documents[uri] = "\n".join(split_lines(text))
+        self._documents[uri] = text  # as the editor has it: Lean must see the same lines
         session = await self._session_for(uri)
         # Change handlers run as concurrent tasks: send whatever text is newest *now*, so a slower
         # older handler can never put stale text back into Lean.
@@ -290,7 +292,7 @@ class SuggestionEngine:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.settings.suggest_budget_s):
-                state = await session.verifier.goal_at(uri, lines, point)
+                state, point = await goal_for_point(session.verifier, uri, lines, point)
                 timings["goal"] = _ms_since(started)
                 if state is None or state.closed:
                     return SuggestionSet(
@@ -533,7 +535,7 @@ class SuggestionEngine:
         if session is None:
             return ProofReport(uri, version, point, note="no Lean server for this file")
         try:
-            state = await session.verifier.goal_at(uri, lines, point)
+            state, point = await goal_for_point(session.verifier, uri, lines, point)
         except LeanError as err:
             return ProofReport(uri, version, point, note=f"Lean: {err}")
         if state is None or state.closed:
@@ -549,10 +551,9 @@ class SuggestionEngine:
     # --- Lean sessions -------------------------------------------------------------------------
 
     async def _session_for(self, uri: str) -> ProjectSession | None:
-        path = uri_to_path(uri)
-        if path is None:
+        project = project_of(uri, self.settings.project_root)
+        if project is None:
             return None
-        project = find_project(path, self.settings.project_root)
         session = self._sessions.get(project.root)
         if session is None:
             command = project.server_command(self.settings.lean_command)
@@ -624,7 +625,10 @@ def _generation_request(
         goal="\n\n".join(goals),
         prefix=point.prefix,
         context="".join(line + "\n" for line in lines[: point.line]),
-        declaration=declaration.text if declaration else "",
+        # A proof on the declaration's own line: the statement is what precedes the tactic there.
+        declaration=(point.indent if declaration.start_line == point.line else declaration.text)
+        if declaration
+        else "",
         theorem_name=declaration.name if declaration else None,
         indent=point.indent,
     )
@@ -656,16 +660,9 @@ def _generation_of(settings: Settings) -> object:
         return err.args
 
 
-def uri_to_path(uri: str) -> Path | None:
-    parsed = urlparse(uri)
-    if parsed.scheme != "file":
-        return None
-    return Path(unquote(parsed.path))
-
-
 def _project_root_key(uri: str, settings: Settings) -> Path | None:
-    path = uri_to_path(uri)
-    return find_project(path, settings.project_root).root if path else None
+    project = project_of(uri, settings.project_root)
+    return project.root if project else None
 
 
 def _ms_since(start: float) -> float:
