@@ -61,12 +61,12 @@ COMMANDS = [
     "import Mathlib",
     "attribute [simp] foo",
     "@[simp] theorem t : 1 = 1 := rfl",
-    "macro \"x\" : tactic => `(tactic| rfl)",
+    'macro "x" : tactic => `(tactic| rfl)',
     "macro_rules | `(x) => `(y)",
-    "syntax \"x\" : tactic",
-    "elab \"x\" : tactic => pure ()",
-    "notation \"x\" => 1",
-    "infixl:65 \" +' \" => Nat.add",
+    'syntax "x" : tactic',
+    'elab "x" : tactic => pure ()',
+    'notation "x" => 1',
+    'infixl:65 " +\' " => Nat.add',
     "initialize pure ()",
     "mutual",
     "deriving instance Repr for Nat",
@@ -78,12 +78,28 @@ COMMANDS = [
     "omit x",
     "termination_by n",
     "decreasing_by simp",
-    "local notation \"y\" => 2",
+    'local notation "y" => 2',
     "scoped instance : Inhabited Nat := ⟨1⟩",
     "alias foo := bar",
 ]
 
-SEPARATORS = [" ", ";", "; ", " <;> ", "\n", "\r\n", "\r", "\u2028", "\u2029", "\x85", "\v", "\f", "(", " (", "⟨"]
+SEPARATORS = [
+    " ",
+    ";",
+    "; ",
+    " <;> ",
+    "\n",
+    "\r\n",
+    "\r",
+    "\u2028",
+    "\u2029",
+    "\x85",
+    "\v",
+    "\f",
+    "(",
+    " (",
+    "⟨",
+]
 
 
 def full_width(text: str) -> str:
@@ -126,7 +142,12 @@ def test_every_command_keyword_at_a_token_boundary_is_rejected(keyword: str, tac
 
 
 def test_fullwidth_and_small_number_signs_are_commands_too() -> None:
-    for text in ("simp ＃eval 1", "simp ﹟exit", "ｒｆｌ ＃ｅｘｉｔ", "rfl ｔｈｅｏｒｅｍ x : False := by simp"):
+    for text in (
+        "simp ＃eval 1",
+        "simp ﹟exit",
+        "ｒｆｌ ＃ｅｘｉｔ",
+        "rfl ｔｈｅｏｒｅｍ x : False := by simp",
+    ):
         assert unicodedata.normalize("NFKC", text) != text
         assert rejection_reason(text) is not None, text
 

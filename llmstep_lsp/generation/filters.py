@@ -24,8 +24,7 @@ import unicodedata
 # commands), `src/Lean/Parser/Syntax.lean` and `src/Lean/Elab/Notation.lean` (syntax, macro,
 # elab, notation and their rules), plus the Mathlib/Batteries/Aesop commands a Mathlib project
 # has (`lemma`, `alias`, `irreducible_def`, `run_cmd`, …). `#…` commands are caught by their `#`.
-COMMAND_KEYWORDS = frozenset(
-    """
+_COMMAND_WORDS = """
     abbrev axiom class coinductive def definition example inductive instance opaque structure
     theorem lemma deriving private protected public meta noncomputable unsafe partial nonrec
     section namespace end with_weak_namespace variable universe set_option attribute export import
@@ -38,8 +37,8 @@ COMMAND_KEYWORDS = frozenset(
     grind_pattern unif_hint local scoped termination_by decreasing_by where
     run_cmd run_elab run_meta alias irreducible_def proof_wanted library_note suppress_compilation
     initialize_simps_projections declare_aesop_rule_sets add_aesop_rules
-    """.split()
-)
+"""
+COMMAND_KEYWORDS = frozenset(_COMMAND_WORDS.split())
 """Words that start (or modify) a command: never part of a tactic we offer."""
 
 _IDENT_CHAR = r"[\w'!?.%]"
