@@ -27,10 +27,12 @@ from llmstep_lsp.proofpoint import (
     goal_probe_text,
 )
 from llmstep_lsp.verification.shadows import ShadowPool
+from llmstep_lsp.verification.soundness import check_sorry_free
 
 log = logging.getLogger(__name__)
 
 UNSOLVED_GOALS_TAG = 1
+INFORMATION = 3
 
 
 class Verdict(enum.Enum):
@@ -39,14 +41,26 @@ class Verdict(enum.Enum):
     INVALID = "invalid"
     UNKNOWN = "unknown"
     """Lean gave no usable answer (timeout, server trouble): never published."""
+    USES_SORRY = "uses_sorry"
+    """Lean leaves no goal, but only through `sorry` (`verification/soundness.py`): never published."""
 
 
 @dataclass(frozen=True)
 class CheckResult:
+    """Lean's verdict on one tactic at one point.
+
+    `goals_after`: the goals Lean reports after it (empty when it closes them); `error`: the
+    message behind an INVALID, USES_SORRY or UNKNOWN verdict; `infos`: Lean's information messages
+    on the tactic itself (where `exact?` and friends say "Try this: …"); `timed_out`: no verdict
+    because the deadline passed.
+    """
+
     tactic: str
     verdict: Verdict
     goals_after: tuple[str, ...] = ()
     error: str | None = None
+    infos: tuple[str, ...] = ()
+    timed_out: bool = False
 
 
 VerdictKey = tuple[str, tuple[str, ...], str]
@@ -136,7 +150,7 @@ class Verifier(VerdictCache):
                     return await self._check_in(shadow, lines, point, tactic)
             except TimeoutError:
                 error = f"no verdict within {self.verify_timeout_s:g} s"
-                return CheckResult(tactic, Verdict.UNKNOWN, error=error)
+                return CheckResult(tactic, Verdict.UNKNOWN, error=error, timed_out=True)
             except LeanError as err:
                 log.info("no verdict for %r: %s", tactic, err)
                 return CheckResult(tactic, Verdict.UNKNOWN, error=str(err))
@@ -161,15 +175,28 @@ class Verifier(VerdictCache):
     ) -> CheckResult:
         version = await self.lean.sync(shadow, self.probe_text(lines, point, tactic))
         diagnostics = await self.lean.diagnostics(shadow, version, self.verify_timeout_s)
+        infos = _infos_on(diagnostics, point)
         error = _candidate_error(diagnostics, point)
         if error is not None:
-            return CheckResult(tactic, Verdict.INVALID, error=error.message)
+            return CheckResult(tactic, Verdict.INVALID, error=error.message, infos=infos)
         end = point.tactic_column_utf16 + utf16_len(tactic)
         state = await self.lean.plain_goal(shadow, version, point.line, end, self.verify_timeout_s)
         if state is None:
-            return CheckResult(tactic, Verdict.INVALID, error="Lean reports no tactic state after it")
-        verdict = Verdict.CLOSES if state.closed else Verdict.VALID
-        return CheckResult(tactic, verdict, goals_after=state.goals)
+            error_text = "Lean reports no tactic state after it"
+            return CheckResult(tactic, Verdict.INVALID, error=error_text, infos=infos)
+        if not state.closed:
+            return CheckResult(tactic, Verdict.VALID, goals_after=state.goals, infos=infos)
+
+        async def diagnose(text: str) -> list[LeanDiagnostic]:
+            probe_version = await self.lean.sync(shadow, text)
+            return await self.lean.diagnostics(shadow, probe_version, self.verify_timeout_s)
+
+        sound = await check_sorry_free(diagnose, through_declaration(lines, point), point, tactic)
+        if sound.sorry_free is None:
+            return CheckResult(tactic, Verdict.UNKNOWN, error=sound.detail, infos=infos)
+        if not sound.sorry_free:
+            return CheckResult(tactic, Verdict.USES_SORRY, error=sound.detail, infos=infos)
+        return CheckResult(tactic, Verdict.CLOSES, infos=infos)
 
 
 def through_declaration(lines: list[str], point: SuggestionPoint) -> list[str]:
@@ -201,6 +228,16 @@ def _candidate_error(diagnostics: list[LeanDiagnostic], point: SuggestionPoint) 
         if diagnostic.start[0] == sorry_line and not _is_no_goals(diagnostic):
             return diagnostic
     return None
+
+
+def _infos_on(diagnostics: list[LeanDiagnostic], point: SuggestionPoint) -> tuple[str, ...]:
+    """Information messages that start on the candidate itself (its line, from its column)."""
+    start = (point.line, point.tactic_column_utf16)
+    return tuple(
+        d.message
+        for d in diagnostics
+        if d.severity == INFORMATION and d.start[0] == point.line and d.start >= start
+    )
 
 
 def _is_no_goals(diagnostic: LeanDiagnostic) -> bool:
