@@ -63,7 +63,8 @@ def test_an_error_means_a_synthetic_sorry_and_no_warning() -> None:
 
 
 def test_an_axiom_closes_any_goal_and_is_listed() -> None:
-    text = "axiom hole.{u} {α : Sort u} : α\ntheorem two_eq_two : 2 = 2 := by\n  exact hole\n#print axioms two_eq_two"
+    text = "axiom hole.{u} {α : Sort u} : α\ntheorem two_eq_two : 2 = 2 := by\n  exact hole\n"
+    text += "#print axioms two_eq_two"
     assert messages(text) == [(3, elab.INFORMATION, "'two_eq_two' depends on axioms: [hole]")]
 
 
