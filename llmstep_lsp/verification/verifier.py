@@ -6,6 +6,8 @@ its line, or any error on the `sorry` line other than "no goals" (a candidate th
 next line, e.g. an unclosed parenthesis, shows up there). Otherwise `plainGoal` just after it gives
 the goals that remain: none means it *closes* the goal. Lean never answering in time, or answering
 ContentModified after all retries, is not a verdict: the candidate is dropped, never shown unchecked.
+A candidate that closes the goal is CLOSES only once `#print axioms` shows it uses no `sorry`
+(`verification/soundness.py`); otherwise USES_SORRY, never shown.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from llmstep_lsp.proofpoint import (
     goal_probe_text,
 )
 from llmstep_lsp.verification.shadows import ShadowPool
-from llmstep_lsp.verification.soundness import check_sorry_free
+from llmstep_lsp.verification.soundness import SorryCheck, check_sorry_free
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +168,11 @@ class Verifier(VerdictCache):
                 log.info("no diagnostics for a probe: %s", err or "timeout")
                 return None
 
+    async def sorry_check(self, lines: list[str], point: SuggestionPoint, proof: str) -> SorryCheck:
+        """`#print axioms` on `proof` (lines after the first already indented) at the point, in a
+        shadow document of its own (`verification/soundness.py`)."""
+        return await check_sorry_free(self.probe_diagnostics, through_declaration(lines, point), point, proof)
+
     def probe_text(self, lines: list[str], point: SuggestionPoint, tactic: str) -> str:
         """The shadow text a candidate is checked in: the file through the point's declaration."""
         return candidate_probe_text(through_declaration(lines, point), point, tactic)
@@ -192,11 +199,16 @@ class Verifier(VerdictCache):
             return await self.lean.diagnostics(shadow, probe_version, self.verify_timeout_s)
 
         sound = await check_sorry_free(diagnose, through_declaration(lines, point), point, tactic)
-        if sound.sorry_free is None:
-            return CheckResult(tactic, Verdict.UNKNOWN, error=sound.detail, infos=infos)
-        if not sound.sorry_free:
-            return CheckResult(tactic, Verdict.USES_SORRY, error=sound.detail, infos=infos)
-        return CheckResult(tactic, Verdict.CLOSES, infos=infos)
+        return confirmed(CheckResult(tactic, Verdict.CLOSES, infos=infos), sound)
+
+
+def confirmed(result: CheckResult, sound: SorryCheck) -> CheckResult:
+    """A closing verdict once `#print axioms` has spoken: CLOSES only if sorry-free, USES_SORRY if
+    not, UNKNOWN if Lean gave no answer."""
+    if sound.sorry_free:
+        return result
+    verdict = Verdict.UNKNOWN if sound.sorry_free is None else Verdict.USES_SORRY
+    return CheckResult(result.tactic, verdict, error=sound.detail, infos=result.infos)
 
 
 def through_declaration(lines: list[str], point: SuggestionPoint) -> list[str]:
