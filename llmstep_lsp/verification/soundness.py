@@ -48,7 +48,7 @@ _HEAD = re.compile(
     r"^(\s*(?:@\[[^\]]*\]\s*)?(?:(?:private|protected|noncomputable)\s+)*)(example|instance)\b"
 )
 _AXIOMS = re.compile(
-    r"^'(?P<name>[^']+)' (?:does not depend on any axioms|depends on axioms: \[(?P<list>[^\]]*)\])"
+    r"^'(?P<name>.+?)' (?:does not depend on any axioms|depends on axioms: \[(?P<list>[^\]]*)\])"
 )
 
 Diagnose = Callable[[str], Awaitable[list[LeanDiagnostic] | None]]
