@@ -24,6 +24,7 @@ from typing import Any
 from llmstep_lsp.lean.client import GoalState
 from llmstep_lsp.lean.transport import _dying_with_us, _find_executable
 from llmstep_lsp.proofpoint import SuggestionPoint, enclosing_declaration
+from llmstep_lsp.verification.lean_search import is_search_tactic
 from llmstep_lsp.verification.verifier import CheckResult, Verdict, VerdictCache, Verifier, confirmed
 
 log = logging.getLogger(__name__)
@@ -360,9 +361,8 @@ class ReplVerifier(VerdictCache):
             log.info("no REPL verdict for %r: %s", tactic, err)
             return CheckResult(tactic, Verdict.UNKNOWN, error=str(err))
         result = verdict_of(tactic, answer, self._goals_at.get(_point_key(lines, point), ())[1:])
-        if result.verdict is not Verdict.CLOSES:
-            return result
-        # "Completed" looks at the proof term only; `#print axioms` also sees lemmas proved by sorry.
+        if result.verdict is not Verdict.CLOSES or is_search_tactic(tactic):  # "Completed" sees the
+            return result  # proof term only; `#print axioms` also sees lemmas proved by sorry
         return confirmed(result, await self._goals.sorry_check(lines, point, tactic))
 
     def close(self) -> None:

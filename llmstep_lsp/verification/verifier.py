@@ -28,6 +28,7 @@ from llmstep_lsp.proofpoint import (
     enclosing_declaration,
     goal_probe_text,
 )
+from llmstep_lsp.verification.lean_search import is_search_tactic
 from llmstep_lsp.verification.shadows import ShadowPool
 from llmstep_lsp.verification.soundness import SorryCheck, check_sorry_free
 
@@ -112,8 +113,10 @@ class VerdictCache:
         return hit
 
     def remember(self, key: VerdictKey, result: CheckResult) -> None:
-        if result.verdict is Verdict.UNKNOWN:
-            return  # no verdict: ask Lean again next time
+        if result.verdict in (Verdict.UNKNOWN, Verdict.USES_SORRY):
+            # No verdict: ask again. "Uses sorry" may come from a `sorry` elsewhere in the declaration
+            # that the check could not tell apart, which the key does not cover: ask again too.
+            return
         self._verdicts[key] = result
         while len(self._verdicts) > VERDICT_CACHE_SIZE:
             self._verdicts.popitem(last=False)
@@ -193,6 +196,10 @@ class Verifier(VerdictCache):
             return CheckResult(tactic, Verdict.INVALID, error=error_text, infos=infos)
         if not state.closed:
             return CheckResult(tactic, Verdict.VALID, goals_after=state.goals, infos=infos)
+        if is_search_tactic(tactic):
+            # Never offered itself (only what it proposes is, checked on its own): not worth a
+            # second run of a search that can take seconds.
+            return CheckResult(tactic, Verdict.CLOSES, infos=infos)
 
         async def diagnose(text: str) -> list[LeanDiagnostic]:
             probe_version = await self.lean.sync(shadow, text)
