@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import pytest_lsp
+from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from tests.conftest import REPO, fake_lean_command
@@ -118,6 +119,30 @@ async def test_the_users_other_sorries_do_not_spoil_a_real_proof(
     actions = await code_actions_at(client, uri, 3, 4)
     assert [a.title for a in actions] == ["Try this: exact hp (closes goal)"]
     assert reasons(await report_at(client, uri, 3))["my_admit"] == ("uses sorry", "automation", False)
+
+
+async def test_a_sorry_the_check_cannot_tell_apart_blocks_closing_until_it_is_gone(
+    client: LanguageClient, lean_project: Path, fake_state: Path
+) -> None:
+    await start_session(
+        client, lean_project, fake_state, script=SCRIPT, model="", automationTactics=["exact hp"]
+    )
+    text = PAIR.replace("case right => sorry", "case right => exact (id sorry)")
+    uri = open_document(client, lean_project / "Pair.lean", text)
+    assert not await code_actions_at(client, uri, 3, 4)
+    candidate = (await report_at(client, uri, 3))["candidates"][0]
+    assert (candidate["reason"], candidate["detail"]) == (
+        "uses sorry",
+        "the declaration has a sorry elsewhere that the check cannot tell apart",
+    )
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=PAIR)],
+        )
+    )
+    # Same goal, same file before the declaration: a cached "uses sorry" would hide it now.
+    assert [a.title for a in await code_actions_at(client, uri, 3, 4)] == ["Try this: exact hp (closes goal)"]
 
 
 def test_suggest_json_explains_and_prove_writes_no_proof_through_sorry(
