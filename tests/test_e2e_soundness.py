@@ -17,6 +17,8 @@ from pytest_lsp import LanguageClient
 from tests.conftest import REPO, fake_lean_command
 from tests.lsp_helpers import SERVER_CONFIG, code_actions_at, open_document, start_session
 from tests.support.cli import run_cli
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.fake_openai import Script as FakeScript
 
 pytestmark = pytest.mark.e2e
 
@@ -143,6 +145,37 @@ async def test_a_sorry_the_check_cannot_tell_apart_blocks_closing_until_it_is_go
     )
     # Same goal, same file before the declaration: a cached "uses sorry" would hide it now.
     assert [a.title for a in await code_actions_at(client, uri, 3, 4)] == ["Try this: exact hp (closes goal)"]
+
+
+async def test_a_models_commands_are_reported_as_filtered_and_never_reach_lean(
+    client: LanguageClient, lean_project: Path, fake_state: Path
+) -> None:
+    hostile = ["rfl\u2028#eval 1", "exact rfl ＃exit", "@[simp] theorem x : 1 = 1 := rfl", "exact rfl"]
+    with FakeOpenAI() as fake:
+        fake.script = FakeScript(texts=hostile)
+        await start_session(
+            client,
+            lean_project,
+            fake_state,
+            script=SCRIPT,
+            presets={"raw": {"basedOn": "llemma", "template": "[GOAL]{goal}[PROOFSTEP]{prefix}", "stop": []}},
+            preset="raw",
+            endpoint=fake.endpoint,
+            numSamples=len(hostile),
+            requestRetries=0,
+            automationTactics=[],
+        )
+        uri = open_document(client, lean_project / "Four.lean", FOUR)
+        report = await report_at(client, uri, 1)
+    assert [s["title"] for s in report["suggestions"]] == ["Try this: exact rfl (closes goal)"]
+    assert [(c["tactic"], c["source"], c["reason"], c["detail"]) for c in report["candidates"]] == [
+        ("rfl\u2028#eval 1", "model", "filter", "line separator '\\u2028'"),
+        ("exact rfl ＃exit", "model", "filter", "command '#exit'"),
+        ("@[simp] theorem x : 1 = 1 := rfl", "model", "filter", "attribute @[…]"),
+        ("exact rfl", "model", "closes goal", ""),
+    ]
+    sent = (fake_state / "received.jsonl").read_text()
+    assert "#eval" not in sent and "exit" not in sent and "theorem x" not in sent
 
 
 def test_suggest_json_explains_and_prove_writes_no_proof_through_sorry(

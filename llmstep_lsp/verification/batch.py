@@ -113,16 +113,12 @@ async def _expand(
     said = result.error if result is not None and result.error else ""
     detail = f"proposed {proposals}" if proposals else f"Lean proposed nothing{': ' + said if said else ''}"
     own = Outcome(parent, "search tactic", detail, result, outcome.asked_lean)
-    children: list[Outcome] = []
-    pending: list[Candidate] = []
+    children: list[Candidate | Outcome] = []  # in Lean's order: filtered ones, or ones to check
     for tactic in proposals:
         child = Candidate(tactic, parent.score, parent.tactic, parent.log_prob)
         rule = rejection_reason(tactic, theorem_name)
         if rule is None and is_search_tactic(tactic):
             rule = "a search tactic proposing another"
-        if rule is not None:
-            children.append(filtered(child, rule))
-        else:
-            pending.append(child)
-    checked = await asyncio.gather(*(check(c) for c in pending))
-    return [own, *checked, *children]
+        children.append(child if rule is None else filtered(child, rule))
+    checked = iter(await asyncio.gather(*(check(c) for c in children if isinstance(c, Candidate))))
+    return [own, *(next(checked) if isinstance(c, Candidate) else c for c in children)]
