@@ -346,7 +346,7 @@ class SuggestionEngine:
             suggestions,
             note,
             timings,
-            (*(filtered(candidate, rule) for candidate, rule in rejected), *checked),
+            (*_filtered_once(rejected), *checked),
         )
 
     def _ranked(self, outcomes: list[Outcome]) -> tuple[Suggestion, ...]:
@@ -590,6 +590,14 @@ _SEARCH_NOTES = {
     "iterations": "no proof within the search's iteration limit (searchIterations)",
     "timeout": "no proof within the search's time limit (searchTimeLimitS)",
 }
+
+
+def _filtered_once(rejected: list[tuple[Candidate, str]]) -> list[Outcome]:
+    """The filter's rejections as outcomes, one per distinct text (a model may sample one many times)."""
+    first: dict[str, Outcome] = {}
+    for candidate, rule in rejected:
+        first.setdefault(candidate.tactic, filtered(candidate, rule))
+    return list(first.values())
 
 
 def _generation_request(

@@ -41,10 +41,12 @@ class Outcome:
 
     @property
     def kept(self) -> bool:
+        """Verified (closes the goal, or leaves goals without error): may be offered."""
         return self.result is not None and self.result.verdict in OFFERED and self.reason != "search tactic"
 
     @property
     def closes(self) -> bool:
+        """Kept, and Lean confirmed it closes the goal without `sorry`."""
         return self.kept and self.result is not None and self.result.verdict is Verdict.CLOSES
 
 

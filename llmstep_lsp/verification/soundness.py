@@ -67,6 +67,8 @@ class SorryCheck:
 
 @dataclass(frozen=True)
 class AxiomsProbe:
+    """The shadow text that asks Lean for a proof's axioms, and the name it asks about."""
+
     text: str
     name: str
     """The declaration's name as `#print axioms` is given it."""
