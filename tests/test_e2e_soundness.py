@@ -123,6 +123,21 @@ async def test_the_users_other_sorries_do_not_spoil_a_real_proof(
     assert reasons(await report_at(client, uri, 3))["my_admit"] == ("uses sorry", "automation", False)
 
 
+async def test_in_a_module_where_lean_refuses_print_axioms_the_sorry_warning_decides(
+    client: LanguageClient, lean_project: Path, fake_state: Path
+) -> None:
+    tactics = ["my_admit", "exact rfl"]
+    await start_session(client, lean_project, fake_state, script=SCRIPT, model="", automationTactics=tactics)
+    uri = open_document(client, lean_project / "Module.lean", "module\n\n" + FOUR)
+    assert [a.title for a in await code_actions_at(client, uri, 3, 2)] == [
+        "Try this: exact rfl (closes goal)"
+    ]
+    candidates = {
+        c["tactic"]: (c["reason"], c["detail"]) for c in (await report_at(client, uri, 3))["candidates"]
+    }
+    assert candidates["my_admit"] == ("uses sorry", "declaration uses 'sorry'")
+
+
 async def test_a_sorry_the_check_cannot_tell_apart_blocks_closing_until_it_is_gone(
     client: LanguageClient, lean_project: Path, fake_state: Path
 ) -> None:

@@ -13,7 +13,8 @@ list `sorryAx`.
 Why `#print axioms` and not the "declaration uses 'sorry'" warning: the warning is only logged when
 the declaration has no error, and its wording changed between releases (§7 of the protocol
 reference); `collectAxioms` walks the finished terms, every lemma they use included, so a `sorry`
-anywhere in the proof or its dependencies is caught, whatever produced it.
+anywhere in the proof or its dependencies is caught, whatever produced it. Only in a `module` file,
+where Lean refuses `#print axioms`, is the warning used instead (with no error in the declaration).
 
 The user's own `sorry`s elsewhere in the declaration (another `case`, a later bullet) would make
 every proof look guilty, so in this probe each line that is only a `sorry` tactic (after its
@@ -72,6 +73,8 @@ class AxiomsProbe:
     text: str
     name: str
     """The declaration's name as `#print axioms` is given it."""
+    lines: tuple[int, int] = (0, 0)
+    """The declaration's lines in `text` (first, end exclusive)."""
 
 
 def axioms_probe(lines: list[str], point: SuggestionPoint, proof: str) -> AxiomsProbe | str:
@@ -110,7 +113,8 @@ def axioms_probe(lines: list[str], point: SuggestionPoint, proof: str) -> Axioms
     body = [*probe[:end], f"#print axioms {name}"]
     if holes:
         body.insert(start, f"axiom {OPEN_GOAL_AXIOM}.{{u}} {{α : Sort u}} : α")
-    return AxiomsProbe("\n".join(body), name)
+        start, end = start + 1, end + 1
+    return AxiomsProbe("\n".join(body), name, (start, end))
 
 
 def axioms_in(diagnostics: list[LeanDiagnostic]) -> list[str] | None:
@@ -137,12 +141,27 @@ async def check_sorry_free(
     if diagnostics is None:
         return SorryCheck(None, "no answer to #print axioms in time")
     axioms = axioms_in(diagnostics)
+    if axioms is None and any(d.is_error and "in a `module`" in d.message for d in diagnostics):
+        return _by_warning(diagnostics, probe)
     if axioms is None:
         errors = [d.message for d in diagnostics if d.is_error]
         return SorryCheck(None, "Lean printed no axioms" + (f": {errors[0]}" if errors else ""))
     if SORRY_AXIOM in axioms:
         return SorryCheck(False, f"depends on axioms: [{', '.join(axioms)}]")
     return SorryCheck(True, f"axioms: [{', '.join(a for a in axioms if a != OPEN_GOAL_AXIOM)}]")
+
+
+def _by_warning(diagnostics: list[LeanDiagnostic], probe: AxiomsProbe) -> SorryCheck:
+    """In a `module` Lean refuses `#print axioms` (`elabPrintAxioms`); there the declaration must
+    have no error (which would hide the warning) and no "declaration uses 'sorry'" warning
+    (`addDecl` logs it for any `sorryAx` in the declaration)."""
+    first, end = probe.lines
+    inside = [d for d in diagnostics if first <= d.start[0] < end]
+    if errors := [d.message for d in inside if d.is_error]:
+        return SorryCheck(None, f"a module, and the declaration has an error: {errors[0]}")
+    if any(d.severity == 2 and d.message.lower().startswith("declaration uses") for d in inside):
+        return SorryCheck(False, "declaration uses 'sorry'")
+    return SorryCheck(True, "no 'declaration uses sorry' warning (a module: no #print axioms)")
 
 
 def _declaration_end(lines: list[str], start: int, after: int) -> int:

@@ -23,8 +23,17 @@ SORRY_AXIOM = "sorryAx"
 PRINT_TOKEN = "#print"
 
 
-def print_axioms_message(name: str, constants: dict[str, set[str]]) -> tuple[bool, str]:
-    """(is_error, message) that `#print axioms name` logs, given each constant's axioms."""
+MODULE_REFUSAL = (
+    "cannot use `#print axioms` in a `module`; consider temporarily removing the `module` header or "
+    "placing the command in a separate file"
+)
+
+
+def print_axioms_message(name: str, constants: dict[str, set[str]], module: bool = False) -> tuple[bool, str]:
+    """(is_error, message) that `#print axioms name` logs, given each constant's axioms (an error in
+    a file with a `module` header: `elabPrintAxioms`)."""
+    if module:
+        return True, MODULE_REFUSAL
     if name not in constants:
         return True, f"Unknown constant `{name}`"
     axioms = sorted(constants[name])

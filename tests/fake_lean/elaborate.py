@@ -195,7 +195,8 @@ class _Elaborator:
             if axiom := ax.AXIOM_RE.match(line):
                 self.axioms.add(axiom[1])
             elif printed := ax.PRINT_AXIOMS_RE.match(line):
-                is_error, message = ax.print_axioms_message(printed[1], self.constants)
+                module = any(text.strip() == "module" for text in self.lines[:i])
+                is_error, message = ax.print_axioms_message(printed[1], self.constants, module)
                 self.diag((i, 0), (i, len(ax.PRINT_TOKEN)), ERROR if is_error else INFORMATION, message)
             m = _DECL_RE.match(line)
             i = self.declaration(i, m) if m else i + 1
