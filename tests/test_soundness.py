@@ -7,7 +7,14 @@ import pytest
 from llmstep_lsp.lean.client import LeanDiagnostic
 from llmstep_lsp.proofpoint import find_suggestion_point
 from llmstep_lsp.verification.lean_search import is_search_tactic, proposed_tactics
-from llmstep_lsp.verification.soundness import OPEN_GOAL_AXIOM, AxiomsProbe, axioms_in, axioms_probe
+from llmstep_lsp.verification.soundness import (
+    OPEN_GOAL_AXIOM,
+    AxiomsProbe,
+    SorryCheck,
+    axioms_in,
+    axioms_probe,
+    check_sorry_free,
+)
 
 
 def probe(text: str, line: int, proof: str) -> AxiomsProbe | str:
@@ -87,3 +94,25 @@ def test_try_this_messages_in_every_layout(messages: list[str], tactics: list[st
 def test_which_tactics_are_search_tactics() -> None:
     assert all(map(is_search_tactic, ["exact?", "apply? using h", "simp? [foo]", "aesop?", "hint", "try?"]))
     assert not any(map(is_search_tactic, ["exact h", "simp", "rfl", "hint_me"]))
+
+
+async def test_an_error_elsewhere_in_the_declaration_is_no_verdict_not_a_sorry() -> None:
+    """Lean admits the user's broken later text with a synthetic sorry: that says nothing about the proof."""
+    text = "theorem p : A ∧ B := by\n  constructor\n  · sorry\n  · exact brokn"
+    lines = text.split("\n")
+    point = find_suggestion_point(lines, 2)
+    assert point is not None
+    sorry_answer = info("'p' depends on axioms: [sorryAx]")
+
+    async def lean(later_error: bool) -> SorryCheck:
+        async def diagnose(probe_text: str) -> list[LeanDiagnostic]:
+            assert probe_text.endswith("#print axioms p")
+            error = LeanDiagnostic(1, "Unknown identifier `brokn`", (3, 4), (3, 4), (3, 9))
+            return [error, sorry_answer] if later_error else [sorry_answer]
+
+        return await check_sorry_free(diagnose, lines, point, "exact a")
+
+    assert await lean(later_error=True) == SorryCheck(
+        None, "cannot tell: the declaration has an error elsewhere: Unknown identifier `brokn`"
+    )
+    assert await lean(later_error=False) == SorryCheck(False, "depends on axioms: [sorryAx]")

@@ -75,6 +75,8 @@ class AxiomsProbe:
     """The declaration's name as `#print axioms` is given it."""
     lines: tuple[int, int] = (0, 0)
     """The declaration's lines in `text` (first, end exclusive)."""
+    proof_lines: tuple[int, int] = (0, 0)
+    """The proof's own lines in `text` (first, end exclusive)."""
 
 
 def axioms_probe(lines: list[str], point: SuggestionPoint, proof: str) -> AxiomsProbe | str:
@@ -111,10 +113,11 @@ def axioms_probe(lines: list[str], point: SuggestionPoint, proof: str) -> Axioms
         probe[start] = head[1] + new + probe[start][head.end() :]
         name = PROBE_NAME
     body = [*probe[:end], f"#print axioms {name}"]
+    shift = 1 if holes else 0
     if holes:
         body.insert(start, f"axiom {OPEN_GOAL_AXIOM}.{{u}} {{α : Sort u}} : α")
-        start, end = start + 1, end + 1
-    return AxiomsProbe("\n".join(body), name, (start, end))
+    proof_lines = (point.line + shift, point.line + height + shift)
+    return AxiomsProbe("\n".join(body), name, (start + shift, end + shift), proof_lines)
 
 
 def axioms_in(diagnostics: list[LeanDiagnostic]) -> list[str] | None:
@@ -147,6 +150,18 @@ async def check_sorry_free(
         errors = [d.message for d in diagnostics if d.is_error]
         return SorryCheck(None, "Lean printed no axioms" + (f": {errors[0]}" if errors else ""))
     if SORRY_AXIOM in axioms:
+        # An error elsewhere in the declaration (the user's unfinished text after the proof) is
+        # admitted with a synthetic sorry too: then Lean's answer says nothing about the proof.
+        first, end = probe.lines
+        elsewhere = [
+            d.message
+            for d in diagnostics
+            if d.is_error
+            and first <= d.start[0] < end
+            and not probe.proof_lines[0] <= d.start[0] < probe.proof_lines[1]
+        ]
+        if elsewhere:
+            return SorryCheck(None, f"cannot tell: the declaration has an error elsewhere: {elsewhere[0]}")
         return SorryCheck(False, f"depends on axioms: [{', '.join(axioms)}]")
     return SorryCheck(True, f"axioms: [{', '.join(a for a in axioms if a != OPEN_GOAL_AXIOM)}]")
 
