@@ -217,3 +217,38 @@ def test_suggest_json_explains_and_prove_writes_no_proof_through_sorry(
     output = json.loads(result.stdout)
     assert output["proofs"] == [], output
     assert path.read_text() == FALSE + "\ntheorem three : 3 = 3 := by\n  sorry\n"
+
+
+def test_whole_proof_mode_writes_no_proof_that_closes_through_sorry(
+    lean_project: Path, fake_state: Path
+) -> None:
+    path = lean_project / "Four.lean"
+    path.write_text(FOUR)
+    declaration = FOUR.split("\n")[0] + "\n"
+    with FakeOpenAI() as fake:
+        fake.script = FakeScript(
+            texts=[f"```lean4\n{declaration}  my_admit\n```", f"```lean4\n{declaration}  exact rfl\n```"],
+            logprobs=[[-0.01], [-0.5]],  # the sorry proof is the model's favourite
+        )
+        settings = {
+            "model": "scripted",
+            "backend": "openai-chat",
+            "promptFormat": "chat-proof",
+            "endpoint": fake.endpoint,
+            "wholeProofSamples": 2,
+            "automationTactics": [],
+        }
+        lean = shlex.join(fake_lean_command(fake_state, script=SCRIPT))
+        result = run_cli(
+            "prove",
+            f"{path}:2:3",
+            "--whole",
+            "--json",
+            "--settings",
+            json.dumps(settings),
+            "--lean-command",
+            lean,
+        )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["proofs"] == ["  exact rfl"]
+    assert path.read_text() == FOUR
