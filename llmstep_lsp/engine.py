@@ -34,15 +34,17 @@ from llmstep_lsp.search.lean_expander import LeanExpander
 from llmstep_lsp.search.whole_proof import (
     WholeProof,
     check_whole_proof,
+    confirm_sorry_free,
     sample_proofs,
     writes_whole_proofs,
 )
 from llmstep_lsp.settings import Settings
 from llmstep_lsp.text.lines import split_lines
 from llmstep_lsp.uris import project_of
+from llmstep_lsp.verification.batch import Outcome, filtered, verify_candidates
 from llmstep_lsp.verification.factory import build_verifiers
 from llmstep_lsp.verification.goals import goal_for_point
-from llmstep_lsp.verification.verifier import CandidateVerifier, CheckResult, Verdict, Verifier, cached_check
+from llmstep_lsp.verification.verifier import CandidateVerifier, Verdict, Verifier
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +87,8 @@ class SuggestionSet:
     note: str = ""
     """Why there is nothing to show, when there is nothing."""
     timings_ms: dict[str, float] = field(default_factory=dict)
-    checked: tuple[CheckResult, ...] = ()
+    outcomes: tuple[Outcome, ...] = ()
+    """Every candidate, kept or dropped, with the reason (`verification/batch.py`)."""
     failed: bool = False
     """Lean failed (no server, a crash, a hang): not an answer for this text, so it is not cached
     and asking again, once Lean is back, computes again."""
@@ -298,27 +301,25 @@ class SuggestionEngine:
                     return SuggestionSet(
                         uri, version, point, note="Lean reports no open goal here", timings_ms=timings
                     )
-                request = self._request_for(lines, point, state.goals)
+                rejected: list[tuple[Candidate, str]] = []
+                request = replace(self._request_for(lines, point, state.goals), rejected=rejected)
                 mark = time.perf_counter()
                 candidates = await self._candidates(request)
                 timings["generate"] = _ms_since(mark)
                 mark = time.perf_counter()
 
-                def announce_early(so_far: list[CheckResult]) -> None:
+                def announce_early(so_far: list[Outcome]) -> None:
                     early = SuggestionSet(
-                        uri,
-                        version,
-                        point,
-                        state.goals,
-                        self._ranked(candidates, so_far),
-                        "still checking",
+                        uri, version, point, state.goals, self._ranked(so_far), "still checking"
                     )
                     self._early[(uri, version, line)] = early
                     self._channel.suggestions_ready(early)
 
-                checked = await self._verify_all(
-                    session.verifier, lines, point, state.goals, candidates, announce_early
-                )
+                environment = _environment_digest(lines, point)
+                checked = await verify_candidates(
+                    session.verifier, environment, lines, point, state.goals, candidates,
+                    request.theorem_name, announce_early,
+                )  # fmt: skip
                 timings["verify"] = _ms_since(mark)
         except TimeoutError:
             return SuggestionSet(
@@ -327,7 +328,7 @@ class SuggestionEngine:
         except LeanError as err:
             log.warning("suggestion failed: %s", err)
             return SuggestionSet(uri, version, point, note=f"Lean: {err}", timings_ms=timings, failed=True)
-        suggestions = self._ranked(candidates, checked)
+        suggestions = self._ranked(checked)
         timings["total"] = _ms_since(started)
         note = "" if suggestions else "no candidate passed Lean's check"
         log.info(
@@ -347,21 +348,18 @@ class SuggestionEngine:
             suggestions,
             note,
             timings,
-            tuple(checked),
+            (*_filtered_once(rejected), *checked),
         )
 
-    def _ranked(self, candidates: list[Candidate], checked: list[CheckResult]) -> tuple[Suggestion, ...]:
+    def _ranked(self, outcomes: list[Outcome]) -> tuple[Suggestion, ...]:
         """Verified ones only: closing first, the generation order (model score, then automation) within."""
-        by_tactic = {c.tactic: c for c in candidates}
-        suggestions = [
-            Suggestion(
-                r.tactic, r.verdict, r.goals_after, by_tactic[r.tactic].score, by_tactic[r.tactic].source
-            )
-            for r in checked
-            if r.verdict in (Verdict.CLOSES, Verdict.VALID)
-        ]
-        suggestions.sort(key=lambda s: not s.closes)
-        return tuple(suggestions[: self.settings.max_suggestions])
+        suggestions: dict[str, Suggestion] = {}
+        for o in outcomes:
+            if o.kept and o.result is not None and o.candidate.tactic not in suggestions:
+                c, r = o.candidate, o.result
+                suggestions[c.tactic] = Suggestion(c.tactic, r.verdict, r.goals_after, c.score, c.source)
+        ranked = sorted(suggestions.values(), key=lambda s: not s.closes)
+        return tuple(ranked[: self.settings.max_suggestions])
 
     async def _candidates(self, request: GenerationRequest) -> list[Candidate]:
         generators: list[Generator] = [self.automation]
@@ -396,32 +394,7 @@ class SuggestionEngine:
                     self._problem = None
                     self._channel.show("info", "llmstep: the model answers again.")
                 candidates.extend(result)
-        return merge_ranked(candidates, request.theorem_name)
-
-    async def _verify_all(
-        self,
-        verifier: CandidateVerifier,
-        lines: list[str],
-        point: SuggestionPoint,
-        goals: tuple[str, ...],
-        candidates: list[Candidate],
-        on_first_closing: Callable[[list[CheckResult]], None],
-    ) -> list[CheckResult]:
-        """Verdicts in candidate order; `on_first_closing` gets the verdicts so far when one first closes."""
-        environment = _environment_digest(lines, point)
-        verdicts: dict[int, CheckResult] = {}
-
-        async def check(index: int, tactic: str) -> None:
-            result, _ = await cached_check(verifier, (environment, goals, tactic), lines, point, tactic)
-            first = result.verdict is Verdict.CLOSES and not any(
-                v.verdict is Verdict.CLOSES for v in verdicts.values()
-            )
-            verdicts[index] = result
-            if first and len(verdicts) < len(candidates):
-                on_first_closing([verdicts[i] for i in sorted(verdicts)])
-
-        await asyncio.gather(*(check(i, c.tactic) for i, c in enumerate(candidates)))
-        return [verdicts[i] for i in range(len(candidates))]
+        return merge_ranked(candidates, request.theorem_name, request.rejected)
 
     # --- proof search and whole proofs --------------------------------------------------------
 
@@ -484,6 +457,10 @@ class SuggestionEngine:
         )  # fmt: skip
         proofs = (result.proof,) if result.proof else ()
         note = "" if proofs else _SEARCH_NOTES[result.outcome]
+        if result.proof:  # every step was checked, but a `sorry` may hide in a VALID one
+            sound = await confirm_sorry_free(session.documents, lines, point, result.proof)
+            if not sound.sorry_free:
+                proofs, note = (), f"the proof found was not confirmed sorry-free: {sound.detail}"
         return ProofReport(uri, version, point, proofs, result, note)
 
     @property
@@ -615,6 +592,14 @@ _SEARCH_NOTES = {
     "iterations": "none within the search's iteration limit (searchIterations)",
     "timeout": "none within the search's time limit (searchTimeLimitS)",
 }
+
+
+def _filtered_once(rejected: list[tuple[Candidate, str]]) -> list[Outcome]:
+    """The filter's rejections as outcomes, one per distinct text (a model may sample one many times)."""
+    first: dict[str, Outcome] = {}
+    for candidate, rule in rejected:
+        first.setdefault(candidate.tactic, filtered(candidate, rule))
+    return list(first.values())
 
 
 def _generation_request(

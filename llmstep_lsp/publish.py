@@ -49,7 +49,12 @@ def suggestion_title(suggestion: Suggestion) -> str:
 
 
 def suggestion_report(result: SuggestionSet) -> dict[str, Any]:
-    """The ranked list as plain JSON: for `suggest --json`, `llmstep.suggest` and `$/llmstep/suggest`."""
+    """The ranked list as plain JSON: for `suggest --json`, `llmstep.suggest` and `$/llmstep/suggest`.
+
+    `candidates` says for every candidate, offered or not, whether it was kept (verified) and why:
+    `reason` "closes goal" / "goals left" (kept), "filter", "lean error", "uses sorry", "timeout",
+    "no verdict", "search tactic" (its proposals follow it); `detail` the rule or Lean's message.
+    """
     return {
         "uri": result.uri,
         "version": result.version,
@@ -67,6 +72,16 @@ def suggestion_report(result: SuggestionSet) -> dict[str, Any]:
                 "title": suggestion_title(s),
             }
             for s in result.suggestions
+        ],
+        "candidates": [
+            {
+                "tactic": o.candidate.tactic,
+                "source": o.candidate.source,
+                "kept": o.kept,
+                "reason": o.reason,
+                "detail": o.detail,
+            }
+            for o in result.outcomes
         ],
     }
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -20,6 +20,8 @@ class GenerationRequest:
     indent: str = "  "
     num_samples: int | None = None
     """Samples to draw instead of the configured count (proof search asks for more)."""
+    rejected: list[tuple[Candidate, str]] | None = field(default=None, compare=False, hash=False)
+    """Where a backend reports the samples its filter dropped, with the reason (for the report)."""
 
 
 @dataclass(frozen=True)

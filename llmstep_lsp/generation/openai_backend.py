@@ -83,7 +83,7 @@ class OpenAIGenerator:
             tactic = c.format.tactic_from(text, request)
             if tactic:
                 samples.append((tactic, mean, total))
-        return from_samples(samples, request.theorem_name)
+        return from_samples(samples, request.theorem_name, request.rejected)
 
     async def sample_texts(
         self, request: GenerationRequest, stop: tuple[str, ...], max_tokens: int

@@ -9,15 +9,22 @@ from llmstep_lsp.generation.base import Candidate
 from llmstep_lsp.generation.filters import rejection_reason
 
 
-def merge_ranked(candidates: Iterable[Candidate], theorem_name: str | None = None) -> list[Candidate]:
+def merge_ranked(
+    candidates: Iterable[Candidate],
+    theorem_name: str | None = None,
+    rejected: list[tuple[Candidate, str]] | None = None,
+) -> list[Candidate]:
     """Filtered, duplicates (after whitespace normalisation) merged keeping the best score, best first.
 
-    Scored candidates are ranked by mean log-prob; unscored ones follow in their given order.
+    Scored candidates are ranked by mean log-prob; unscored ones follow in their given order. Each
+    candidate the filter drops is appended to `rejected` (when given) with the filter's reason.
     """
     best: dict[str, Candidate] = {}
     order: list[str] = []
     for candidate in candidates:
-        if rejection_reason(candidate.tactic, theorem_name) is not None:
+        if (reason := rejection_reason(candidate.tactic, theorem_name)) is not None:
+            if rejected is not None:
+                rejected.append((candidate, reason))
             continue
         key = " ".join(candidate.tactic.split())
         kept = best.get(key)
@@ -32,7 +39,9 @@ def merge_ranked(candidates: Iterable[Candidate], theorem_name: str | None = Non
 
 
 def from_samples(
-    samples: Iterable[tuple[str, float | None, float | None]], theorem_name: str | None = None
+    samples: Iterable[tuple[str, float | None, float | None]],
+    theorem_name: str | None = None,
+    rejected: list[tuple[Candidate, str]] | None = None,
 ) -> list[Candidate]:
     """Candidates from (tactic, mean log-prob, total log-prob) samples; without log-probs, rank by
     frequency (the sample frequency's log then stands for both)."""
@@ -43,4 +52,5 @@ def from_samples(
             counts[tactic] = counts.get(tactic, 0) + 1
         n = len(samples)
         samples = [(tactic, math.log(count / n), math.log(count / n)) for tactic, count in counts.items()]
-    return merge_ranked((Candidate(t, mean, "model", total) for t, mean, total in samples), theorem_name)
+    model = (Candidate(t, mean, "model", total) for t, mean, total in samples)
+    return merge_ranked(model, theorem_name, rejected)

@@ -91,7 +91,9 @@ class TransformersGenerator:
                 raise
         tactic_of = self.config.format.tactic_from
         tactics = [(tactic_of(text, request), mean, total) for text, mean, total in samples]
-        return from_samples(((t, mean, total) for t, mean, total in tactics if t), request.theorem_name)
+        return from_samples(
+            ((t, mean, total) for t, mean, total in tactics if t), request.theorem_name, request.rejected
+        )
 
     async def sample_texts(
         self, request: GenerationRequest, stop: tuple[str, ...], max_tokens: int

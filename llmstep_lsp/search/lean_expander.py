@@ -1,20 +1,21 @@
 """The search's expander against Lean: generate next tactics for a path, check each in a shadow.
 
 The path t1..tk is written at the start point, the candidate after it, then `sorry`; the verifier
-does the rest (see `verification/verifier.py`). Verdicts are cached by (environment, goals, tactic)
+does the rest (see `verification/verifier.py`, `verification/batch.py`: Lean's search tactics
+count by the tactics they propose). Verdicts are cached by (environment, goals, tactic)
 like the suggestion pipeline's, so a state reached twice is never checked twice.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 
 from llmstep_lsp.generation.base import Candidate, GenerationRequest
 from llmstep_lsp.proofpoint import SuggestionPoint
 from llmstep_lsp.search.best_first import Child
 from llmstep_lsp.search.proof import after_path
-from llmstep_lsp.verification.verifier import CandidateVerifier, CheckResult, Verdict, cached_check
+from llmstep_lsp.verification.batch import verify_candidates
+from llmstep_lsp.verification.verifier import CandidateVerifier
 
 CandidateSource = Callable[[GenerationRequest], Awaitable[list[Candidate]]]
 RequestBuilder = Callable[[list[str], SuggestionPoint, tuple[str, ...]], GenerationRequest]
@@ -41,23 +42,19 @@ class LeanExpander:
         """Candidates checked in Lean (cache hits not counted)."""
 
     async def expand(self, path: tuple[str, ...], goals: tuple[str, ...]) -> list[Child]:
+        """The verified next steps after `path` (search tactics replaced by their proposals)."""
         lines, point = after_path(self.lines, self.point, path)
-        candidates = await self.candidates(self.build_request(lines, point, goals))
-        results = await asyncio.gather(*(self._check(lines, point, goals, c.tactic) for c in candidates))
+        request = self.build_request(lines, point, goals)
+        candidates = await self.candidates(request)
+        outcomes = await verify_candidates(
+            self.verifier, self.environment, lines, point, goals, candidates, request.theorem_name
+        )
+        self.checked += sum(o.asked_lean for o in outcomes)
         return [
-            Child(candidate.tactic, _step_logprob(candidate), result.goals_after)
-            for candidate, result in zip(candidates, results, strict=True)
-            if result.verdict in (Verdict.CLOSES, Verdict.VALID)
+            Child(o.candidate.tactic, _step_logprob(o.candidate), o.result.goals_after)
+            for o in outcomes
+            if o.kept and o.result is not None
         ]
-
-    async def _check(
-        self, lines: list[str], point: SuggestionPoint, goals: tuple[str, ...], tactic: str
-    ) -> CheckResult:
-        key = (self.environment, goals, tactic)
-        result, asked_lean = await cached_check(self.verifier, key, lines, point, tactic)
-        if asked_lean:
-            self.checked += 1
-        return result
 
 
 def _step_logprob(candidate: Candidate) -> float | None:

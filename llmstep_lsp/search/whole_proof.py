@@ -6,7 +6,8 @@ the end of the code block or the first line that leaves the proof's block, *is* 
 proof. A chat format (`chat-proof`) answers with the whole declaration; the proof is what follows
 `by`, minus the tactic lines the user already wrote. Every line must pass the same filter as a
 single tactic (no `sorry`, no commands). A proof is accepted when Lean reports no error on its
-lines and a `sorry` placed after it fails with "no goals": nothing is left to prove.
+lines and a `sorry` placed after it fails with "no goals": nothing is left to prove, and
+`#print axioms` confirms it uses no `sorry` (`verification/soundness.py`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from llmstep_lsp.generation.base import GenerationRequest
 from llmstep_lsp.generation.filters import rejection_reason
 from llmstep_lsp.generation.formats import PromptFormat, unwritten_proof_lines
 from llmstep_lsp.proofpoint import SuggestionPoint, candidate_probe_text
+from llmstep_lsp.verification.soundness import SorryCheck
 from llmstep_lsp.verification.verifier import Verifier, through_declaration
 
 WHOLE_PROOF_MIN_TOKENS = 1024
@@ -109,7 +111,16 @@ async def check_whole_proof(
             closed = True
         elif point.line <= line <= sorry_line:
             return False
-    return closed
+    return closed and (await confirm_sorry_free(verifier, lines, point, proof)).sorry_free is True
+
+
+async def confirm_sorry_free(
+    verifier: Verifier, lines: list[str], point: SuggestionPoint, proof: tuple[str, ...]
+) -> SorryCheck:
+    """Lean's `#print axioms` verdict on a complete proof at the point (`verification/soundness.py`):
+    what guards a found or sampled proof before it is written to the editor."""
+    joined = "\n".join([proof[0], *(point.continuation + line for line in proof[1:])])
+    return await verifier.sorry_check(lines, point, joined)
 
 
 def _is_tactic_line(line: str) -> bool:

@@ -24,7 +24,8 @@ from typing import Any
 from llmstep_lsp.lean.client import GoalState
 from llmstep_lsp.lean.transport import _dying_with_us, _find_executable
 from llmstep_lsp.proofpoint import SuggestionPoint, enclosing_declaration
-from llmstep_lsp.verification.verifier import CheckResult, Verdict, VerdictCache, Verifier
+from llmstep_lsp.verification.lean_search import is_search_tactic
+from llmstep_lsp.verification.verifier import CheckResult, Verdict, VerdictCache, Verifier, confirmed
 
 log = logging.getLogger(__name__)
 
@@ -354,12 +355,15 @@ class ReplVerifier(VerdictCache):
                         answer = await process.request({"tactic": tactic, "proofState": state})
                 except TimeoutError:
                     process.kill()  # it answers one input at a time: a hung process is useless
-                    return CheckResult(tactic, Verdict.UNKNOWN, error=f"no verdict within {deadline:g} s")
+                    error = f"no verdict within {deadline:g} s"
+                    return CheckResult(tactic, Verdict.UNKNOWN, error=error, timed_out=True)
         except (ReplError, OSError, TimeoutError) as err:
             log.info("no REPL verdict for %r: %s", tactic, err)
             return CheckResult(tactic, Verdict.UNKNOWN, error=str(err))
-        others = self._goals_at.get(_point_key(lines, point), ())[1:]
-        return verdict_of(tactic, answer, others)
+        result = verdict_of(tactic, answer, self._goals_at.get(_point_key(lines, point), ())[1:])
+        if result.verdict is not Verdict.CLOSES or is_search_tactic(tactic):  # "Completed" sees the
+            return result  # proof term only; `#print axioms` also sees lemmas proved by sorry
+        return confirmed(result, await self._goals.sorry_check(lines, point, tactic))
 
     def close(self) -> None:
         self.pool.close()
@@ -373,14 +377,17 @@ def verdict_of(tactic: str, answer: dict[str, Any], other_goals: tuple[str, ...]
         if message.startswith(("Unknown proof state", "Unknown environment")):
             return CheckResult(tactic, Verdict.UNKNOWN, error=message)
         return CheckResult(tactic, Verdict.INVALID, error=message)
-    errors = [m for m in answer.get("messages") or [] if m.get("severity") == "error"]
+    messages = answer.get("messages") or []
+    infos = tuple(str(m.get("data", "")) for m in messages if m.get("severity") == "info")
+    errors = [m for m in messages if m.get("severity") == "error"]
     if errors:
-        return CheckResult(tactic, Verdict.INVALID, error=str(errors[0].get("data", "")))
+        return CheckResult(tactic, Verdict.INVALID, error=str(errors[0].get("data", "")), infos=infos)
     status = str(answer.get("proofStatus", ""))
     if status.startswith("Error") or "contains sorry" in status:
-        return CheckResult(tactic, Verdict.INVALID, error=status)
+        verdict = Verdict.INVALID if status.startswith("Error") else Verdict.USES_SORRY
+        return CheckResult(tactic, verdict, error=status, infos=infos)
     goals = (*[str(g) for g in answer.get("goals") or []], *other_goals)
-    return CheckResult(tactic, Verdict.VALID if goals else Verdict.CLOSES, goals_after=goals)
+    return CheckResult(tactic, Verdict.VALID if goals else Verdict.CLOSES, goals_after=goals, infos=infos)
 
 
 def _point_key(lines: list[str], point: SuggestionPoint) -> tuple[str, int]:

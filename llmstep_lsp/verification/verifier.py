@@ -6,6 +6,8 @@ its line, or any error on the `sorry` line other than "no goals" (a candidate th
 next line, e.g. an unclosed parenthesis, shows up there). Otherwise `plainGoal` just after it gives
 the goals that remain: none means it *closes* the goal. Lean never answering in time, or answering
 ContentModified after all retries, is not a verdict: the candidate is dropped, never shown unchecked.
+A candidate that closes the goal is CLOSES only once `#print axioms` shows it uses no `sorry`
+(`verification/soundness.py`); otherwise USES_SORRY, never shown.
 """
 
 from __future__ import annotations
@@ -27,11 +29,14 @@ from llmstep_lsp.proofpoint import (
 )
 from llmstep_lsp.text.encoding import utf16_len
 from llmstep_lsp.text.lines import split_lines
+from llmstep_lsp.verification.lean_search import is_search_tactic
 from llmstep_lsp.verification.shadows import ShadowPool
+from llmstep_lsp.verification.soundness import SorryCheck, check_sorry_free
 
 log = logging.getLogger(__name__)
 
 UNSOLVED_GOALS_TAG = 1
+INFORMATION = 3
 
 
 class Verdict(enum.Enum):
@@ -40,14 +45,26 @@ class Verdict(enum.Enum):
     INVALID = "invalid"
     UNKNOWN = "unknown"
     """Lean gave no usable answer (timeout, server trouble): never published."""
+    USES_SORRY = "uses_sorry"
+    """Lean leaves no goal, but only through `sorry` (`verification/soundness.py`): never published."""
 
 
 @dataclass(frozen=True)
 class CheckResult:
+    """Lean's verdict on one tactic at one point.
+
+    `goals_after`: the goals Lean reports after it (empty when it closes them); `error`: the
+    message behind an INVALID, USES_SORRY or UNKNOWN verdict; `infos`: Lean's information messages
+    on the tactic itself (where `exact?` and friends say "Try this: …"); `timed_out`: no verdict
+    because the deadline passed.
+    """
+
     tactic: str
     verdict: Verdict
     goals_after: tuple[str, ...] = ()
     error: str | None = None
+    infos: tuple[str, ...] = ()
+    timed_out: bool = False
 
 
 VerdictKey = tuple[str, tuple[str, ...], str]
@@ -97,8 +114,10 @@ class VerdictCache:
         return hit
 
     def remember(self, key: VerdictKey, result: CheckResult) -> None:
-        if result.verdict is Verdict.UNKNOWN:
-            return  # no verdict: ask Lean again next time
+        if result.verdict in (Verdict.UNKNOWN, Verdict.USES_SORRY):
+            # No verdict: ask again. "Uses sorry" may come from a `sorry` elsewhere in the declaration
+            # that the check could not tell apart, which the key does not cover: ask again too.
+            return
         self._verdicts[key] = result
         while len(self._verdicts) > VERDICT_CACHE_SIZE:
             self._verdicts.popitem(last=False)
@@ -139,7 +158,7 @@ class Verifier(VerdictCache):
                     return await self._check_in(shadow, lines, point, tactic)
             except TimeoutError:
                 error = f"no verdict within {self.verify_timeout_s:g} s"
-                return CheckResult(tactic, Verdict.UNKNOWN, error=error)
+                return CheckResult(tactic, Verdict.UNKNOWN, error=error, timed_out=True)
             except LeanError as err:
                 log.info("no verdict for %r: %s", tactic, err)
                 return CheckResult(tactic, Verdict.UNKNOWN, error=str(err))
@@ -155,6 +174,11 @@ class Verifier(VerdictCache):
                 log.info("no diagnostics for a probe: %s", err or "timeout")
                 return None
 
+    async def sorry_check(self, lines: list[str], point: SuggestionPoint, proof: str) -> SorryCheck:
+        """`#print axioms` on `proof` (lines after the first already indented) at the point, in a
+        shadow document of its own (`verification/soundness.py`)."""
+        return await check_sorry_free(self.probe_diagnostics, through_declaration(lines, point), point, proof)
+
     def probe_text(self, lines: list[str], point: SuggestionPoint, tactic: str) -> str:
         """The shadow text a candidate is checked in: the file through the point's declaration."""
         return candidate_probe_text(through_declaration(lines, point), point, tactic)
@@ -164,15 +188,37 @@ class Verifier(VerdictCache):
     ) -> CheckResult:
         version = await self.lean.sync(shadow, self.probe_text(lines, point, tactic))
         diagnostics = await self.lean.diagnostics(shadow, version, self.verify_timeout_s)
+        infos = _infos_on(diagnostics, point)
         error = _candidate_error(diagnostics, point)
         if error is not None:
-            return CheckResult(tactic, Verdict.INVALID, error=error.message)
+            return CheckResult(tactic, Verdict.INVALID, error=error.message, infos=infos)
         end = point.tactic_column_utf16 + utf16_len(tactic)
         state = await self.lean.plain_goal(shadow, version, point.line, end, self.verify_timeout_s)
         if state is None:
-            return CheckResult(tactic, Verdict.INVALID, error="Lean reports no tactic state after it")
-        verdict = Verdict.CLOSES if state.closed else Verdict.VALID
-        return CheckResult(tactic, verdict, goals_after=state.goals)
+            error_text = "Lean reports no tactic state after it"
+            return CheckResult(tactic, Verdict.INVALID, error=error_text, infos=infos)
+        if not state.closed:
+            return CheckResult(tactic, Verdict.VALID, goals_after=state.goals, infos=infos)
+        if is_search_tactic(tactic):
+            # Never offered itself (only what it proposes is, checked on its own): not worth a
+            # second run of a search that can take seconds.
+            return CheckResult(tactic, Verdict.CLOSES, infos=infos)
+
+        async def diagnose(text: str) -> list[LeanDiagnostic]:
+            probe_version = await self.lean.sync(shadow, text)
+            return await self.lean.diagnostics(shadow, probe_version, self.verify_timeout_s)
+
+        sound = await check_sorry_free(diagnose, through_declaration(lines, point), point, tactic)
+        return confirmed(CheckResult(tactic, Verdict.CLOSES, infos=infos), sound)
+
+
+def confirmed(result: CheckResult, sound: SorryCheck) -> CheckResult:
+    """A closing verdict once `#print axioms` has spoken: CLOSES only if sorry-free, USES_SORRY if
+    not, UNKNOWN if Lean gave no answer."""
+    if sound.sorry_free:
+        return result
+    verdict = Verdict.UNKNOWN if sound.sorry_free is None else Verdict.USES_SORRY
+    return CheckResult(result.tactic, verdict, error=sound.detail, infos=result.infos)
 
 
 def through_declaration(lines: list[str], point: SuggestionPoint) -> list[str]:
@@ -204,6 +250,16 @@ def _candidate_error(diagnostics: list[LeanDiagnostic], point: SuggestionPoint) 
         if diagnostic.start[0] == sorry_line and not _is_no_goals(diagnostic):
             return diagnostic
     return None
+
+
+def _infos_on(diagnostics: list[LeanDiagnostic], point: SuggestionPoint) -> tuple[str, ...]:
+    """Information messages that start on the candidate itself (its line, from its column)."""
+    start = (point.line, point.tactic_column_utf16)
+    return tuple(
+        d.message
+        for d in diagnostics
+        if d.severity == INFORMATION and d.start[0] == point.line and d.start >= start
+    )
 
 
 def _is_no_goals(diagnostic: LeanDiagnostic) -> bool:

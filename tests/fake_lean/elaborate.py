@@ -35,55 +35,36 @@ tauto trivial exact? apply? push_neg by_contra contradiction assumption unfold s
 norm_cast push_cast exists left right ext funext congr done skip
 simpa rintro by_cases exfalso rewrite nth_rewrite subst symm split split_ifs infer_instance exacts
 refine' cases' induction' abel suffices let set change · case next all_goals any_goals try repeat
-first focus classical
+first focus classical simp? simp_all? aesop? rw? hint try?
 """
 KNOWN_TACTICS = frozenset(_TACTIC_WORDS.split())
 
 UNSOLVED_GOALS_TAG = 1
 ERROR, WARNING, INFORMATION = 1, 2, 3
 
-_DECL_RE = re.compile(r"^(\s*)(?:(theorem|lemma)\s+([^\s(\[{:]+)|(example)(?=[\s(\[{:]|$))")
+_DECL_RE = re.compile(
+    r"^(\s*)(?:(?:noncomputable\s+)?(theorem|lemma|def|instance)\s+([^\s(\[{:]+)|(example)(?=[\s(\[{:]|$))"
+)
 _SCRIPT_KEYS = frozenset({"declarations", "tactics", "nested", "hang", "crash"})
 _CASE_RE = re.compile(r"(case\s+([^\s=]+)[^=]*?|next(?:\s+[^=]*?)?)\s*=>\s*")
-_RULE_KEYS = frozenset({"result", "delay_ms", "error", "info", "warning"})
+_RULE_KEYS = frozenset({"result", "delay_ms", "error", "info", "warning", "sorry", "axioms"})
 _BRACKETS = {"(": ")", "[": "]", "{": "}"}
 
 Pos = tuple[int, int]  # (line, code-point column)
 
 
-def header_of(text: str) -> str:
-    """The leading ``import`` lines (blank and ``--`` lines between them are skipped)."""
-    imports = []
-    for line in text.split("\n"):
-        s = line.strip()
-        if not s or s.startswith("--"):
-            continue
-        if not s.startswith("import"):
-            break
-        imports.append(s)
-    return "\n".join(imports)
+try:
+    from .text import _indent, _is_skippable, apply_change, cp_to_utf16, eof_position, header_of  # noqa: I001
+    from .text import lsp_to_offset, rendered, strip_comment, utf16_len, utf16_to_cp
+except ImportError:  # loaded as a top-level module (server.py or the fake REPL run as scripts)
+    from text import _indent, _is_skippable, apply_change, cp_to_utf16, eof_position, header_of  # noqa: I001
+    from text import lsp_to_offset, rendered, strip_comment, utf16_len, utf16_to_cp
+try:
+    from . import axioms as ax
+except ImportError:
+    import axioms as ax  # type: ignore[no-redef,import-not-found,unused-ignore]
 
-
-def strip_comment(line: str) -> str:
-    """``line`` without a trailing ``-- comment`` (a ``--`` at the start or after whitespace)."""
-    m = re.search(r"(^|\s)--", line)
-    return line[: m.start()] if m else line
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip())
-
-
-def _is_skippable(line: str) -> bool:
-    s = line.strip()
-    return not s or s.startswith("--")
-
-
-def rendered(goals: list[str]) -> str:
-    if not goals:
-        return "no goals"
-    return "\n---\n".join(f"```lean\n{g}\n```" for g in goals)
-
+__all__ = ["apply_change", "eof_position", "header_of", "lsp_to_offset", "rendered", "utf16_len"]
 
 # ---------------------------------------------------------------------------------------------
 # Script
@@ -191,6 +172,9 @@ class _Elaborator:
         self.lines = text.split("\n")
         self.script = script
         self.result = Result()
+        self.axioms: set[str] = set()  # declared by `axiom` commands so far
+        self.constants: dict[str, set[str]] = {}  # declaration name -> the axioms it depends on
+        self.used: set[str] = set()  # axioms used by the declaration being elaborated
 
     # -- diagnostics ---------------------------------------------------------------------------
     def lsp(self, pos: Pos) -> dict[str, int]:
@@ -221,7 +205,14 @@ class _Elaborator:
     def run(self) -> Result:
         i = 0
         while i < len(self.lines) and not (self.result.hang or self.result.crash):
-            m = _DECL_RE.match(self.lines[i])
+            line = self.lines[i]
+            if axiom := ax.AXIOM_RE.match(line):
+                self.axioms.add(axiom[1])
+            elif printed := ax.PRINT_AXIOMS_RE.match(line):
+                module = any(text.strip() == "module" for text in self.lines[:i])
+                is_error, message = ax.print_axioms_message(printed[1], self.constants, module)
+                self.diag((i, 0), (i, len(ax.PRINT_TOKEN)), ERROR if is_error else INFORMATION, message)
+            m = _DECL_RE.match(line)
             i = self.declaration(i, m) if m else i + 1
         return self.result
 
@@ -273,15 +264,26 @@ class _Elaborator:
             msg = "expected '{' or tactic" if tok else "unexpected end of input; expected '{'"
             self.diag(pos, pos, ERROR, msg)
             return j
+        asked = key
+        if key not in self.script.declarations and m.group(3):
+            # A named declaration the script does not know is looked up by its statement, as an
+            # `example` (the verifier renames an `example` to ask `#print axioms` about it).
+            key = " ".join(("example" + " ".join(stmt)[m.end(3) :]).rsplit(":=", 1)[0].split())
         if key not in self.script.declarations:
-            msg = f"unknown declaration in fake Lean script: {key}"
+            msg = f"unknown declaration in fake Lean script: {asked}"
             self.diag((first, name_col), (first, name_end), ERROR, msg)
             return j
         last = tactics[-1]
         trail = self.next_token(last.line + 1)
         self.result.blocks.append(Block(tactics, trail))
         goals = list(self.script.declarations[key])
+        errors_before = sum(d["severity"] == ERROR for d in self.result.diagnostics)
+        self.used = set()
         self.block(tactics, goals, by_pos, ((first, name_col), (first, name_end)))
+        if sum(d["severity"] == ERROR for d in self.result.diagnostics) > errors_before:
+            self.used.add(ax.SORRY_AXIOM)  # error recovery admitted the goals with a synthetic sorry
+        if m.group(3):
+            self.constants[m.group(3)] = self.used
         return j
 
     def tactic_line(self, j: int) -> Tactic:
@@ -318,6 +320,7 @@ class _Elaborator:
         return tactic_parse_error(t.text, self.script)
 
     def block(self, tactics: list[Tactic], goals: list[str], by_pos: Pos, name: tuple[Pos, Pos]) -> None:
+        first_diag = len(self.result.diagnostics)
         n_ok = len(tactics)
         for k, t in enumerate(tactics):
             err = self.parse_error(t)
@@ -380,11 +383,16 @@ class _Elaborator:
             elif t.text == "sorry":
                 used_sorry = True
                 goals = goals[1:]
+            elif (axiom := ax.exact_axiom(t.text, self.axioms)) is not None:
+                self.used.add(axiom)
+                goals = goals[1:]
             else:
                 rule = self.script.rule(goals[0], t.text)
                 span = ((t.line, t.start), (t.line, t.end))
                 if isinstance(rule, dict):
                     self.result.delay_ms += int(rule.get("delay_ms", 0))
+                    self.used.update(rule.get("axioms", []))
+                    used_sorry = used_sorry or bool(rule.get("sorry"))
                     for key, sev in (("info", INFORMATION), ("warning", WARNING)):
                         if key in rule:
                             self.diag(*span, sev, rule[key])
@@ -411,6 +419,8 @@ class _Elaborator:
             msg = "unsolved goals\n" + "\n\n".join(goals)
             self.diag(by_pos, (last.line, last.end), ERROR, msg, [UNSOLVED_GOALS_TAG])
         if used_sorry:
+            self.used.add(ax.SORRY_AXIOM)
+        if used_sorry and not any(d["severity"] == ERROR for d in self.result.diagnostics[first_diag:]):
             self.diag(*name, WARNING, "declaration uses `sorry`")
 
 

@@ -1,8 +1,13 @@
-"""Text and UTF-16 helpers of the fake Lean server (Lean's `FileMap` counts lines at `\\n` only,
-`L4:src/Lean/Data/Position.lean`; LSP columns are UTF-16, `L4:src/Lean/Data/Lsp/Utf16.lean`)."""
+"""Text helpers of the fake Lean server: UTF-16 columns, document changes, comments, rendering.
+
+Columns inside the fake are Python code-point indices; LSP positions are UTF-16 code units
+(reference §13.1, `L4:src/Lean/Data/Lsp/Utf16.lean`), converted only at the boundary with these
+helpers. Lean's `FileMap` counts lines at `\n` only (`L4:src/Lean/Data/Position.lean`).
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -50,3 +55,37 @@ def apply_change(text: str, change: dict[str, Any]) -> str:
     end = lsp_to_offset(text, rng["end"]["line"], rng["end"]["character"])
     end = max(start, end)
     return text[:start] + str(change["text"]) + text[end:]
+
+
+def header_of(text: str) -> str:
+    """The leading ``import`` lines (blank and ``--`` lines between them are skipped)."""
+    imports = []
+    for line in text.split("\n"):
+        s = line.strip()
+        if not s or s.startswith("--"):
+            continue
+        if not s.startswith("import"):
+            break
+        imports.append(s)
+    return "\n".join(imports)
+
+
+def strip_comment(line: str) -> str:
+    """``line`` without a trailing ``-- comment`` (a ``--`` at the start or after whitespace)."""
+    m = re.search(r"(^|\s)--", line)
+    return line[: m.start()] if m else line
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _is_skippable(line: str) -> bool:
+    s = line.strip()
+    return not s or s.startswith("--")
+
+
+def rendered(goals: list[str]) -> str:
+    if not goals:
+        return "no goals"
+    return "\n---\n".join(f"```lean\n{g}\n```" for g in goals)
