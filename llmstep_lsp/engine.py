@@ -560,8 +560,14 @@ class SuggestionEngine:
             documents, verifier = build_verifiers(self.settings, project.root, lean)
             session = ProjectSession(project, lean, verifier, documents)
             self._sessions[project.root] = session
-            for other_uri, text in self._documents.items():
-                if other_uri != uri and _project_root_key(other_uri, self.settings) == project.root:
+            # A copy: other handlers open documents while this one waits for Lean to start.
+            for other_uri in list(self._documents):
+                text = self._documents.get(other_uri)  # the newest text, or None once closed
+                if (
+                    text is not None
+                    and other_uri != uri
+                    and _project_root_key(other_uri, self.settings) == project.root
+                ):
                     with contextlib.suppress(LeanError):
                         await lean.sync(other_uri, text)
         try:
