@@ -324,18 +324,16 @@ class ReplVerifier(VerdictCache):
         self._goals = goals
         self.pool = pool
         self.verify_timeout_s = verify_timeout_s
-        # Goals at a point as the Lean server reported them: the REPL's proof state holds only the
-        # first, so the others still count when deciding whether a candidate closes everything.
-        self._goals_at: collections.OrderedDict[tuple[str, int], tuple[str, ...]] = collections.OrderedDict()
 
     async def goal_at(self, uri: str, lines: list[str], point: SuggestionPoint) -> GoalState | None:
-        state = await self._goals.goal_at(uri, lines, point)
-        if state is not None:
-            self._goals_at[_point_key(lines, point)] = state.goals
-            _trim_goals(self._goals_at)
-        return state
+        return await self._goals.goal_at(uri, lines, point)
 
-    async def check(self, lines: list[str], point: SuggestionPoint, tactic: str) -> CheckResult:
+    async def check(
+        self, lines: list[str], point: SuggestionPoint, goals: tuple[str, ...], tactic: str
+    ) -> CheckResult:
+        """The REPL's verdict. Its proof state holds the main goal only, so the other `goals` (as
+        the caller got them from the Lean server: at the cursor, or after a search path) still count
+        when deciding whether the candidate closes everything."""
         probe = repl_probe(lines, point)
         if probe is None:
             return CheckResult(tactic, Verdict.UNKNOWN, error="no enclosing declaration for the REPL")
@@ -358,8 +356,7 @@ class ReplVerifier(VerdictCache):
         except (ReplError, OSError, TimeoutError) as err:
             log.info("no REPL verdict for %r: %s", tactic, err)
             return CheckResult(tactic, Verdict.UNKNOWN, error=str(err))
-        others = self._goals_at.get(_point_key(lines, point), ())[1:]
-        return verdict_of(tactic, answer, others)
+        return verdict_of(tactic, answer, goals[1:])
 
     def close(self) -> None:
         self.pool.close()
@@ -382,12 +379,3 @@ def verdict_of(tactic: str, answer: dict[str, Any], other_goals: tuple[str, ...]
     goals = (*[str(g) for g in answer.get("goals") or []], *other_goals)
     return CheckResult(tactic, Verdict.VALID if goals else Verdict.CLOSES, goals_after=goals)
 
-
-def _point_key(lines: list[str], point: SuggestionPoint) -> tuple[str, int]:
-    before = "\n".join(lines[: point.line])
-    return hashlib.sha256(before.encode()).hexdigest(), point.line
-
-
-def _trim_goals(cache: collections.OrderedDict[tuple[str, int], tuple[str, ...]]) -> None:
-    while len(cache) > STATES_PER_PROCESS:
-        cache.popitem(last=False)

@@ -60,8 +60,12 @@ class CandidateVerifier(Protocol):
     async def goal_at(self, uri: str, lines: list[str], point: SuggestionPoint) -> GoalState | None:
         """The tactic state at the suggestion point (None: not in a tactic block)."""
 
-    async def check(self, lines: list[str], point: SuggestionPoint, tactic: str) -> CheckResult:
-        """Lean's verdict on `tactic` at the point (UNKNOWN: no verdict, never shown)."""
+    async def check(
+        self, lines: list[str], point: SuggestionPoint, goals: tuple[str, ...], tactic: str
+    ) -> CheckResult:
+        """Lean's verdict on `tactic` at the point, where Lean reported `goals` (all of them, main
+        first); UNKNOWN: no verdict, never shown. A verifier that sees only the main goal (the REPL)
+        needs the others to tell "closes the goal" from "closes everything"."""
 
     def cached_verdict(self, key: VerdictKey) -> CheckResult | None: ...
 
@@ -78,7 +82,7 @@ async def cached_check(
     says whether Lean was asked."""
     if (hit := verifier.cached_verdict(key)) is not None:
         return hit, False
-    result = await verifier.check(lines, point, tactic)
+    result = await verifier.check(lines, point, key[1], tactic)
     verifier.remember(key, result)
     return result, True
 
@@ -129,7 +133,11 @@ class Verifier(VerdictCache):
             version = await self.lean.sync(shadow, goal_probe_text(through_declaration(lines, point), point))
             return await self.lean.plain_goal(shadow, version, point.line, column, self.goal_timeout_s)
 
-    async def check(self, lines: list[str], point: SuggestionPoint, tactic: str) -> CheckResult:
+    async def check(
+        self, lines: list[str], point: SuggestionPoint, goals: tuple[str, ...], tactic: str
+    ) -> CheckResult:
+        """The verdict from a shadow document: Lean itself reports every goal left, so `goals` is
+        not needed."""
         async with self.shadows.lease() as shadow:  # waiting for a free slot is not part of the deadline
             try:
                 async with asyncio.timeout(self.verify_timeout_s):
