@@ -24,7 +24,7 @@ from tests.lsp_helpers import (
     proof_line,
     start_session,
 )
-from tests.support.processes import alive, parent_of, wait_until_none_mention
+from tests.support.processes import alive, sidecar_of, wait_until_none_mention
 
 pytestmark = pytest.mark.e2e
 
@@ -205,7 +205,7 @@ async def test_no_lean_server_outlives_a_killed_sidecar(
     text, uri = open_examples(client, lean_project)
     assert await suggestions(client, uri, proof_line(text, "two_eq_two", 1), 1) == TWO_EQ_TWO_TITLES
     lean = starts(fake_state)[0]
-    sidecar = parent_of(lean)
+    sidecar = sidecar_of(lean)
     assert sidecar is not None and alive(sidecar)
     os.kill(sidecar, signal.SIGKILL)
     client.shut_down_by_test = True  # type: ignore[attr-defined]

@@ -21,8 +21,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from llmstep_lsp.children import find_executable, kill_group, spawn
 from llmstep_lsp.lean.client import GoalState
-from llmstep_lsp.lean.transport import _dying_with_us, _find_executable
 from llmstep_lsp.proofpoint import SuggestionPoint, enclosing_declaration
 from llmstep_lsp.verification.verifier import CheckResult, Verdict, VerdictCache, Verifier
 
@@ -98,18 +98,10 @@ class ReplProcess:
 
     @classmethod
     async def start(cls, command: Sequence[str], cwd: str, header: str) -> ReplProcess:
-        executable = _find_executable(command[0], cwd)
+        executable = find_executable(command[0], cwd)
         if executable is None:
             raise ReplError(f"cannot start the REPL: '{command[0]}' was not found (setting 'replCommand')")
-        process = await asyncio.create_subprocess_exec(
-            *_dying_with_us([executable, *command[1:]]),
-            cwd=cwd,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            limit=MAX_ANSWER_BYTES,
-        )
+        process = await spawn(executable, command[1:], cwd, MAX_ANSWER_BYTES)
         repl = cls(process, header)
         log.info("started REPL pid=%s for header %r", process.pid, header)
         try:
@@ -210,10 +202,9 @@ class ReplProcess:
         await self._process.wait()
 
     def kill(self) -> None:
+        """Kill its whole process group (`children.py`); it is never leased again."""
         self._broken = True
-        if self._process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self._process.kill()
+        kill_group(self._process.pid)
         self._stderr.cancel()
 
     async def _drain_stderr(self) -> None:
@@ -378,4 +369,3 @@ def verdict_of(tactic: str, answer: dict[str, Any], other_goals: tuple[str, ...]
         return CheckResult(tactic, Verdict.INVALID, error=status)
     goals = (*[str(g) for g in answer.get("goals") or []], *other_goals)
     return CheckResult(tactic, Verdict.VALID if goals else Verdict.CLOSES, goals_after=goals)
-
