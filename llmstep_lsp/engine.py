@@ -163,7 +163,13 @@ class SuggestionEngine:
             self.warm_up_model()
         if _session_settings(old) != _session_settings(settings):
             await self.shutdown()  # sessions restart lazily with the new command
+            self._said = {topic for topic in self._said if not topic.startswith("lean:")}
+            if (self._problem_topic or "").startswith("lean:"):
+                self._problem = None  # new sessions: their Lean problems are news again
+        for session in self._sessions.values():
+            session.lean.gate.reset()  # a settings change may be the fix: retry at once
         self._forget_all()
+        self._report_idle()
 
     def warm_up_model(self) -> None:
         """Announce the first status: start loading the model in the background (`loading`, then
@@ -182,6 +188,7 @@ class SuggestionEngine:
         self._report_idle()
 
     def _report_idle(self) -> None:
+        self._note_recoveries()
         if self._working == 0:
             if self._problem:
                 self._channel.status(Status.ERROR, self._problem)
@@ -196,7 +203,8 @@ class SuggestionEngine:
     async def document_changed(self, uri: str, text: str) -> None:
         self._forget(uri)
         self._documents[uri] = "\n".join(split_lines(text))
-        session = await self._session_for(uri)
+        found = await self._session_for(uri)
+        session = found if isinstance(found, ProjectSession) else None
         # Change handlers run as concurrent tasks: send whatever text is newest *now*, so a slower
         # older handler can never put stale text back into Lean.
         latest = self._documents.get(uri)
@@ -284,8 +292,8 @@ class SuggestionEngine:
         if point is None:
             return SuggestionSet(uri, version, None, note="not a tactic position")
         session = await self._session_for(uri)
-        if session is None:
-            return SuggestionSet(uri, version, point, note="no Lean server for this file", failed=True)
+        if not isinstance(session, ProjectSession):
+            return SuggestionSet(uri, version, point, note=session, failed=True)
         timings: dict[str, float] = {}
         started = time.perf_counter()
         try:
@@ -530,8 +538,8 @@ class SuggestionEngine:
         if point is None:
             return ProofReport(uri, version, None, note="not a tactic position")
         session = await self._session_for(uri)
-        if session is None:
-            return ProofReport(uri, version, point, note="no Lean server for this file")
+        if not isinstance(session, ProjectSession):
+            return ProofReport(uri, version, point, note=session)
         try:
             state = await session.verifier.goal_at(uri, lines, point)
         except LeanError as err:
@@ -548,10 +556,12 @@ class SuggestionEngine:
 
     # --- Lean sessions -------------------------------------------------------------------------
 
-    async def _session_for(self, uri: str) -> ProjectSession | None:
+    async def _session_for(self, uri: str) -> ProjectSession | str:
+        """The project's session with its Lean server running, or why there is none (at once while
+        the server's restart back-off lasts, `supervisor.py`)."""
         path = uri_to_path(uri)
         if path is None:
-            return None
+            return "no Lean server for this file (not a file: URI)"
         project = find_project(path, self.settings.project_root)
         session = self._sessions.get(project.root)
         if session is None:
@@ -574,22 +584,23 @@ class SuggestionEngine:
             await session.lean.ensure_started()
         except LeanNotFound as err:
             self._say_once(f"lean:{project.root}", "error", f"llmstep: {err}")
-            return None
+            return str(err)
         except (LeanError, OSError) as err:
-            self._say_once(
-                f"lean:{project.root}",
-                "error",
-                f"llmstep: the Lean server for {project.root} did not start: {err}",
-            )
-            return None
-        if f"lean:{project.root}" in self._said:
-            # It starts again (a slow first start, a fixed toolchain): the error status must not
-            # outlive the problem, and a later failure is worth a message again.
-            self._said.discard(f"lean:{project.root}")
-            if self._problem_topic == f"lean:{project.root}":
-                self._problem = None
-            self._channel.show("info", f"llmstep: the Lean server for {project.root} is running now.")
+            # One failure is retried quietly; a few in a row are told once, with Lean's stderr.
+            if session.lean.gate.broken:
+                self._say_once(f"lean:{project.root}", "error", session.lean.broken_report())
+            return f"the Lean server is not running: {str(err).splitlines()[0]}"
         return session
+
+    def _note_recoveries(self) -> None:
+        """A Lean server that was reported broken answers again: say so, and end the error status."""
+        for root, session in self._sessions.items():
+            topic = f"lean:{root}"
+            if session.lean.gate.take_recovery() and topic in self._said:
+                self._said.discard(topic)  # a later failure is worth a message again
+                if self._problem_topic == topic:
+                    self._problem = None
+                self._channel.show("info", f"llmstep: the Lean server for {root} answers again.")
 
     async def shutdown(self) -> None:
         self._forget_all()

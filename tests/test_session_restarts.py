@@ -12,7 +12,16 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from tests.conftest import fake_lean_command
-from tests.lsp_helpers import TWO_EQ_TWO_TACTICS, TWO_EQ_TWO_TITLES, open_document, proof_line, start_session
+from tests.lsp_helpers import (
+    TWO_EQ_TWO_TACTICS,
+    TWO_EQ_TWO_TITLES,
+    code_actions_at,
+    open_document,
+    open_examples,
+    proof_line,
+    start_session,
+)
+from tests.support.processes import wait_until_none_mention
 from tests.test_faults import client, edit_document, lean_text, starts, suggestions
 
 pytestmark = pytest.mark.e2e
@@ -56,3 +65,81 @@ async def test_a_document_opened_while_the_session_restarts_reaches_lean(
     assert lean_text(fake_state, third_uri) == third.read_text()
     assert lean_text(fake_state, uri).endswith("-- edited\n")
     assert len(starts(fake_state)) == 2
+
+
+async def keep_asking(client: LanguageClient, uri: str, line: int) -> None:
+    """A user moving the cursor about: a code-action request, again and again (until cancelled)."""
+    while True:
+        await code_actions_at(client, uri, line, 2)
+        await asyncio.sleep(0.3)  # the user's pace, not a wait for something
+
+
+def shown(client: LanguageClient, severity: types.MessageType) -> list[str]:
+    return [m.message for m in client.messages if m.type == severity]
+
+
+async def test_a_lean_that_keeps_dying_is_reported_once_and_not_restarted_in_a_loop(
+    client: LanguageClient, lean_project: Path, fake_state: Path
+) -> None:
+    """Was: 47–52 starts in 40 s, no message, the status 'ready'."""
+    await start_session(
+        client,
+        lean_project,
+        fake_state,
+        "--exit-after-initialized",
+        "3",
+        model="",
+        automationTactics=TWO_EQ_TWO_TACTICS,
+    )
+    text, uri = open_examples(client, lean_project)
+    asking = asyncio.create_task(keep_asking(client, uri, proof_line(text, "two_eq_two", 1)))
+    try:
+        await asyncio.wait_for(client.wait_for_notification(types.WINDOW_SHOW_MESSAGE), 120)
+        for _ in range(10):  # ten more requests while the back-off lasts
+            assert await code_actions_at(client, uri, proof_line(text, "two_eq_two", 1), 2) == []
+    finally:
+        asking.cancel()
+    errors = shown(client, types.MessageType.Error)
+    assert len(errors) == 1, client.messages
+    # What Lean said last on stderr, and how to fix it.
+    assert "fake lean: broken project, exiting with 3" in errors[0]
+    assert "llmstep-lsp doctor" in errors[0]
+    assert "failed 3 times in a row" in errors[0]
+    assert client.statuses[-1] == "error"  # type: ignore[attr-defined]
+    assert 3 <= len(starts(fake_state)) <= 5, "restarted in a loop"
+    await client.shutdown_session()
+    client.shut_down_by_test = True  # type: ignore[attr-defined]
+    assert await asyncio.to_thread(wait_until_none_mention, str(fake_state)) == []
+
+
+async def test_fixing_lean_toolchain_restarts_at_once_and_clears_the_error(
+    client: LanguageClient, lean_project: Path, fake_state: Path
+) -> None:
+    toolchain = lean_project / "lean-toolchain"
+    fixed = toolchain.read_text()
+    toolchain.write_text("leanprover/lean4:v0.0.0-broken\n")
+    await start_session(
+        client,
+        lean_project,
+        fake_state,
+        "--exit-after-initialized",
+        "1",
+        "--broken-if-toolchain",
+        "broken",
+        model="",
+        automationTactics=TWO_EQ_TWO_TACTICS,
+    )
+    text, uri = open_examples(client, lean_project)
+    line = proof_line(text, "two_eq_two", 1)
+    asking = asyncio.create_task(keep_asking(client, uri, line))
+    try:
+        await asyncio.wait_for(client.wait_for_notification(types.WINDOW_SHOW_MESSAGE), 120)
+    finally:
+        asking.cancel()
+    assert client.statuses[-1] == "error"  # type: ignore[attr-defined]
+    broken_starts = len(starts(fake_state))
+    toolchain.write_text(fixed)  # the fix: no waiting for the back-off (up to a minute)
+    assert await suggestions(client, uri, line, 1) == TWO_EQ_TWO_TITLES
+    assert len(starts(fake_state)) == broken_starts + 1
+    assert any("answers again" in m for m in shown(client, types.MessageType.Info)), client.messages
+    assert client.statuses[-1] == "ready"  # type: ignore[attr-defined]

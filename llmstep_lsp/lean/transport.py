@@ -52,6 +52,11 @@ class LeanTransport:
         return self._process is not None and self._dead is None
 
     @property
+    def death(self) -> LeanServerDied | None:
+        """Why the server is dead (with its last stderr lines); None while it runs."""
+        return self._dead
+
+    @property
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 

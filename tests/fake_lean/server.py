@@ -287,6 +287,17 @@ class FakeLean:
         worker.stdout.readline()  # its signal dispositions are set: it is as stubborn as it gets
         self._append("workers.log", str(worker.pid))
 
+    def toolchain_is_broken(self) -> bool:
+        """With --broken-if-toolchain TEXT, only a `lean-toolchain` (in the cwd, the project root)
+        containing TEXT breaks the server: fixing that file fixes it, as with a real toolchain."""
+        if self.args.broken_if_toolchain is None:
+            return True
+        try:
+            with open("lean-toolchain", encoding="utf-8") as f:
+                return self.args.broken_if_toolchain in f.read()
+        except OSError:
+            return False
+
     async def serve(self) -> None:
         if self.args.faults_first_start_only and self.args.state_dir:
             self.faults_armed = self._first_start()
@@ -304,7 +315,7 @@ class FakeLean:
         if msg.get("method") != "initialized" or "id" in msg:
             self.violation(f"message before 'initialized' notification: {msg.get('method')!r}")
             self.exit(1, "fake lean: expected initialized notification")
-        if self.args.exit_after_initialized is not None:
+        if self.args.exit_after_initialized is not None and self.toolchain_is_broken():
             # A broken installation seen from outside: the server answers `initialize`, then dies
             # after saying why on stderr (the wording here is the fake's own, not Lean's).
             self.stderr("fake lean: loading the project")
@@ -574,6 +585,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         metavar="CODE",
         help="print a lakefile error on stderr and exit with CODE right after `initialized`, at every start",
+    )
+    p.add_argument(
+        "--broken-if-toolchain",
+        metavar="TEXT",
+        help="--exit-after-initialized only while ./lean-toolchain contains TEXT",
     )
     p.add_argument(
         "--faults-first-start-only",
