@@ -163,8 +163,8 @@ class SuggestionEngine:
             self.warm_up_model()
         if _session_settings(old) != _session_settings(settings):
             await self.shutdown()  # sessions restart lazily with the new command
-            self._said = {topic for topic in self._said if not topic.startswith("lean:")}
-            if (self._problem_topic or "").startswith("lean:"):
+            self._said = {t for t in self._said if not t.startswith(("lean:", "verifier:"))}
+            if (self._problem_topic or "").startswith(("lean:", "verifier:")):
                 self._problem = None  # new sessions: their Lean problems are news again
         for session in self._sessions.values():
             session.lean.gate.reset()  # a settings change may be the fix: retry at once
@@ -326,6 +326,7 @@ class SuggestionEngine:
                     session.verifier, lines, point, state.goals, candidates, announce_early
                 )
                 timings["verify"] = _ms_since(mark)
+                self._note_verifier(session)
         except TimeoutError:
             return SuggestionSet(
                 uri, version, point, note="suggestion budget exceeded", timings_ms=timings, failed=True
@@ -591,6 +592,17 @@ class SuggestionEngine:
                 self._say_once(f"lean:{project.root}", "error", session.lean.broken_report())
             return f"the Lean server is not running: {str(err).splitlines()[0]}"
         return session
+
+    def _note_verifier(self, session: ProjectSession) -> None:
+        """Tell the user once when the candidate verifier (the REPL) cannot start, and when it can."""
+        topic = f"verifier:{session.project.root}"
+        if (problem := session.verifier.problem()) is not None:
+            self._say_once(topic, "error", problem)
+        elif topic in self._said:
+            self._said.discard(topic)
+            if self._problem_topic == topic:
+                self._problem = None
+            self._channel.show("info", "llmstep: the REPL verifier works again.")
 
     def _note_recoveries(self) -> None:
         """A Lean server that was reported broken answers again: say so, and end the error status."""

@@ -22,6 +22,8 @@ from tests.lsp_helpers import (
     start_session,
 )
 from tests.support.processes import wait_until_none_mention
+from tests.test_e2e_repl import repl_command
+from tests.test_e2e_repl import starts as repl_starts
 from tests.test_faults import client, edit_document, lean_text, starts, suggestions
 
 pytestmark = pytest.mark.e2e
@@ -143,3 +145,34 @@ async def test_fixing_lean_toolchain_restarts_at_once_and_clears_the_error(
     assert len(starts(fake_state)) == broken_starts + 1
     assert any("answers again" in m for m in shown(client, types.MessageType.Info)), client.messages
     assert client.statuses[-1] == "ready"  # type: ignore[attr-defined]
+
+
+async def test_a_repl_that_cannot_start_is_reported_once_and_not_restarted_in_a_loop(
+    client: LanguageClient, lean_project: Path, fake_state: Path, tmp_path: Path
+) -> None:
+    """The same policy for the REPL verifier: its header load fails at every start."""
+    repl_state = tmp_path / "repl-state"
+    repl_state.mkdir()
+    await start_session(
+        client,
+        lean_project,
+        fake_state,
+        model="",
+        automationTactics=TWO_EQ_TWO_TACTICS,
+        verifier="repl",
+        replCommand=repl_command(repl_state, "--crash-after-inputs", "1"),
+    )
+    text, uri = open_examples(client, lean_project)
+    line = proof_line(text, "two_eq_two", 1)
+    asking = asyncio.create_task(keep_asking(client, uri, line))
+    try:
+        await asyncio.wait_for(client.wait_for_notification(types.WINDOW_SHOW_MESSAGE), 120)
+        for _ in range(10):
+            assert await code_actions_at(client, uri, line, 2) == []  # nothing shown unchecked
+    finally:
+        asking.cancel()
+    errors = shown(client, types.MessageType.Error)
+    assert len(errors) == 1, client.messages
+    assert "the REPL" in errors[0] and "llmstep-lsp doctor" in errors[0]
+    assert client.statuses[-1] == "error"  # type: ignore[attr-defined]
+    assert 3 <= len(repl_starts(repl_state)) <= 8, "restarted in a loop"

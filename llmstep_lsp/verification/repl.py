@@ -24,6 +24,7 @@ from typing import Any
 from llmstep_lsp.children import find_executable, kill_group, spawn
 from llmstep_lsp.lean.client import GoalState
 from llmstep_lsp.proofpoint import SuggestionPoint, enclosing_declaration
+from llmstep_lsp.supervisor import RestartGate
 from llmstep_lsp.verification.verifier import CheckResult, Verdict, VerdictCache, Verifier
 
 log = logging.getLogger(__name__)
@@ -233,6 +234,9 @@ class ReplPool:
         )
         self._started: list[ReplProcess] = []
         self._starting: set[asyncio.Task[ReplProcess]] = set()
+        # Restarts with memory (supervisor.py) for starts: a process that cannot start or load its
+        # header. A process that dies later is replaced at once: a candidate can crash Lean.
+        self.gate = RestartGate(f"the REPL ({' '.join(self.command)})")
 
     def processes(self) -> list[ReplProcess]:
         """Every live process (free or leased)."""
@@ -257,7 +261,11 @@ class ReplPool:
     async def _start(self, header: str, slots: asyncio.Queue[ReplProcess | None]) -> ReplProcess:
         """A fresh process for the slot taken from `slots`. If the check that needed it is cancelled
         (an edit), loading goes on and the process fills the slot: with Mathlib the header takes
-        seconds, and edits while typing would otherwise restart it again and again."""
+        seconds, and edits while typing would otherwise restart it again and again.
+        Raises ReplError at once while the gate's back-off lasts."""
+        if (reason := self.gate.wait_reason()) is not None:
+            slots.put_nowait(None)
+            raise ReplError(reason)
         task = asyncio.create_task(ReplProcess.start(self.command, self.cwd, header))
         self._starting.add(task)
         task.add_done_callback(self._starting.discard)
@@ -267,18 +275,28 @@ class ReplPool:
         except asyncio.CancelledError:
             task.add_done_callback(lambda done: slots.put_nowait(self._started_from(done)))
             raise
-        except BaseException:
+        except BaseException as err:
             task.cancel()
             slots.put_nowait(None)
+            if isinstance(err, ReplError | OSError | TimeoutError):
+                self.gate.start_failed(str(err) or f"no answer within {self.start_timeout_s:g} s")
             raise
         self._started.append(process)
+        self._start_succeeded()
         return process
 
+    def _start_succeeded(self) -> None:
+        self.gate.reset()  # it starts: a failure spell (if any) is over
+
     def _started_from(self, task: asyncio.Task[ReplProcess]) -> ReplProcess | None:
-        if task.cancelled() or task.exception() is not None:
+        if task.cancelled():
+            return None
+        if (error := task.exception()) is not None:
+            self.gate.start_failed(str(error))
             return None
         process = task.result()
         self._started.append(process)
+        self._start_succeeded()
         return process
 
     def _slots_for(self, header: str) -> asyncio.Queue[ReplProcess | None]:
@@ -348,6 +366,18 @@ class ReplVerifier(VerdictCache):
             log.info("no REPL verdict for %r: %s", tactic, err)
             return CheckResult(tactic, Verdict.UNKNOWN, error=str(err))
         return verdict_of(tactic, answer, goals[1:])
+
+    def problem(self) -> str | None:
+        """What to tell the user while the REPL cannot be started (a few failures in a row)."""
+        gate = self.pool.gate
+        if not gate.broken:
+            return None
+        return (
+            f"llmstep: {gate.what} failed to start {gate.failures} times in a row: "
+            f"{gate.last_error.splitlines()[0] if gate.last_error else ''}\nFix: run "
+            "`llmstep-lsp doctor` (it checks 'replCommand'), or set 'verifier' to \"lean-server\". "
+            "Until then no candidate is checked."
+        )
 
     def close(self) -> None:
         self.pool.close()

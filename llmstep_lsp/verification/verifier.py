@@ -71,6 +71,9 @@ class CandidateVerifier(Protocol):
 
     def remember(self, key: VerdictKey, result: CheckResult) -> None: ...
 
+    def problem(self) -> str | None:
+        """What to tell the user (once) while the verifier cannot work; None when it can."""
+
     def close(self) -> None:
         """Stop whatever processes the verifier owns besides the Lean server."""
 
@@ -118,6 +121,9 @@ class Verifier(VerdictCache):
         self.shadows = shadows
         self.goal_timeout_s = goal_timeout_s
         self.verify_timeout_s = verify_timeout_s
+
+    def problem(self) -> str | None:
+        return None  # the Lean server's problems are the engine's (`LeanClient.gate`)
 
     def close(self) -> None:
         pass  # the shadow documents live and die with the Lean server
