@@ -28,6 +28,7 @@ from llmstep_lsp.generation.ranking import merge_ranked
 from llmstep_lsp.lean.client import LeanClient
 from llmstep_lsp.lean.errors import LeanError, LeanNotFound
 from llmstep_lsp.lean.project import LeanProject, find_project
+from llmstep_lsp.notices import Notices, note_lean_health, note_verifier_health
 from llmstep_lsp.proofpoint import SuggestionPoint, enclosing_declaration, find_suggestion_point, split_lines
 from llmstep_lsp.protocol import Status
 from llmstep_lsp.search.best_first import SearchLimits, SearchProgress, SearchResult, best_first_search
@@ -121,15 +122,13 @@ class SuggestionEngine:
     def __init__(self, settings: Settings, channel: UserChannel) -> None:
         self.settings = settings
         self._channel = channel
-        self._problem: str | None = None  # shown as the ERROR status while it lasts
-        self._problem_topic: str | None = None  # the `_say_once` topic that set `_problem`
+        self._notices = Notices(channel.show)  # problems told once; the latest is the ERROR status
         self._working = 0
         self._sessions: dict[Path, ProjectSession] = {}
         self._documents: dict[str, str] = {}  # mirrored editor documents: uri -> normalised text
         self._cache: collections.OrderedDict[tuple[str, int, int], SuggestionSet] = collections.OrderedDict()
         self._in_flight: dict[tuple[str, int, int], asyncio.Task[SuggestionSet]] = {}
         self._early: dict[tuple[str, int, int], SuggestionSet] = {}
-        self._said: set[str] = set()
         self._proof_tasks: dict[str, set[asyncio.Task[ProofReport]]] = {}
         self._build_generators()
 
@@ -158,14 +157,11 @@ class SuggestionEngine:
             or old.automation_tactics != settings.automation_tactics
         ):
             self._build_generators()
-            self._said.discard("model")
-            self._problem = None
+            self._notices.over("model")
             self.warm_up_model()
         if _session_settings(old) != _session_settings(settings):
             await self.shutdown()  # sessions restart lazily with the new command
-            self._said = {t for t in self._said if not t.startswith(("lean:", "verifier:"))}
-            if (self._problem_topic or "").startswith(("lean:", "verifier:")):
-                self._problem = None  # new sessions: their Lean problems are news again
+            self._notices.forget("lean:", "verifier:")  # new sessions: their problems are news again
         for session in self._sessions.values():
             session.lean.gate.reset()  # a settings change may be the fix: retry at once
         self._forget_all()
@@ -188,10 +184,11 @@ class SuggestionEngine:
         self._report_idle()
 
     def _report_idle(self) -> None:
-        self._note_recoveries()
+        for root, session in self._sessions.items():
+            note_lean_health(self._notices, root, session.lean.gate)
         if self._working == 0:
-            if self._problem:
-                self._channel.status(Status.ERROR, self._problem)
+            if self._notices.problem:
+                self._channel.status(Status.ERROR, self._notices.problem)
             else:
                 self._channel.status(Status.READY, "")
 
@@ -326,7 +323,7 @@ class SuggestionEngine:
                     session.verifier, lines, point, state.goals, candidates, announce_early
                 )
                 timings["verify"] = _ms_since(mark)
-                self._note_verifier(session)
+                note_verifier_health(self._notices, session.project.root, session.verifier)
         except TimeoutError:
             return SuggestionSet(
                 uri, version, point, note="suggestion budget exceeded", timings_ms=timings, failed=True
@@ -378,7 +375,7 @@ class SuggestionEngine:
         candidates: list[Candidate] = []
         for generator, result in zip(generators, results, strict=True):
             if isinstance(result, ModelUnavailable):
-                self._say_once(
+                self._notices.say_once(
                     "model",
                     "warning",
                     f"llmstep: {result} Until then, only the model-free tactics (rfl, simp, omega, …) "
@@ -389,7 +386,7 @@ class SuggestionEngine:
             elif isinstance(result, Exception):
                 # A bug or a crash inside a backend (out of memory mid-generation, …): keep serving.
                 log.error("generation failed", exc_info=result)
-                self._say_once(
+                self._notices.say_once(
                     "model",
                     "warning",
                     f"llmstep: generation failed ({type(result).__name__}: "
@@ -398,10 +395,8 @@ class SuggestionEngine:
             elif isinstance(result, BaseException):
                 raise result
             else:
-                if generator is self.model and "model" in self._said:
-                    self._said.discard("model")  # it works again: a later outage is worth a message
-                    self._problem = None
-                    self._channel.show("info", "llmstep: the model answers again.")
+                if generator is self.model:  # it works (again: a later outage is worth a message)
+                    self._notices.over("model", "llmstep: the model answers again.")
                 candidates.extend(result)
         return merge_ranked(candidates, request.theorem_name)
 
@@ -584,35 +579,14 @@ class SuggestionEngine:
         try:
             await session.lean.ensure_started()
         except LeanNotFound as err:
-            self._say_once(f"lean:{project.root}", "error", f"llmstep: {err}")
+            self._notices.say_once(f"lean:{project.root}", "error", f"llmstep: {err}")
             return str(err)
         except (LeanError, OSError) as err:
             # One failure is retried quietly; a few in a row are told once, with Lean's stderr.
             if session.lean.gate.broken:
-                self._say_once(f"lean:{project.root}", "error", session.lean.broken_report())
+                self._notices.say_once(f"lean:{project.root}", "error", session.lean.broken_report())
             return f"the Lean server is not running: {str(err).splitlines()[0]}"
         return session
-
-    def _note_verifier(self, session: ProjectSession) -> None:
-        """Tell the user once when the candidate verifier (the REPL) cannot start, and when it can."""
-        topic = f"verifier:{session.project.root}"
-        if (problem := session.verifier.problem()) is not None:
-            self._say_once(topic, "error", problem)
-        elif topic in self._said:
-            self._said.discard(topic)
-            if self._problem_topic == topic:
-                self._problem = None
-            self._channel.show("info", "llmstep: the REPL verifier works again.")
-
-    def _note_recoveries(self) -> None:
-        """A Lean server that was reported broken answers again: say so, and end the error status."""
-        for root, session in self._sessions.items():
-            topic = f"lean:{root}"
-            if session.lean.gate.take_recovery() and topic in self._said:
-                self._said.discard(topic)  # a later failure is worth a message again
-                if self._problem_topic == topic:
-                    self._problem = None
-                self._channel.show("info", f"llmstep: the Lean server for {root} answers again.")
 
     async def shutdown(self) -> None:
         self._forget_all()
@@ -626,14 +600,6 @@ class SuggestionEngine:
         for session in self._sessions.values():
             session.lean.kill()
             session.verifier.close()
-
-    def _say_once(self, topic: str, severity: str, message: str) -> None:
-        if topic in self._said:
-            return
-        self._said.add(topic)
-        self._problem, self._problem_topic = message, topic
-        log.log(logging.ERROR if severity == "error" else logging.WARNING, "%s", message)
-        self._channel.show(severity, message)
 
 
 _SEARCH_NOTES = {

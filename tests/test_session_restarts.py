@@ -4,6 +4,7 @@ and how the user is told."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 
@@ -69,11 +70,13 @@ async def test_a_document_opened_while_the_session_restarts_reaches_lean(
     assert len(starts(fake_state)) == 2
 
 
-async def keep_asking(client: LanguageClient, uri: str, line: int) -> None:
-    """A user moving the cursor about: a code-action request, again and again (until cancelled)."""
-    while True:
+async def keep_asking(client: LanguageClient, uri: str, line: int, stop: asyncio.Event) -> None:
+    """A user moving the cursor about: a code-action request every 0.3 s (the user's pace) until
+    `stop` is set. Never cancelled mid-request: the test client cannot take the late answer."""
+    while not stop.is_set():
         await code_actions_at(client, uri, line, 2)
-        await asyncio.sleep(0.3)  # the user's pace, not a wait for something
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.3)
 
 
 def shown(client: LanguageClient, severity: types.MessageType) -> list[str]:
@@ -94,13 +97,15 @@ async def test_a_lean_that_keeps_dying_is_reported_once_and_not_restarted_in_a_l
         automationTactics=TWO_EQ_TWO_TACTICS,
     )
     text, uri = open_examples(client, lean_project)
-    asking = asyncio.create_task(keep_asking(client, uri, proof_line(text, "two_eq_two", 1)))
+    stop = asyncio.Event()
+    asking = asyncio.create_task(keep_asking(client, uri, proof_line(text, "two_eq_two", 1), stop))
     try:
         await asyncio.wait_for(client.wait_for_notification(types.WINDOW_SHOW_MESSAGE), 120)
         for _ in range(10):  # ten more requests while the back-off lasts
             assert await code_actions_at(client, uri, proof_line(text, "two_eq_two", 1), 2) == []
     finally:
-        asking.cancel()
+        stop.set()
+        await asking
     errors = shown(client, types.MessageType.Error)
     assert len(errors) == 1, client.messages
     # What Lean said last on stderr, and how to fix it.
@@ -133,11 +138,13 @@ async def test_fixing_lean_toolchain_restarts_at_once_and_clears_the_error(
     )
     text, uri = open_examples(client, lean_project)
     line = proof_line(text, "two_eq_two", 1)
-    asking = asyncio.create_task(keep_asking(client, uri, line))
+    stop = asyncio.Event()
+    asking = asyncio.create_task(keep_asking(client, uri, line, stop))
     try:
         await asyncio.wait_for(client.wait_for_notification(types.WINDOW_SHOW_MESSAGE), 120)
     finally:
-        asking.cancel()
+        stop.set()
+        await asking
     assert client.statuses[-1] == "error"  # type: ignore[attr-defined]
     broken_starts = len(starts(fake_state))
     toolchain.write_text(fixed)  # the fix: no waiting for the back-off (up to a minute)
@@ -164,13 +171,15 @@ async def test_a_repl_that_cannot_start_is_reported_once_and_not_restarted_in_a_
     )
     text, uri = open_examples(client, lean_project)
     line = proof_line(text, "two_eq_two", 1)
-    asking = asyncio.create_task(keep_asking(client, uri, line))
+    stop = asyncio.Event()
+    asking = asyncio.create_task(keep_asking(client, uri, line, stop))
     try:
         await asyncio.wait_for(client.wait_for_notification(types.WINDOW_SHOW_MESSAGE), 120)
         for _ in range(10):
             assert await code_actions_at(client, uri, line, 2) == []  # nothing shown unchecked
     finally:
-        asking.cancel()
+        stop.set()
+        await asking
     errors = shown(client, types.MessageType.Error)
     assert len(errors) == 1, client.messages
     assert "the REPL" in errors[0] and "llmstep-lsp doctor" in errors[0]

@@ -372,11 +372,10 @@ class ReplVerifier(VerdictCache):
         gate = self.pool.gate
         if not gate.broken:
             return None
+        why = gate.last_error.partition("\n")[0]
         return (
-            f"llmstep: {gate.what} failed to start {gate.failures} times in a row: "
-            f"{gate.last_error.splitlines()[0] if gate.last_error else ''}\nFix: run "
-            "`llmstep-lsp doctor` (it checks 'replCommand'), or set 'verifier' to \"lean-server\". "
-            "Until then no candidate is checked."
+            f"llmstep: {gate.what} failed to start {gate.failures} times in a row: {why}\nFix: run "
+            "`llmstep-lsp doctor` (it checks 'replCommand'), or set 'verifier' to \"lean-server\"."
         )
 
     def close(self) -> None:
