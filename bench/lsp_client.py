@@ -22,6 +22,23 @@ STATUS_NOTIFICATION = "llmstep/status"
 REQUEST_TIMEOUT_S = 300  # generous (a loaded machine), but a dead server must not hang the suite
 
 
+# What the benchmark reads: code-action literals with versioned edits (the server answers a client
+# that declares less with less, as LSP asks).
+CAPABILITIES = types.ClientCapabilities(
+    workspace=types.WorkspaceClientCapabilities(
+        apply_edit=True, workspace_edit=types.WorkspaceEditClientCapabilities(document_changes=True)
+    ),
+    text_document=types.TextDocumentClientCapabilities(
+        code_action=types.CodeActionClientCapabilities(
+            code_action_literal_support=types.ClientCodeActionLiteralOptions(
+                types.ClientCodeActionKindOptions([types.CodeActionKind.QuickFix])
+            ),
+            is_preferred_support=True,
+        )
+    ),
+)
+
+
 class BenchClient:
     def __init__(self, log_path: Path) -> None:
         self.client = LanguageClient("llmstep-bench", "1")
@@ -66,7 +83,7 @@ class BenchClient:
         )
         initialize = self.client.initialize_async(
             types.InitializeParams(
-                capabilities=types.ClientCapabilities(),
+                capabilities=CAPABILITIES,
                 root_uri=root.as_uri(),
                 initialization_options=options,
             )

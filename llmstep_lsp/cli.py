@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import ipaddress
 import json
 import logging
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmstep_lsp.logs import configure_logging
 from llmstep_lsp.protocol import Status
+from llmstep_lsp.train_command import add_train_parser, run_train
 
 if TYPE_CHECKING:
     from llmstep_lsp.engine import SuggestionSet
@@ -31,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     if args.command == "train":
-        return _train(args)
+        return run_train(args)
     settings = _settings_from_args(args)
     if settings is None:
         return 2
@@ -51,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llmstep-lsp", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command")
 
     common = argparse.ArgumentParser(add_help=False)
@@ -65,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--log-level", help="DEBUG, INFO, WARNING, …")
     common.add_argument("--log-file", help="write logs here instead of stderr")
 
+    sampling = argparse.ArgumentParser(add_help=False)
+    sampling.add_argument(
+        "--num-samples", type=int, help="samples drawn per request (numSamples; 0: no model)"
+    )
+    sampling.add_argument("--temperature", type=float, help="sampling temperature (0: greedy, one sample)")
+
     serve = sub.add_parser("serve", parents=[common], help="run the language server (stdio by default)")
     serve.add_argument(
         "--stdio", action="store_true", help="use stdio (the default; accepted for LSP clients)"
@@ -75,54 +84,36 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--port", type=int, default=2087, help="TCP port (default 2087)")
 
-    suggest = sub.add_parser("suggest", parents=[common], help="print verified suggestions at FILE:LINE:COL")
+    suggest = sub.add_parser(
+        "suggest", parents=[common, sampling], help="print verified suggestions at FILE:LINE:COL"
+    )
     suggest.add_argument("location", metavar="FILE:LINE:COL", help="1-based line and column, as editors show")
     suggest.add_argument("--prefix", help='tactic prefix, as in llmstep "exact" (replaces the line\'s text)')
     suggest.add_argument("--json", action="store_true", help="print JSON")
-    suggest.add_argument("--num-samples", type=int)
-    suggest.add_argument("--temperature", type=float)
 
     doctor = sub.add_parser("doctor", parents=[common], help="check Lean, the project and the model")
     doctor.add_argument("path", nargs="?", default=".", help="a Lean file or project directory")
 
-    _add_train_parser(sub)
+    add_train_parser(sub)
     evaluate = sub.add_parser("eval", help="measure the generator on recorded data")
     eval_sub = evaluate.add_subparsers(dest="eval_command", required=True)
     steps = eval_sub.add_parser(
-        "steps", parents=[common], help="top-k exact match on (state, tactic) pairs, next to a baseline"
+        "steps",
+        parents=[common, sampling],
+        help="top-k exact match on (state, tactic) pairs, next to a baseline",
     )
     steps.add_argument("data", help='{"state", "tactic"} JSONL or LeanDojo JSON')
     steps.add_argument("--k", default="1,5,10", help="comma-separated k values (default 1,5,10)")
     steps.add_argument("--limit", type=int, help="evaluate the first N states only")
     steps.add_argument("--json", action="store_true", help="print JSON")
-    steps.add_argument("--num-samples", type=int)
-    steps.add_argument("--temperature", type=float)
     steps.add_argument("--seed", type=int, default=0, help="sampling seed for local models (default 0)")
+    steps.add_argument(
+        "--baseline-data",
+        metavar="FILE",
+        help="fit the frequency baseline on this file (the model's training data) instead of the scored one",
+    )
     _add_proof_parsers(sub, eval_sub, common)
     return parser
-
-
-def _add_train_parser(sub: Any) -> None:
-    train = sub.add_parser("train", help="fine-tune a causal LM on proofsteps (llmstep format)")
-    train.add_argument("data", help='training data: {"state", "tactic"} JSONL or LeanDojo JSON')
-    train.add_argument("--model", required=True, help="Hugging Face causal LM id or local directory")
-    train.add_argument("--output", "-o", required=True, help="new directory for checkpoints and the model")
-    train.add_argument("--valid", help="validation data (same formats); its loss is printed per epoch")
-    train.add_argument("--epochs", type=int, default=3)
-    train.add_argument("--lr", type=float, default=1e-5, help="peak learning rate (default 1e-5)")
-    train.add_argument("--batch-size", type=int, default=8)
-    train.add_argument("--grad-accum", type=int, default=1, help="batches per optimiser step")
-    train.add_argument("--max-length", type=int, default=1024, help="longer examples are skipped")
-    train.add_argument("--warmup-ratio", type=float, default=0.03)
-    train.add_argument("--weight-decay", type=float, default=0.0)
-    train.add_argument("--max-grad-norm", type=float, default=1.0)
-    train.add_argument("--save-every", type=int, default=0, help="checkpoint every N steps (0: each epoch)")
-    train.add_argument("--limit", type=int, help="use the first N examples (of each file)")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
-    train.add_argument("--dtype", default="auto", help="auto, float32, bfloat16")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.add_argument("--log-level", help="DEBUG, INFO, WARNING, …")
 
 
 def _add_proof_parsers(sub: Any, eval_sub: Any, common: argparse.ArgumentParser) -> None:
@@ -184,49 +175,15 @@ def _settings_from_args(args: argparse.Namespace) -> Settings | None:
     return settings
 
 
-def _train(args: argparse.Namespace) -> int:
-    from llmstep_lsp.proofsteps import DataError
-    from llmstep_lsp.training import TrainConfig, TrainingError, train
-
-    configure_logging(args.log_level or "WARNING", None)
-    config = TrainConfig(
-        model=args.model,
-        data=Path(args.data),
-        output=Path(args.output),
-        valid=Path(args.valid) if args.valid else None,
-        epochs=args.epochs,
-        learning_rate=args.lr,
-        batch_size=args.batch_size,
-        grad_accum=args.grad_accum,
-        max_length=args.max_length,
-        warmup_ratio=args.warmup_ratio,
-        weight_decay=args.weight_decay,
-        max_grad_norm=args.max_grad_norm,
-        save_every=args.save_every,
-        limit=args.limit,
-        seed=args.seed,
-        device=args.device,
-        dtype=args.dtype,
-        quiet=args.quiet,
-    )
-    if problems := config.problems():
-        for problem in problems:
-            print(f"llmstep-lsp: {problem}", file=sys.stderr)
-        return 2
-    try:
-        train(config)
-    except (TrainingError, DataError) as err:
-        print(f"llmstep-lsp: {err}", file=sys.stderr)
-        return 2
-    return 0
-
-
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.eval_command == "prove":
         return _eval_prove(args, settings)
     from llmstep_lsp.evaluation.steps import run_eval_steps
 
-    return run_eval_steps(settings, Path(args.data), args.k, args.limit, args.json, args.seed)
+    baseline = Path(args.baseline_data) if args.baseline_data else None
+    return run_eval_steps(
+        settings, Path(args.data), args.k, args.limit, args.json, args.seed, baseline_data=baseline
+    )
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -246,6 +203,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _version() -> str:
+    """The installed distribution's version (an editable checkout says so too)."""
+    try:
+        return importlib.metadata.version("llmstep-lsp")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed; run from a checkout)"
+
+
 def _is_loopback(host: str) -> bool:
     """Only this machine can reach `host` (127.0.0.0/8, ::1, localhost); unknown names count as not."""
     if host == "localhost":
@@ -257,7 +222,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def _suggest(args: argparse.Namespace, settings: Settings) -> int:
-    from llmstep_lsp.proofpoint import split_lines
+    from llmstep_lsp.text.lines import split_lines
 
     located = _read_location(args.location)
     if located is None:
@@ -275,7 +240,7 @@ def _suggest(args: argparse.Namespace, settings: Settings) -> int:
 def _read_location(location: str) -> tuple[Path, str, int] | None:
     """FILE:LINE:COL (1-based, as editors show) → the file, its text and the 0-based line; None
     after saying what is wrong."""
-    from llmstep_lsp.proofpoint import split_lines
+    from llmstep_lsp.text.lines import split_lines
 
     try:
         path_text, line_text, column_text = location.rsplit(":", 2)

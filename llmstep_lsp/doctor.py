@@ -14,8 +14,15 @@ from llmstep_lsp.lean.project import find_project
 from llmstep_lsp.settings import Settings
 from llmstep_lsp.verification.repl import ReplError, ReplProcess
 
+LARGE_MODEL_BYTES = 2 << 30
+"""Weights above this (about a 1B-parameter model in bf16) generate slowly on a CPU: worth a hint."""
+_KNOWN_SIZES = {"wellecks/llmstep-mathlib4-pythia2.8b": 5_680_000_000}  # the default preset's (fp16)
+
 
 async def run_doctor(settings: Settings, path: Path) -> int:
+    """Print what the sidecar would use for `path` and every problem with its fix; exit status 0
+    when nothing is wrong, 1 otherwise. A model that cannot load is a problem, but a partial one:
+    the model-free suggestions still work, and the report says so."""
     problems = 0
 
     def report(ok: bool, what: str, fix: str = "") -> None:
@@ -38,6 +45,11 @@ async def run_doctor(settings: Settings, path: Path) -> int:
         else:
             report(True, f"{tool}: {location} — {await _version(location)}")
 
+    report(
+        await asyncio.to_thread(path.is_file),
+        f"file: {path}",
+        "give the path of a .lean file in your project",
+    )
     project = find_project(path, settings.project_root)
     command = " ".join(project.server_command(settings.lean_command))
     marker = "lakefile" if project.uses_lake else "no lakefile: plain Lean server"
@@ -51,11 +63,12 @@ async def run_doctor(settings: Settings, path: Path) -> int:
     if settings.verifier == "repl" and settings.repl_command:
         report(*await _repl_line(settings.repl_command, project.root, settings.lean_start_timeout_s))
 
-    report(*_device_line(settings.device))
     config = settings.generation()
     if config is None:
         report(True, "model: none configured (model-free candidates only)")
     else:
+        if config.backend.startswith("transformers"):
+            report(*_device_line(settings.device, config.model))
         print(f"     preset {settings.preset}: {config.backend} backend, format {config.format.name}")
         generator = build_model_generator(config)
         try:
@@ -65,6 +78,7 @@ async def run_doctor(settings: Settings, path: Path) -> int:
             report(True, f"model: {config.model} loads{where}")
         except ModelUnavailable as err:
             report(False, f"model: {err}")
+            print("     until then, suggestions come from the model-free tactics alone")
     print("all good" if problems == 0 else f"{problems} problem(s) found")
     return 0 if problems == 0 else 1
 
@@ -82,7 +96,8 @@ async def _repl_line(command: tuple[str, ...], root: Path, timeout_s: float) -> 
     return True, f"REPL: {shown} answers in {root}", ""
 
 
-def _device_line(wanted: str) -> tuple[bool, str, str]:
+def _device_line(wanted: str, model: str) -> tuple[bool, str, str]:
+    """The device a local `model` would run on; a hint where that is a CPU and the model is large."""
     try:
         import torch
     except ImportError:
@@ -96,9 +111,24 @@ def _device_line(wanted: str) -> tuple[bool, str, str]:
     elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         found = "mps (Apple GPU)"
     else:
-        found = "cpu (no GPU found: generation with the 2.8B default model is slow; consider a smaller model)"
+        found = "cpu"
+        if (size := _weights_bytes(model)) is not None and size > LARGE_MODEL_BYTES:
+            found += (
+                f" (no GPU found: {model} has {size / (1 << 30):.1f} GB of weights, slow to sample on a"
+                " CPU; consider a smaller model, e.g. the `reprover` preset)"
+            )
     chosen = found if wanted == "auto" else f"{wanted} (set by 'device'; detected {found})"
     return True, f"device: {chosen}, torch {torch.__version__}", ""
+
+
+def _weights_bytes(model: str) -> int | None:
+    """Size in bytes of a local model directory's weight files, or of a known hub model; None
+    otherwise (nothing is downloaded to find out)."""
+    folder = Path(model).expanduser()
+    if not folder.is_dir():
+        return _KNOWN_SIZES.get(model)
+    weights = [f for f in folder.iterdir() if f.suffix in (".safetensors", ".bin", ".gguf", ".pt")]
+    return sum(f.stat().st_size for f in weights) if weights else None
 
 
 async def _version(executable: str) -> str:

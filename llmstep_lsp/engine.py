@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol
-from urllib.parse import unquote, urlparse
 
 from llmstep_lsp.generation import Candidate, GenerationRequest, Generator, ModelUnavailable
 from llmstep_lsp.generation.automation import AutomationGenerator
@@ -27,9 +26,9 @@ from llmstep_lsp.generation.presets import PresetError
 from llmstep_lsp.generation.ranking import merge_ranked
 from llmstep_lsp.lean.client import LeanClient
 from llmstep_lsp.lean.errors import LeanError, LeanNotFound
-from llmstep_lsp.lean.project import LeanProject, find_project
+from llmstep_lsp.lean.project import LeanProject
 from llmstep_lsp.notices import Notices, note_lean_health, note_verifier_health
-from llmstep_lsp.proofpoint import SuggestionPoint, enclosing_declaration, find_suggestion_point, split_lines
+from llmstep_lsp.proofpoint import SuggestionPoint, enclosing_declaration, find_suggestion_point
 from llmstep_lsp.protocol import Status
 from llmstep_lsp.search.best_first import SearchLimits, SearchProgress, SearchResult, best_first_search
 from llmstep_lsp.search.lean_expander import LeanExpander
@@ -40,7 +39,10 @@ from llmstep_lsp.search.whole_proof import (
     writes_whole_proofs,
 )
 from llmstep_lsp.settings import Settings
+from llmstep_lsp.text.lines import split_lines
+from llmstep_lsp.uris import project_of
 from llmstep_lsp.verification.factory import build_verifiers
+from llmstep_lsp.verification.goals import goal_for_point
 from llmstep_lsp.verification.verifier import CandidateVerifier, CheckResult, Verdict, Verifier, cached_check
 
 log = logging.getLogger(__name__)
@@ -199,7 +201,7 @@ class SuggestionEngine:
 
     async def document_changed(self, uri: str, text: str) -> None:
         self._forget(uri)
-        self._documents[uri] = "\n".join(split_lines(text))
+        self._documents[uri] = text  # as the editor has it: Lean must see the same lines
         found = await self._session_for(uri)
         session = found if isinstance(found, ProjectSession) else None
         # Change handlers run as concurrent tasks: send whatever text is newest *now*, so a slower
@@ -295,7 +297,7 @@ class SuggestionEngine:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.settings.suggest_budget_s):
-                state = await session.verifier.goal_at(uri, lines, point)
+                state, point = await goal_for_point(session.verifier, uri, lines, point)
                 timings["goal"] = _ms_since(started)
                 if state is None or state.closed:
                     return SuggestionSet(
@@ -537,7 +539,7 @@ class SuggestionEngine:
         if not isinstance(session, ProjectSession):
             return ProofReport(uri, version, point, note=session)
         try:
-            state = await session.verifier.goal_at(uri, lines, point)
+            state, point = await goal_for_point(session.verifier, uri, lines, point)
         except LeanError as err:
             return ProofReport(uri, version, point, note=f"Lean: {err}")
         if state is None or state.closed:
@@ -555,10 +557,9 @@ class SuggestionEngine:
     async def _session_for(self, uri: str) -> ProjectSession | str:
         """The project's session with its Lean server running, or why there is none (at once while
         the server's restart back-off lasts, `supervisor.py`)."""
-        path = uri_to_path(uri)
-        if path is None:
-            return "no Lean server for this file (not a file: URI)"
-        project = find_project(path, self.settings.project_root)
+        project = project_of(uri, self.settings.project_root)
+        if project is None:
+            return "no Lean server for this file"
         session = self._sessions.get(project.root)
         if session is None:
             command = project.server_command(self.settings.lean_command)
@@ -604,9 +605,10 @@ class SuggestionEngine:
 
 _SEARCH_NOTES = {
     "proved": "",
-    "exhausted": "no proof: every verified path was tried",
-    "iterations": "no proof within the search's iteration limit (searchIterations)",
-    "timeout": "no proof within the search's time limit (searchTimeLimitS)",
+    # Callers say "no proof: <note>".
+    "exhausted": "every verified path was tried",
+    "iterations": "none within the search's iteration limit (searchIterations)",
+    "timeout": "none within the search's time limit (searchTimeLimitS)",
 }
 
 
@@ -618,7 +620,10 @@ def _generation_request(
         goal="\n\n".join(goals),
         prefix=point.prefix,
         context="".join(line + "\n" for line in lines[: point.line]),
-        declaration=declaration.text if declaration else "",
+        # A proof on the declaration's own line: the statement is what precedes the tactic there.
+        declaration=(point.indent if declaration.start_line == point.line else declaration.text)
+        if declaration
+        else "",
         theorem_name=declaration.name if declaration else None,
         indent=point.indent,
     )
@@ -650,16 +655,9 @@ def _generation_of(settings: Settings) -> object:
         return err.args
 
 
-def uri_to_path(uri: str) -> Path | None:
-    parsed = urlparse(uri)
-    if parsed.scheme != "file":
-        return None
-    return Path(unquote(parsed.path))
-
-
 def _project_root_key(uri: str, settings: Settings) -> Path | None:
-    path = uri_to_path(uri)
-    return find_project(path, settings.project_root).root if path else None
+    project = project_of(uri, settings.project_root)
+    return project.root if project else None
 
 
 def _ms_since(start: float) -> float:

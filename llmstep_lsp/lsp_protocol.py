@@ -1,4 +1,4 @@
-"""pygls' LSP protocol with five gaps closed (pygls 2.1):
+"""pygls' LSP protocol with its gaps closed (pygls 2.1):
 
 - finished notification handlers are forgotten. pygls keeps the future of every async (and
   generator) handler in `_request_futures`, under a fresh uuid for notifications, and only a
@@ -15,6 +15,11 @@
   InvalidRequest"). pygls dropped them unanswered, and the client waited forever;
 - a second `initialize` is refused with InvalidRequest ("The initialize request may only be sent
   once") and changes nothing. pygls ran it again: a new workspace lost every open document.
+- pygls's own copies of the documents are not kept: it splits lines with `str.splitlines` (U+2028,
+  U+0085, … end a line there, not in LSP), so an incremental change lands on the wrong line. The
+  server mirrors documents in `llmstep_lsp.text.documents.DocumentStore` instead;
+- a `didChange` whose positions lsprotocol refuses (negative, past 2^31 - 1) was dropped, and the
+  copy drifted from the editor's: they are clamped first, as VS Code clamps them.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidRequest, JsonRpcServerNotInitialized
-from pygls.protocol import LanguageServerProtocol
+from pygls.protocol import LanguageServerProtocol, lsp_method
 from pygls.protocol.json_rpc import RPCRequest
 
 
@@ -42,6 +47,8 @@ class LlmstepProtocol(LanguageServerProtocol):
         super().handle_message(message)
 
     def structure_message(self, data: dict[str, Any]) -> Any:
+        if isinstance(data, dict) and data.get("method") == types.TEXT_DOCUMENT_DID_CHANGE:
+            _clamp_change_positions(data.get("params"))
         try:
             return super().structure_message(data)
         except JsonRpcException as error:
@@ -68,3 +75,48 @@ class LlmstepProtocol(LanguageServerProtocol):
     def _handle_notification(self, method_name: str, params: Any) -> None:
         if self._initialize_received or method_name == types.EXIT:
             super()._handle_notification(method_name, params)
+
+    # The editor's documents live in the server's `DocumentStore`; pygls's built-in handlers would
+    # keep a second, drifting copy (and fail on URIs it cannot turn into paths). Only the
+    # server's own handlers run.
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> Any:
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Any:
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> Any:
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
+            yield handler, (params,), None
+
+
+_UINTEGER_MAX = 2**31 - 1  # LSP `uinteger`
+
+
+def _clamp_change_positions(params: Any) -> None:
+    """Bring a raw `didChange`'s range positions into LSP's `uinteger` range the way VS Code's
+    `TextModel._validatePosition` treats them (`microsoft/vscode
+    src/vs/editor/common/model/textModel.ts`): a line before the first is the document's start,
+    a negative column the line's start; a too large value stays too large (then clamped to the
+    line's or document's end by `llmstep_lsp.text.lines.offset_at`)."""
+    changes = params.get("contentChanges") if isinstance(params, dict) else None
+    for change in changes if isinstance(changes, list) else []:
+        range_ = change.get("range") if isinstance(change, dict) else None
+        for key in ("start", "end"):
+            position = range_.get(key) if isinstance(range_, dict) else None
+            if not isinstance(position, dict):
+                continue
+            line, character = position.get("line"), position.get("character")
+            if not (isinstance(line, int) and isinstance(character, int)):
+                continue  # not a position: refused as before
+            if line < 0:
+                position["line"], position["character"] = 0, 0
+            else:
+                position["line"] = min(line, _UINTEGER_MAX)
+                position["character"] = min(max(character, 0), _UINTEGER_MAX)

@@ -8,9 +8,10 @@ which Lean is asked (`sorry` in the line's place) and candidates are checked.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from llmstep_lsp.positions import utf16_len
+from llmstep_lsp.tactic_span import after_by, code_end, placeholder, tactic_end
+from llmstep_lsp.text.encoding import utf16_len
 
 # Lines that start a command are never inside a tactic block.
 _COMMAND_START = re.compile(
@@ -21,16 +22,23 @@ _COMMAND_START = re.compile(
 _DECLARATION_START = re.compile(r"^(theorem|lemma|example|def|instance|abbrev|have|show|suffices|·|\.)")
 _TRAILING_COMMENT = re.compile(r"\s+--.*$")
 _CALC_STEP = re.compile(r"^(?:calc\b|_\s)")
-_STRUCTURE_MARKER = re.compile(r"^(?:[·.](?=\s|$)|(?:case\s+[^=]*?|next(?:\s+[^=]*?)?)\s*=>)\s*")
+_STRUCTURE_MARKER = re.compile(r"(?:[·.](?=\s|$)|(?:case\s+[^=]*?|next(?:\s+[^=]*?)?)\s*=>)\s*")
 INDENT_STEP = "  "
 
 
 @dataclass(frozen=True)
 class SuggestionPoint:
+    """Where a tactic goes: a span of one line, in code points of that line's text.
+
+    `indent` is everything the new line has before the tactic, `start..end` what an edit replaces
+    in `line_text` (a placeholder, the typed tactic, or an empty line's whitespace); the rest of the
+    line (a comment, a `<;> …` tail) stays.
+    """
+
     line: int
     indent: str
-    """Everything on the line before the tactic: indentation, and a focusing dot (`· `) or a
-    `case tag => ` / `next => ` if the tactic follows one."""
+    """Everything on the line before the tactic: indentation, a focusing dot (`· `), a
+    `case tag => `, or code such as `theorem t : p := by ` or `constructor <;> `."""
     prefix: str
     """What the user already typed (the `llmstep "prefix"` argument); '' on an empty or `sorry` line."""
     line_text: str
@@ -38,49 +46,163 @@ class SuggestionPoint:
     holds_sorry: bool
     block_indent: str = ""
     """Indentation of the lines that continue this tactic's block ('' = the same as `indent`)."""
+    start: int = -1
+    """Code-point index in `line_text` where the replaced span starts (-1: after `indent`)."""
+    end: int = -1
+    """Code-point index in `line_text` where the replaced span ends (-1: the line's end)."""
+    alternatives: tuple[str, ...] = ()
+    """Other indentations an empty line may belong to, most likely first: Lean is asked there
+    when the goal at `indent` is closed or missing (the block above is finished)."""
 
     @property
     def continuation(self) -> str:
+        """What later lines of this tactic's block start with (their indentation)."""
         return self.block_indent or self.indent
 
     @property
     def tactic_column_utf16(self) -> int:
+        """The tactic's column in UTF-16 units, as Lean's server counts it."""
         return utf16_len(self.indent)
 
+    @property
+    def span(self) -> tuple[int, int]:
+        """(start, end): the code-point span of `line_text` an edit replaces."""
+        start = len(self.indent) if self.start < 0 else self.start
+        return start, len(self.line_text) if self.end < 0 else self.end
+
     def line_with(self, tactic: str) -> str:
+        """The line as Lean is asked about it: `indent` + `tactic` (what follows the span dropped)."""
         return self.indent + tactic
+
+    def replacement(self, tactic: str) -> str:
+        """What replaces `span` for `tactic` (with the indentation an empty line does not have yet)."""
+        return self.indent[self.span[0] :] + tactic
+
+    def at_indent(self, indent: str) -> SuggestionPoint:
+        """The same empty line, read as part of the block at `indent`."""
+        return replace(self, indent=indent, block_indent="", alternatives=())
 
 
 def find_suggestion_point(lines: list[str], line: int) -> SuggestionPoint | None:
-    """The suggestion point on `line`, or None where no tactic can go (a command, out of range)."""
+    """The suggestion point on `line`, or None where no tactic can go (a command, out of range).
+
+    The point is the line's first top-level `sorry`/`admit` (also after `:= by`, `fun x => by` or
+    `<;>`), else the tactic after a one-line `by` of a declaration, else the line's tactic up to a
+    `<;>`/`;` tail and a comment; an empty line gets the indentation of its block.
+    """
     if not 0 <= line < len(lines):
         return None
-    text = lines[line].rstrip("\r\n")
-    content = _TRAILING_COMMENT.sub("", text).strip()
-    if _COMMAND_START.match(content) or content.endswith(":= by") or content == "by":
-        return None
-    if not any(re.search(r"\bby\b", lines[i]) for i in range(line)):
+    text = lines[line]
+    code = code_end(text)
+    content = text[:code].strip()
+    if not content:
+        return _empty_line_point(lines, line)
+    if content == "by" or content.endswith((" by", ":= by", "=>")):
+        return None  # the block's tactics go on the lines below
+    hole = placeholder(text, 0, code)
+    if hole is not None and _starts_tactic(text, hole[0]) and _by_before(lines, line, hole[0]):
+        start, end = hole
+        return SuggestionPoint(
+            line, text[:start], "", text, True, _block_indent_before(text, start), start, end
+        )
+    if _COMMAND_START.match(content):
+        # `theorem t : p := by simp`: the tactic after a one-line `by` (its block's column is the
+        # tactic's, so later lines of a proof written there line up under it).
+        first = after_by(text, code)
+        if first is None:
+            return None
+        end = tactic_end(text, first, code)
+        return SuggestionPoint(line, text[:first], text[first:end], text, False, " " * first, first, end)
+    if not _by_before(lines, line, 0):
         return None  # no tactic block can be open above this line
-    existing_indent = text[: len(text) - len(text.lstrip())]
-    # An empty line gets the block's indentation unless the user already typed some.
-    indent = existing_indent or ("" if content else _indent_for_empty_line(lines, line))
+    indent = text[: len(text) - len(text.lstrip())]
     block_indent = ""
-    if marker := _STRUCTURE_MARKER.match(content):
+    start = len(indent)
+    if marker := _STRUCTURE_MARKER.match(text, start):
         # `· tac`, `case h => tac`, `next => tac`: the block they open continues in the column
         # of `tac` (Lean's tactic sequences are laid out by column).
-        lead = marker[0] if marker[0].endswith(" ") else marker[0] + " "
-        content = content[len(marker[0]) :].strip()
-        indent += lead
+        start = marker.end()
+        indent = text[:start] if text[:start].endswith(" ") else text[:start] + " "
         block_indent = " " * len(indent)
-    holds_sorry = content == "sorry"
-    return SuggestionPoint(
-        line=line,
-        indent=indent,
-        prefix="" if holds_sorry else content,
-        line_text=text,
-        holds_sorry=holds_sorry,
-        block_indent=block_indent,
+    end = tactic_end(text, start, code)
+    prefix = text[start:end]
+    if start >= end:  # a lone `·` or `case h =>`: the tactic goes right after it
+        return SuggestionPoint(line, indent, "", text, False, block_indent, start, code)
+    return SuggestionPoint(line, indent, prefix, text, False, block_indent, start, end)
+
+
+def _by_before(lines: list[str], line: int, column: int) -> bool:
+    """Whether a `by` occurs above `line` or before `column` on it: a tactic block can be open."""
+    return bool(re.search(r"\bby\b", lines[line][:column])) or any(
+        re.search(r"\bby\b", lines[i]) for i in range(line)
     )
+
+
+def _starts_tactic(text: str, start: int) -> bool:
+    """Whether a tactic can start at `start`: first on the line, or after `by`, a focusing marker,
+    `<;>` or `;` (a `sorry` inside a term, as in `exact f sorry`, is no tactic position)."""
+    before = text[:start].rstrip()
+    return (
+        not before.strip()
+        or before.endswith(("<;>", ";"))
+        or re.search(r"(?<![\w.'])by$", before) is not None
+        or _STRUCTURE_MARKER.fullmatch(text[:start].lstrip()) is not None
+    )
+
+
+def _block_indent_before(text: str, start: int) -> str:
+    """Where a tactic block that starts at `start` continues: in that column after `by` or a
+    focusing marker, else at the line's own indentation (after `<;>`, `;`, `fun x =>`…)."""
+    before = text[:start].rstrip()
+    if before.endswith("by") or _STRUCTURE_MARKER.fullmatch(text[:start].lstrip()):
+        return " " * start
+    return text[: len(text) - len(text.lstrip())]
+
+
+def _empty_line_point(lines: list[str], line: int) -> SuggestionPoint | None:
+    """An empty line's point: the whole line is replaced; its block is decided from the lines
+    around (see `_indent_for_empty_line`), with the other open levels as alternatives."""
+    if not _by_before(lines, line, 0):
+        return None
+    text = lines[line]
+    # Whitespace already there is a hint, not a fact: editors copy the line above's indentation,
+    # which is inside a bullet that may be finished.
+    computed = _indent_for_empty_line(lines, line)
+    indent = text or computed
+    below = _next_code_indent(lines, line)
+    candidates = [computed]
+    if below is not None and len(below) < len(indent):
+        # The next tactic is less indented: the line may belong to its (outer) block.
+        candidates.append(below)
+    candidates.extend(_open_levels_above(lines, line, len(indent)))
+    alternatives = tuple(dict.fromkeys(c for c in candidates if c != indent))
+    return SuggestionPoint(line, indent, "", text, False, "", 0, len(text), alternatives)
+
+
+def _next_code_indent(lines: list[str], line: int) -> str | None:
+    for below in range(line + 1, len(lines)):
+        text = lines[below]
+        if text.strip() and not text.strip().startswith("--"):
+            return None if _COMMAND_START.match(text.strip()) else text[: len(text) - len(text.lstrip())]
+    return None
+
+
+def _open_levels_above(lines: list[str], line: int, width: int) -> list[str]:
+    """Indentations shallower than `width` of tactic lines above, back to the declaration, deepest
+    first: the enclosing blocks an empty line after a finished bullet or `case` may continue."""
+    levels: list[str] = []
+    for above in range(line - 1, -1, -1):
+        text = lines[above]
+        content = text.strip()
+        if not content or content.startswith("--"):
+            continue
+        if _COMMAND_START.match(content):
+            break
+        own = len(text) - len(text.lstrip())
+        if own < width:
+            width = own
+            levels.append(text[:own])
+    return levels[:3]
 
 
 def _indent_for_empty_line(lines: list[str], line: int) -> str:
@@ -141,18 +263,14 @@ class Declaration:
 
 
 def enclosing_declaration(lines: list[str], line: int) -> Declaration | None:
-    """The theorem/lemma/example the suggestion line belongs to (the nearest one above it)."""
-    for start in range(min(line, len(lines)) - 1, -1, -1):
+    """The theorem/lemma/example the suggestion line belongs to (the nearest one above it, or the
+    line itself for a proof on the declaration's own line: its text is then '')."""
+    for start in range(min(line, len(lines) - 1), -1, -1):
         match = _DECLARATION_HEAD.match(lines[start])
         if match:
             name = match[2] if match[1] != "example" and match[2] else None
             return Declaration(start, name, "\n".join(lines[start:line]))
     return None
-
-
-def split_lines(text: str) -> list[str]:
-    """Lines as LSP counts them (only \n, \r\n and \r end a line), without their line breaks."""
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
 def goal_probe_text(lines: list[str], point: SuggestionPoint) -> str:

@@ -13,6 +13,9 @@ SEARCH_PROOF_COMMAND = "llmstep.searchProof"
 progress, cancellable); a found proof arrives as `workspace/applyEdit`. Returns `{"token": …}`."""
 COMPLETE_PROOF_COMMAND = "llmstep.completeProof"
 """The same for whole-proof mode: sample complete proofs, apply the best one Lean accepts."""
+APPLY_EDIT_COMMAND = "llmstep.applyEdit"
+"""workspace/executeCommand, arguments `[WorkspaceEdit]`: a suggestion offered as a `Command` to a
+client without code-action literals; the server sends the edit back as `workspace/applyEdit`."""
 STATUS_NOTIFICATION = "llmstep/status"
 """Server → client notification `{"state": Status, "message": str}`: drives the status-bar item."""
 

@@ -1,9 +1,10 @@
 """Suggestions → LSP: quick-fix code actions and inline completions (ghost text).
 
-Edits replace the whole suggestion line (typed text, `sorry` or nothing) by the tactic at the
-right indentation, and carry the document version they were computed for, so an editor refuses
-to apply one to text that has moved. Columns are converted to the editor's negotiated position
-encoding here, at the boundary.
+Edits replace only the point's span (the typed tactic, a `sorry`, or an empty line's whitespace):
+a trailing comment or `<;> …` tail stays. They carry the document version they were computed for
+where the client takes versioned edits, so an editor refuses to apply one to text that has moved.
+Columns are converted to the editor's negotiated position encoding here, at the boundary, and
+every shape is one the client declared (`ClientShapes`).
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from lsprotocol import types
+from lsprotocol import converters, types
 
+from llmstep_lsp.client_shapes import VSCODE_SHAPES, ClientShapes
 from llmstep_lsp.engine import ProofReport, Suggestion, SuggestionSet
 from llmstep_lsp.proofpoint import SuggestionPoint
-from llmstep_lsp.protocol import COMPLETE_PROOF_COMMAND, SEARCH_PROOF_COMMAND
+from llmstep_lsp.protocol import APPLY_EDIT_COMMAND, COMPLETE_PROOF_COMMAND, SEARCH_PROOF_COMMAND
 from llmstep_lsp.search.proof import render_proof
 
+_CONVERTER = converters.get_converter()
 ColumnEncoder = Callable[[str, int], int]
 """(line text, code-point index) → column in the editor's position encoding."""
 Items = TypeVar("Items")
@@ -77,7 +80,7 @@ def hint_diagnostic(result: SuggestionSet, encode: ColumnEncoder) -> types.Diagn
         return None
     count = len(result.suggestions)
     return types.Diagnostic(
-        range=_line_range(result.point, encode),
+        range=_span_range(result.point, encode),
         message=f"llmstep: {count} verified suggestion{'s' if count != 1 else ''}; "
         f"best: {suggestion_title(result.suggestions[0])}",
         severity=types.DiagnosticSeverity.Hint,
@@ -87,89 +90,132 @@ def hint_diagnostic(result: SuggestionSet, encode: ColumnEncoder) -> types.Diagn
 
 
 def code_actions(
-    result: SuggestionSet, encode: ColumnEncoder, hint: types.Diagnostic | None = None
-) -> list[types.CodeAction]:
+    result: SuggestionSet,
+    encode: ColumnEncoder,
+    hint: types.Diagnostic | None = None,
+    shapes: ClientShapes = VSCODE_SHAPES,
+) -> list[types.CodeAction | types.Command]:
+    """One quick fix per verified suggestion, best first, each replacing the point's span; as
+    `Command`s (applied through `workspace/applyEdit`) for a client without code-action literals,
+    nothing for one that takes neither."""
     if result.point is None:
         return []
     point = result.point
     if hint is not None and hint.range.start.line != point.line:
         hint = None  # the published hint belongs to another line
-    return [
-        types.CodeAction(
-            title=suggestion_title(suggestion),
-            kind=types.CodeActionKind.QuickFix,
-            is_preferred=rank == 0,
-            edit=_line_edit(result.uri, result.version, point, point.line_with(suggestion.tactic), encode),
-            diagnostics=[hint] if hint else None,
+    actions: list[types.CodeAction | types.Command] = []
+    for rank, suggestion in enumerate(result.suggestions):
+        edit = _span_edit(
+            result.uri, result.version, point, point.replacement(suggestion.tactic), encode, shapes
         )
-        for rank, suggestion in enumerate(result.suggestions)
-    ]
-
-
-def proof_actions(result: SuggestionSet, whole_proofs: bool) -> list[types.CodeAction]:
-    """The proof commands ("Search for a proof"; "Complete the proof" with a whole-proof model) where
-    a goal is open and no verified suggestion closes it already (that suggestion *is* the proof).
-
-    They run as commands, in the background: a search takes minutes, a code action must not.
-    """
-    if result.point is None or not result.goals or any(s.closes for s in result.suggestions):
-        return []
-    arguments = [result.uri, result.point.line]
-    actions = [
-        types.CodeAction(
-            title="Search for a proof (llmstep)",
-            kind=types.CodeActionKind.QuickFix,
-            command=types.Command("Search for a proof", SEARCH_PROOF_COMMAND, arguments=arguments),
-        )
-    ]
-    if whole_proofs:
-        actions.append(
-            types.CodeAction(
-                title="Complete the proof (llmstep, whole-proof model)",
-                kind=types.CodeActionKind.QuickFix,
-                command=types.Command("Complete the proof", COMPLETE_PROOF_COMMAND, arguments=arguments),
+        title = suggestion_title(suggestion)
+        if shapes.code_action_literals:
+            actions.append(
+                types.CodeAction(
+                    title=title,
+                    kind=types.CodeActionKind.QuickFix,
+                    is_preferred=(rank == 0) if shapes.is_preferred else None,
+                    edit=edit,
+                    diagnostics=[hint] if hint else None,
+                )
             )
-        )
+        elif shapes.apply_edit:
+            arguments = [_CONVERTER.unstructure(edit)]
+            actions.append(types.Command(title, APPLY_EDIT_COMMAND, arguments=arguments))
     return actions
 
 
-def proof_edit(report: ProofReport, encode: ColumnEncoder) -> types.WorkspaceEdit | None:
-    """The best proof in place of the point's line, for the document version it was found in."""
+def proof_actions(
+    result: SuggestionSet, whole_proofs: bool, shapes: ClientShapes = VSCODE_SHAPES
+) -> list[types.CodeAction | types.Command]:
+    """The proof commands ("Search for a proof"; "Complete the proof" with a whole-proof model) where
+    a goal is open and no verified suggestion closes it already (that suggestion *is* the proof).
+
+    They run as commands, in the background: a search takes minutes, a code action must not. A
+    proof found arrives as `workspace/applyEdit`: a client that cannot take one is offered none.
+    """
+    if result.point is None or not result.goals or any(s.closes for s in result.suggestions):
+        return []
+    if not shapes.apply_edit:
+        return []
+    arguments = [result.uri, result.point.line]
+    commands = [("Search for a proof (llmstep)", "Search for a proof", SEARCH_PROOF_COMMAND)]
+    if whole_proofs:
+        commands.append(
+            ("Complete the proof (llmstep, whole-proof model)", "Complete the proof", COMPLETE_PROOF_COMMAND)
+        )
+    actions: list[types.CodeAction | types.Command] = []
+    for title, short, name in commands:
+        command = types.Command(short, name, arguments=arguments)
+        if shapes.code_action_literals:
+            actions.append(types.CodeAction(title=title, kind=types.CodeActionKind.QuickFix, command=command))
+        else:
+            actions.append(types.Command(title, name, arguments=arguments))
+    return actions
+
+
+def proof_edit(
+    report: ProofReport, encode: ColumnEncoder, shapes: ClientShapes = VSCODE_SHAPES, newline: str = "\n"
+) -> types.WorkspaceEdit | None:
+    """The best proof in place of the point's span, for the document version it was found in, its
+    lines joined with the document's own line break `newline`."""
     if report.point is None or not report.proofs:
         return None
-    new_text = "\n".join(render_proof(report.point, report.proofs[0]))
-    return _line_edit(report.uri, report.version, report.point, new_text, encode)
+    point, proof = report.point, report.proofs[0]
+    later = render_proof(point, proof)[1:]
+    new_text = point.replacement(proof[0]) + "".join(newline + line for line in later)
+    return _span_edit(report.uri, report.version, point, new_text, encode, shapes)
 
 
-def inline_completions(result: SuggestionSet, encode: ColumnEncoder) -> types.InlineCompletionList:
-    """Best suggestion first: the whole line as it would read, so it completes what is typed."""
+def inline_completions(
+    result: SuggestionSet, encode: ColumnEncoder, cursor: int | None = None
+) -> types.InlineCompletionList:
+    """Best suggestion first, as ghost text at code-point column `cursor` of the point's line.
+
+    VS Code shows an item only if its range is on the cursor's line, contains the cursor, and the
+    text from the range's start to the cursor is a prefix of `insertText`
+    (`microsoft/vscode src/vs/editor/contrib/inlineCompletions`, `InlineCompletionItem.range`). The
+    range is the point's span widened to the cursor; an item the client could not show correctly
+    (the cursor after typed text that the tactic does not continue) is left out.
+    """
     if result.point is None:
         return types.InlineCompletionList(items=[])
-    line_range = _line_range(result.point, encode)
-    return types.InlineCompletionList(
-        items=[
-            types.InlineCompletionItem(insert_text=result.point.line_with(s.tactic), range=line_range)
-            for s in result.suggestions
-        ]
-    )
-
-
-def _line_edit(
-    uri: str, version: int, point: SuggestionPoint, new_text: str, encode: ColumnEncoder
-) -> types.WorkspaceEdit:
-    """`new_text` in place of the point's line, for that document version only (the editor refuses
-    it if the text moved)."""
-    edit = types.TextDocumentEdit(
-        text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version),
-        edits=[types.TextEdit(range=_line_range(point, encode), new_text=new_text)],
-    )
-    return types.WorkspaceEdit(document_changes=[edit])
-
-
-def _line_range(point: SuggestionPoint, encode: ColumnEncoder) -> types.Range:
+    point = result.point
     text = point.line_text
-    line = point.line
+    start, end = point.span
+    at = start if cursor is None else max(0, min(cursor, len(text)))
+    first, last = min(at, start), max(at, end)
+    items = []
+    for suggestion in result.suggestions:
+        insert = text[first:start] + point.replacement(suggestion.tactic) + text[end:last]
+        if insert.startswith(text[first:at]):
+            items.append(
+                types.InlineCompletionItem(insert_text=insert, range=_range(point, first, last, encode))
+            )
+    return types.InlineCompletionList(items=items)
+
+
+def _span_edit(
+    uri: str, version: int, point: SuggestionPoint, new_text: str, encode: ColumnEncoder, shapes: ClientShapes
+) -> types.WorkspaceEdit:
+    """`new_text` in place of the point's span: for that document version only where the client takes
+    versioned `documentChanges` (the editor refuses it if the text moved), else as plain `changes`."""
+    edit = types.TextEdit(range=_span_range(point, encode), new_text=new_text)
+    if not shapes.document_changes:
+        return types.WorkspaceEdit(changes={uri: [edit]})
+    change = types.TextDocumentEdit(
+        text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version), edits=[edit]
+    )
+    return types.WorkspaceEdit(document_changes=[change])
+
+
+def _span_range(point: SuggestionPoint, encode: ColumnEncoder) -> types.Range:
+    return _range(point, *point.span, encode)
+
+
+def _range(point: SuggestionPoint, start: int, end: int, encode: ColumnEncoder) -> types.Range:
+    text, line = point.line_text, point.line
     return types.Range(
-        start=types.Position(line=line, character=0),
-        end=types.Position(line=line, character=encode(text, len(text))),
+        start=types.Position(line=line, character=encode(text, start)),
+        end=types.Position(line=line, character=encode(text, end)),
     )

@@ -7,16 +7,18 @@ import logging
 import uuid
 from typing import Any
 
-from lsprotocol import types
+from lsprotocol import converters, types
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
 from llmstep_lsp import __version__
+from llmstep_lsp.client_shapes import ClientShapes
 from llmstep_lsp.engine import ProofMode, ProofReport, SuggestionEngine, SuggestionSet
 from llmstep_lsp.lifecycle import Lifecycle
 from llmstep_lsp.logs import configure_logging
 from llmstep_lsp.lsp_protocol import LlmstepProtocol
 from llmstep_lsp.protocol import (
+    APPLY_EDIT_COMMAND,
     COMPLETE_PROOF_COMMAND,
     SEARCH_PROOF_COMMAND,
     STATUS_NOTIFICATION,
@@ -36,8 +38,13 @@ from llmstep_lsp.publish import (
 from llmstep_lsp.scheduling import SuggestionScheduler
 from llmstep_lsp.search.best_first import SearchProgress
 from llmstep_lsp.settings import Settings
+from llmstep_lsp.text.documents import Change, DocumentStore
+from llmstep_lsp.text.encoding import as_encoding, column_of, index_of
+from llmstep_lsp.text.lines import Position, line_break_of
+from llmstep_lsp.uris import uri_to_path
 
 log = logging.getLogger(__name__)
+_CONVERTER = converters.get_converter()
 
 LEAN_LANGUAGE_IDS = ("lean4", "lean")  # VS Code says lean4, Neovim ≥ 0.11 says lean
 _SEVERITY = {
@@ -50,7 +57,10 @@ _SEVERITY = {
 class LlmstepServer(LanguageServer):
     def __init__(self, settings: Settings) -> None:
         super().__init__("llmstep-lsp", __version__, protocol_cls=LlmstepProtocol)
-        self.lean_uris: set[str] = set()
+        self.shapes = ClientShapes()
+        """The response shapes the client declared at `initialize`."""
+        self.documents = DocumentStore()
+        """The editor's open Lean documents, exactly (the one home of their text and versions)."""
         self.engine = SuggestionEngine(settings, self)
         self.scheduler = SuggestionScheduler(self.engine)
         self.hints: dict[str, types.Diagnostic] = {}  # uri -> the published hint diagnostic
@@ -104,7 +114,9 @@ class LlmstepServer(LanguageServer):
             self.hints[result.uri] = hint
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(
-                uri=result.uri, version=result.version, diagnostics=[hint] if hint else []
+                uri=result.uri,
+                version=result.version if self.shapes.diagnostic_version else None,
+                diagnostics=[hint] if hint else [],
             )
         )
 
@@ -113,21 +125,21 @@ class LlmstepServer(LanguageServer):
             self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
     async def suggestions_at(self, uri: str, line: int) -> SuggestionSet | None:
-        if uri not in self.lean_uris:
-            return None
-        document = self.workspace.get_text_document(uri)
-        version = document.version or 0
-        result = await self.scheduler.request(uri, version, document.source, line, lambda: self._version(uri))
+        document = self.documents.get(uri)
+        if document is None or uri_to_path(uri) is None:
+            return None  # not an open Lean document, or one no Lean server can have (logged once)
+        version = document.version
+        result = await self.scheduler.request(uri, version, document.text, line, lambda: self._version(uri))
         # Never publish for text that changed while we were computing.
         return result if result is not None and self._version(uri) == version else None
 
     def start_proof(self, uri: str, line: int, mode: ProofMode) -> dict[str, Any]:
         """Start a proof search ('search') or whole-proof sampling ('whole') in the background, shown as
         cancellable work-done progress; a proof found arrives as a versioned `workspace/applyEdit`."""
-        if uri not in self.lean_uris:
-            raise JsonRpcInvalidParams(f"{uri} is not an open Lean document")
-        document = self.workspace.get_text_document(uri)
-        version = document.version or 0
+        document = self.documents.get(uri)
+        if document is None or uri_to_path(uri) is None:
+            raise JsonRpcInvalidParams(f"{uri} is not an open Lean document with a local path")
+        version = document.version
         token = f"llmstep-{mode}-{uuid.uuid4().hex[:8]}"
         window = self.client_capabilities.window
         progress = bool(window and window.work_done_progress)
@@ -147,7 +159,7 @@ class LlmstepServer(LanguageServer):
                     token, types.WorkDoneProgressReport(message=message, percentage=percentage)
                 )
 
-        task = self.engine.start_proof_task(uri, version, document.source, line, mode, report)
+        task = self.engine.start_proof_task(uri, version, document.text, line, mode, report)
         self.proof_tasks[token] = task
         task.add_done_callback(lambda t: self._proof_finished(token, t, progress))
         return {"token": token}
@@ -166,8 +178,12 @@ class LlmstepServer(LanguageServer):
             message = f"failed: {type(error).__name__}"
         else:
             report = task.result()
-            edit = proof_edit(report, self.encode_column)
-            if edit is not None and self._version(report.uri) == report.version:
+            document = self.documents.get(report.uri)
+            newline = line_break_of(document.text) if document else "\n"
+            edit = proof_edit(report, self.encode_column, self.shapes, newline)
+            if edit is not None and not self.shapes.apply_edit:
+                message = "proof found, but the editor cannot apply edits (workspace.applyEdit)"
+            elif edit is not None and self._version(report.uri) == report.version:
                 message = "proof found"
                 apply = asyncio.ensure_future(
                     self.workspace_apply_edit_async(
@@ -184,10 +200,12 @@ class LlmstepServer(LanguageServer):
             self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
 
     def _version(self, uri: str) -> int | None:
-        return self.workspace.get_text_document(uri).version if uri in self.lean_uris else None
+        document = self.documents.get(uri)
+        return document.version if document else None
 
     def encode_column(self, text: str, index: int) -> int:
-        return int(self.workspace.position_codec.client_num_units(text[:index]))
+        """Column of code-point `index` of the line `text` in the client's position encoding."""
+        return column_of(text, index, self.documents.encoding)
 
 
 def build_server(settings: Settings) -> LlmstepServer:
@@ -196,6 +214,10 @@ def build_server(settings: Settings) -> LlmstepServer:
     @server.feature(types.INITIALIZE)
     def initialize(ls: LlmstepServer, params: types.InitializeParams) -> None:
         ls.lifecycle.watch_client(params.process_id)
+        # pygls negotiated the encoding (the client's first preference it supports, else UTF-16)
+        # and announces it; every column we read or write is in it.
+        ls.documents.encoding = as_encoding(ls.workspace.position_encoding)
+        ls.shapes = ClientShapes.of(params.capabilities)
         if (settings := ls.apply_settings(params.initialization_options)) is not None:
             ls.engine.configure(settings)
 
@@ -214,22 +236,28 @@ def build_server(settings: Settings) -> LlmstepServer:
     async def did_open(ls: LlmstepServer, params: types.DidOpenTextDocumentParams) -> None:
         item = params.text_document
         if item.language_id in LEAN_LANGUAGE_IDS or item.uri.endswith(".lean"):
-            ls.lean_uris.add(item.uri)
-            await ls.engine.document_opened(item.uri, item.text)
+            # Mirrored before the first `await`: handlers start in arrival order, so each change
+            # applies to the text the editor changed.
+            ls.documents.open(item.uri, item.version, item.text)
+            if uri_to_path(item.uri) is not None:
+                await ls.engine.document_opened(item.uri, item.text)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     async def did_change(ls: LlmstepServer, params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
-        if uri in ls.lean_uris:
+        document = ls.documents.change(
+            uri, params.text_document.version, map(_change, params.content_changes)
+        )
+        if document is not None and uri_to_path(uri) is not None:
             ls.clear_hint(uri)
-            await ls.engine.document_changed(uri, ls.workspace.get_text_document(uri).source)
+            await ls.engine.document_changed(uri, document.text)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     async def did_close(ls: LlmstepServer, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
-        if uri in ls.lean_uris:
+        if uri in ls.documents:
             ls.clear_hint(uri)
-            ls.lean_uris.discard(uri)
+            ls.documents.close(uri)
             ls.scheduler.forget(uri)
             await ls.engine.document_closed(uri)
 
@@ -237,7 +265,9 @@ def build_server(settings: Settings) -> LlmstepServer:
         types.TEXT_DOCUMENT_CODE_ACTION,
         types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
     )
-    async def code_action(ls: LlmstepServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+    async def code_action(
+        ls: LlmstepServer, params: types.CodeActionParams
+    ) -> list[types.CodeAction | types.Command] | None:
         only = params.context.only
         if only and not any(types.CodeActionKind.QuickFix.value.startswith(k) for k in only):
             return None
@@ -245,8 +275,8 @@ def build_server(settings: Settings) -> LlmstepServer:
         if result is None:
             return None
         hint = ls.hints.get(result.uri)
-        actions = timed_publication(result, lambda: code_actions(result, ls.encode_column, hint))
-        return actions + proof_actions(result, ls.engine.whole_proofs_available)
+        actions = timed_publication(result, lambda: code_actions(result, ls.encode_column, hint, ls.shapes))
+        return actions + proof_actions(result, ls.engine.whole_proofs_available, ls.shapes)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(
@@ -255,13 +285,29 @@ def build_server(settings: Settings) -> LlmstepServer:
         result = await ls.suggestions_at(params.text_document.uri, params.position.line)
         if result is None:
             return None
-        return timed_publication(result, lambda: inline_completions(result, ls.encode_column))
+        cursor = None
+        if result.point is not None and result.point.line == params.position.line:
+            cursor = index_of(result.point.line_text, params.position.character, ls.documents.encoding)
+        return timed_publication(result, lambda: inline_completions(result, ls.encode_column, cursor))
 
     @server.command(SUGGEST_COMMAND)
     async def suggest_command(ls: LlmstepServer, *arguments: Any) -> dict[str, Any] | None:
         uri, line = _uri_and_line(arguments, SUGGEST_COMMAND)
         result = await ls.suggestions_at(uri, line)
         return suggestion_report(result) if result else None
+
+    @server.command(APPLY_EDIT_COMMAND)
+    async def apply_edit_command(ls: LlmstepServer, *arguments: Any) -> None:
+        try:
+            edit = _CONVERTER.structure(arguments[0], types.WorkspaceEdit)
+        except Exception as err:  # whatever the client sent back is not our edit
+            raise JsonRpcInvalidParams(f"{APPLY_EDIT_COMMAND} takes [WorkspaceEdit]: {err}") from err
+        # Answered once the editor has answered: the command is done when the edit is.
+        result = await ls.workspace_apply_edit_async(
+            types.ApplyWorkspaceEditParams(edit=edit, label="llmstep")
+        )
+        if not result.applied:
+            log.info("the editor refused a suggestion's edit: %s", result.failure_reason)
 
     @server.command(SEARCH_PROOF_COMMAND)
     def search_proof_command(ls: LlmstepServer, *arguments: Any) -> dict[str, Any]:
@@ -304,6 +350,14 @@ def _uri_and_line(arguments: Any, command: str) -> tuple[str, int]:
     ):
         return arguments[0], arguments[1]
     raise JsonRpcInvalidParams(f"{command} takes [uri, line] (0-based line), got {arguments!r}")
+
+
+def _change(event: types.TextDocumentContentChangeEvent) -> Change:
+    """An lsprotocol change event as the document store takes it."""
+    if isinstance(event, types.TextDocumentContentChangePartial):
+        start, end = event.range.start, event.range.end
+        return Position(start.line, start.character), Position(end.line, end.character), event.text
+    return event.text
 
 
 def _log_apply_result(future: asyncio.Future[types.ApplyWorkspaceEditResult]) -> None:

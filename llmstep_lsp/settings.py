@@ -66,6 +66,9 @@ class Settings:
     request_timeout_s: float = 30.0
     request_retries: int = 2
     context_tokens: int = 2048
+    context_window: int = 8192
+    """The served model's context in tokens: HTTP prompts are cut so that prompt + `maxNewTokens`
+    fit (learned lower from the server's own refusal where it says its window)."""
     presets: dict[str, Any] = field(default_factory=dict)
     prompt_goals: str = "all"
     """Goals shown to the model: 'all' (LeanDojo/llmstep training style) or 'main' (the first)."""
@@ -142,6 +145,7 @@ class Settings:
                 "request_timeout_s": self.request_timeout_s,
                 "request_retries": self.request_retries,
                 "context_tokens": self.context_tokens,
+                "context_window": self.context_window,
             },
         )
         return config if config.num_samples > 0 else None
@@ -154,6 +158,8 @@ class Settings:
             problems.append("setting 'temperature' must be ≥ 0")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             problems.append("setting 'maxNewTokens' must be ≥ 1")
+        if self.context_window < 1:
+            problems.append("setting 'contextWindow' must be ≥ 1")
         if self.request_retries < 0:
             problems.append("setting 'requestRetries' must be ≥ 0")
         if self.prompt_goals not in ("all", "main"):

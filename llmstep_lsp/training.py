@@ -16,10 +16,12 @@ import json
 import logging
 import math
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from llmstep_lsp.checkpoints import Position, latest_checkpoint, load_state, save_checkpoint, save_model
 from llmstep_lsp.generation.base import INSTALL_MODEL_BACKEND, GenerationRequest, first_line
 from llmstep_lsp.generation.formats import FORMATS
 from llmstep_lsp.generation.transformers_backend import choose_device
@@ -55,6 +57,10 @@ class TrainConfig:
     device: str = "auto"
     dtype: str = "auto"
     quiet: bool = False
+    resume: bool = False
+    """Go on from the newest complete checkpoint in `output` (optimiser, scheduler, step)."""
+    progress_every_s: float = 60.0
+    """Off a terminal, a progress line (step, loss, steps/s, ETA) at least this often."""
 
     def problems(self) -> list[str]:
         checks = [
@@ -65,6 +71,7 @@ class TrainConfig:
             (self.max_length >= 2, "--max-length must be ≥ 2"),
             (0 <= self.warmup_ratio < 1, "--warmup-ratio must be in [0, 1)"),
             (self.save_every >= 0, "--save-every must be ≥ 0"),
+            (self.progress_every_s >= 0, "--progress-every must be ≥ 0"),
             (self.limit is None or self.limit >= 1, "--limit must be ≥ 1"),
             (self.dtype in ("auto", "float32", "bfloat16"), "--dtype must be auto, float32 or bfloat16"),
         ]
@@ -86,13 +93,17 @@ class TrainReport:
     dtype: str
     examples: int
     skipped: int
-    """Examples longer than max_length."""
+    """Training examples longer than max_length."""
+    valid_skipped: int = 0
+    """Validation examples longer than max_length."""
     steps: int = 0
     epoch_losses: list[float] = field(default_factory=list)
     """Mean training loss per epoch (per target token)."""
     valid_losses: list[float] = field(default_factory=list)
     """Validation loss before training, then after each epoch (empty without --valid)."""
     checkpoints: list[str] = field(default_factory=list)
+    step_losses: list[float] = field(default_factory=list)
+    """Training loss of each optimiser step (per target token)."""
 
 
 class TrainingError(Exception):
@@ -138,15 +149,23 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
 
 
 def train(config: TrainConfig, out: TextIO = sys.stdout) -> TrainReport:
-    """Fine-tune, print the loss per epoch to `out`, save checkpoints and the final model."""
+    """Fine-tune, print progress and the loss per epoch to `out`, save checkpoints and the final
+    model; with `config.resume`, go on from the newest checkpoint in `config.output` with its
+    optimiser, scheduler, generator states and step. Raises `TrainingError` with the fix."""
     torch, transformers, tqdm = _import_backend()
-    if config.output.exists() and any(config.output.iterdir()):
-        raise TrainingError(f"output directory {config.output} is not empty; choose a new one")
+    resume_from = latest_checkpoint(config.output) if config.resume else None
+    if resume_from is None and config.output.exists() and any(config.output.iterdir()):
+        raise TrainingError(
+            f"output directory {config.output} is not empty and has no complete checkpoint to resume"
+            if config.resume
+            else f"output directory {config.output} is not empty; choose a new one, or pass --resume to"
+            " go on from its last checkpoint"
+        )
     steps = load_proofsteps(config.data)[: config.limit]
     valid_steps = load_proofsteps(config.valid)[: config.limit] if config.valid else []
     device = choose_device(torch, config.device)
     dtype = training_dtype(torch, device, config.dtype)
-    tokenizer, model = _load(transformers, torch, config.model, device, dtype)
+    tokenizer, model = _load(transformers, torch, str(resume_from or config.model), device, dtype)
 
     examples = [e for e in (encode_example(tokenizer, s, config.max_length) for s in steps) if e]
     valid = [e for e in (encode_example(tokenizer, s, config.max_length) for s in valid_steps) if e]
@@ -155,39 +174,64 @@ def train(config: TrainConfig, out: TextIO = sys.stdout) -> TrainReport:
     report = TrainReport(
         config.model, str(config.output), device, dtype, len(examples), len(steps) - len(examples)
     )
+    report.valid_skipped = len(valid_steps) - len(valid)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     batches_per_epoch = math.ceil(len(examples) / config.batch_size)
     updates_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
     total = updates_per_epoch * config.epochs
     warmup = round(total * config.warmup_ratio)
+    skipped = f"{report.skipped} training"
+    if config.valid:
+        skipped += f" and {report.valid_skipped} validation examples"
     print(
-        f"training {config.model} on {len(examples)} examples"
-        f" ({report.skipped} skipped: longer than {config.max_length} tokens)"
-        f" on {device} ({dtype}): {config.epochs} epochs × {updates_per_epoch} steps",
+        f"training {config.model} on {len(examples)} examples ({skipped} skipped: longer than"
+        f" {config.max_length} tokens) on {device} ({dtype}): {config.epochs} epochs × {updates_per_epoch}"
+        " steps",
         file=out,
         flush=True,
     )
 
-    torch.manual_seed(config.seed)
-    shuffle = torch.Generator().manual_seed(config.seed)
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: lr_factor(s, warmup, total))
-    if valid:
-        report.valid_losses.append(_mean_loss(torch, model, valid, config.batch_size, pad_id, device))
-    # The bar is for people at a terminal; logs and pipes get the per-epoch lines only.
-    progress = tqdm(
-        total=total, unit="step", file=sys.stderr, disable=config.quiet or not sys.stderr.isatty()
+    shuffle = torch.Generator().manual_seed(config.seed)
+    position = Position()
+    if resume_from is not None:
+        position, shuffle_state, saved = load_state(resume_from, torch, optimiser, schedule)
+        shuffle.set_state(shuffle_state)
+        for name in ("steps", "epoch_losses", "valid_losses", "checkpoints", "step_losses"):
+            setattr(report, name, saved[name])
+        print(f"resuming from {resume_from} at step {position.step}/{total}", file=out, flush=True)
+    else:
+        torch.manual_seed(config.seed)
+        if valid:
+            report.valid_losses.append(_mean_loss(torch, model, valid, config.batch_size, pad_id, device))
+    # A bar for people at a terminal; logs and pipes get a line at least every `progress_every_s`.
+    terminal = sys.stderr.isatty()
+    progress = tqdm(total=total, initial=position.step, unit="step", file=sys.stderr,
+                    disable=config.quiet or not terminal)  # fmt: skip
+    meter = _Meter(
+        out, total, position.step, config.progress_every_s if not (terminal or config.quiet) else None
     )
+
+    def checkpoint(shuffle_state: Any) -> None:
+        path = config.output / f"checkpoint-{report.steps}"
+        report.checkpoints.append(str(path))
+        save_checkpoint(
+            path, torch, model, tokenizer, optimiser, schedule, position, shuffle_state, asdict(report)
+        )
+        log.info("saved %s", path)
+
     try:
-        for epoch in range(config.epochs):
+        for epoch in range(position.epoch, config.epochs):
             model.train()
+            at_start = shuffle.get_state()
             order = torch.randperm(len(examples), generator=shuffle).tolist()
             batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
-            loss_sum, token_count = 0.0, 0
-            for start in range(0, len(batches), config.grad_accum):
-                group = batches[start : start + config.grad_accum]
+            groups = [batches[i : i + config.grad_accum] for i in range(0, len(batches), config.grad_accum)]
+            for group in groups[position.step_in_epoch :]:
+                loss_sum, token_count = 0.0, 0
                 for batch in group:
                     inputs = _collate(torch, [examples[i] for i in batch], pad_id, device)
                     loss = model(**inputs).loss
@@ -198,12 +242,18 @@ def train(config: TrainConfig, out: TextIO = sys.stdout) -> TrainReport:
                 optimiser.step()
                 schedule.step()
                 optimiser.zero_grad(set_to_none=True)
-                report.steps += 1
+                position.step += 1
+                position.step_in_epoch += 1
+                position.epoch_loss_sum += loss_sum
+                position.epoch_tokens += token_count
+                report.steps = position.step
+                report.step_losses.append(loss_sum / max(1, token_count))
                 progress.update(1)
-                progress.set_postfix(loss=f"{loss.item():.4f}", epoch=epoch + 1)
+                progress.set_postfix(loss=f"{report.step_losses[-1]:.4f}", epoch=epoch + 1)
+                meter.step(epoch, config.epochs, report.step_losses[-1])
                 if config.save_every and report.steps % config.save_every == 0 and report.steps < total:
-                    _checkpoint(model, tokenizer, config.output, report)
-            report.epoch_losses.append(loss_sum / max(1, token_count))
+                    checkpoint(at_start)
+            report.epoch_losses.append(position.epoch_loss_sum / max(1, position.epoch_tokens))
             line = f"epoch {epoch + 1}/{config.epochs}: train loss {report.epoch_losses[-1]:.4f}"
             if valid:
                 report.valid_losses.append(_mean_loss(torch, model, valid, config.batch_size, pad_id, device))
@@ -211,16 +261,43 @@ def train(config: TrainConfig, out: TextIO = sys.stdout) -> TrainReport:
                 line += f", valid loss {report.valid_losses[-1]:.4f} (before training {before:.4f})"
             progress.write(line, file=out)
             out.flush()
+            position = Position(step=position.step, epoch=epoch + 1)
             if not config.save_every and epoch < config.epochs - 1:
-                _checkpoint(model, tokenizer, config.output, report)
+                checkpoint(shuffle.get_state())
     finally:
         progress.close()
-    _save(model, tokenizer, config.output)
+    save_model(config.output, model, tokenizer)
     report_data = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}}
     report_data.update(asdict(report))
     (config.output / REPORT_FILE).write_text(json.dumps(report_data, indent=2) + "\n", encoding="utf-8")
     print(f"saved the fine-tuned model to {config.output} (use it with --model {config.output})", file=out)
     return report
+
+
+class _Meter:
+    """Progress lines for logs and pipes: step, loss, steps/s and ETA, at most every `every_s`
+    seconds (None: never; a terminal has the bar instead)."""
+
+    def __init__(self, out: TextIO, total: int, done: int, every_s: float | None) -> None:
+        self.out, self.total, self.every_s, self.done = out, total, every_s, done
+        self.started = self.last = time.monotonic()
+        self.done_at_start = done
+
+    def step(self, epoch: int, epochs: int, loss: float) -> None:
+        """One optimiser step was taken; print a line when `every_s` has passed since the last."""
+        self.done += 1
+        now = time.monotonic()
+        if self.every_s is None or now - self.last < self.every_s:
+            return
+        self.last = now
+        rate = (self.done - self.done_at_start) / max(1e-9, now - self.started)
+        eta_min = (self.total - self.done) / rate / 60
+        print(
+            f"step {self.done}/{self.total} (epoch {epoch + 1}/{epochs}): loss {loss:.4f},"
+            f" {rate:.2f} steps/s, ETA {eta_min:.1f} min",
+            file=self.out,
+            flush=True,
+        )
 
 
 def _import_backend() -> tuple[Any, Any, Any]:
@@ -284,16 +361,3 @@ def _mean_loss(
             token_count += tokens
     model.train()
     return loss_sum / max(1, token_count)
-
-
-def _checkpoint(model: Any, tokenizer: Any, output: Path, report: TrainReport) -> None:
-    path = output / f"checkpoint-{report.steps}"
-    _save(model, tokenizer, path)
-    report.checkpoints.append(str(path))
-    log.info("saved %s", path)
-
-
-def _save(model: Any, tokenizer: Any, path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)

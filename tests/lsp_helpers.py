@@ -32,9 +32,10 @@ async def start_session(
     model: Path | str | None = None,
     position_encodings: list[str] | None = None,
     script: Path | None = None,
+    capabilities: types.ClientCapabilities | None = None,
     **settings: Any,
 ) -> types.InitializeResult:
-    capabilities = pytest_lsp.client_capabilities("visual-studio-code")
+    capabilities = capabilities or pytest_lsp.client_capabilities("visual-studio-code")
     if position_encodings is not None:
         capabilities.general = types.GeneralClientCapabilities(position_encodings=position_encodings)
     options = {

@@ -82,3 +82,41 @@ def test_doctor_names_each_problem_with_its_fix(lean_project: Path, tmp_path: Pa
     assert "lake: not on PATH" in out and "elan" in out
     assert f"project root: {lean_project}" in out and "lake serve -- -Dserver.reportDelayMs=0" in out
     assert "/nonexistent/model" in out and "Fix:" in out
+
+
+def test_doctor_speaks_of_the_configured_model_and_of_the_file_it_was_given(
+    lean_project: Path, tiny_model: Path, tmp_path: Path
+) -> None:
+    small = run_cli("doctor", str(lean_project / "Examples.lean"), "--model", str(tiny_model))
+    assert "2.8B" not in small.stdout and "smaller model" not in small.stdout, "a tiny model is not slow"
+    assert f"model: {tiny_model} loads" in small.stdout
+    no_model = run_cli("doctor", str(lean_project / "Examples.lean"), "--model", "")
+    assert "device:" not in no_model.stdout and "smaller model" not in no_model.stdout
+    assert "model: none configured" in no_model.stdout
+    missing = run_cli("doctor", str(tmp_path / "Nowhere.lean"), "--model", "")
+    assert missing.returncode == 1 and "[!!] file:" in missing.stdout and "all good" not in missing.stdout
+    broken = run_cli("doctor", str(lean_project / "Examples.lean"), "--model", "/nonexistent/model")
+    assert "suggestions come from the model-free tactics alone" in broken.stdout
+
+
+def test_every_option_of_every_command_says_what_it_does() -> None:
+    import argparse
+
+    from llmstep_lsp.cli import _parser
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> list[str]:
+        missing = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    missing += walk(child, f"{path} {name}")
+            elif not action.help and action.dest != "help":
+                missing.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+        return missing
+
+    assert walk(_parser(), "llmstep-lsp") == []
+
+
+def test_version_names_the_installed_release() -> None:
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.strip() == "llmstep-lsp 0.1.0"

@@ -162,8 +162,8 @@ async def test_search_action_runs_in_the_background_and_applies_the_proof(
     assert change.text_document.uri == uri and change.text_document.version == 1
     (edit,) = change.edits
     assert isinstance(edit, types.TextEdit)
-    assert edit.range == types.Range(types.Position(1, 0), types.Position(1, len("  sorry")))
-    assert edit.new_text == PROOF
+    assert edit.range == types.Range(types.Position(1, 2), types.Position(1, len("  sorry")))
+    assert edit.new_text == PROOF.lstrip()  # the `sorry` is replaced, its indentation stays
 
     values = progress_of(client, token)
     assert isinstance(values[0], types.WorkDoneProgressBegin) and values[0].cancellable
@@ -238,5 +238,5 @@ async def test_complete_the_proof_applies_a_whole_proof_lean_accepts(
     await wait_until(lambda: len(edits_of(client)) == 1)
     (change,) = edits_of(client)[0].edit.document_changes or []
     assert isinstance(change, types.TextDocumentEdit) and change.text_document.version == 1
-    assert isinstance(change.edits[0], types.TextEdit) and change.edits[0].new_text == PROOF
+    assert isinstance(change.edits[0], types.TextEdit) and change.edits[0].new_text == PROOF.lstrip()
     await wait_until(lambda: ended(client, token))

@@ -23,6 +23,7 @@ from tests.lsp_helpers import (
     proof_line,
     start_session,
 )
+from tests.support.lsp_text import apply_edit, line_of
 
 pytestmark = pytest.mark.e2e
 
@@ -98,9 +99,9 @@ async def test_only_verified_suggestions_closes_first(
     edit, version = edit_of(actions[0])
     assert version == 1
     assert edit.range == types.Range(
-        start=types.Position(line=line, character=0), end=types.Position(line=line, character=len("  sorry"))
-    )
-    assert edit.new_text.startswith("  exact h (Nat.le_succ ")
+        start=types.Position(line=line, character=2), end=types.Position(line=line, character=len("  sorry"))
+    )  # the `sorry`, not the line
+    assert line_of(apply_edit(text, edit), line).startswith("  exact h (Nat.le_succ ")
     assert project_files(lean_project) == before, "the sidecar must never write the user's tree"
     assert client.statuses[-1] == ("ready", "")  # type: ignore[attr-defined]
     assert_no_protocol_violation(fake_state)
@@ -119,7 +120,8 @@ async def test_typed_prefix_is_respected_and_inline_completion_completes_it(
     assert all(a.title.startswith("Try this: exact ") for a in actions), [a.title for a in actions]
     assert "Try this: exact h (closes goal)" not in [a.title for a in actions]  # Lean rejects it
     edit, _ = edit_of(actions[0])
-    assert edit.new_text in ("  exact h (Nat.le_succ _)", "  exact h (Nat.le_succ n)")
+    after = line_of(apply_edit(text, edit), line)
+    assert after in ("  exact h (Nat.le_succ _)", "  exact h (Nat.le_succ n)")
 
     # Asking again at the same version and line is served from the cache: Lean hears nothing.
     traffic = len(received(fake_state))
@@ -127,11 +129,12 @@ async def test_typed_prefix_is_respected_and_inline_completion_completes_it(
     assert len(received(fake_state)) == traffic
     assert completions.items
     best = completions.items[0]
-    assert best.insert_text == edit.new_text
-    assert isinstance(best.insert_text, str) and best.insert_text.startswith("  exact")
+    # Ghost text starts where the typed tactic does and continues it (VS Code shows it only then).
+    assert isinstance(best.insert_text, str) and best.insert_text.startswith("exact")
     assert best.range == types.Range(
-        start=types.Position(line=line, character=0), end=types.Position(line=line, character=len("  exact"))
+        start=types.Position(line=line, character=2), end=types.Position(line=line, character=len("  exact"))
     )
+    assert line_of(apply_edit(text, best), line) == after
     assert_no_protocol_violation(fake_state)
 
 
@@ -162,7 +165,8 @@ async def test_edit_ranges_count_columns_in_the_clients_encoding(
     assert titles == ["Try this: have h : Tendsto id (𝓝 x) (𝓝 x) := tendsto_id (1 goal left)"]
     edit, _ = edit_of(actions[0])
     assert edit.range.end == types.Position(line=line, character=units(line_text))
-    assert edit.new_text == "  have h : Tendsto id (𝓝 x) (𝓝 x) := tendsto_id"
+    assert edit.new_text == "have h : Tendsto id (𝓝 x) (𝓝 x) := tendsto_id"
+    assert edit.range.start == types.Position(line=line, character=2)
 
 
 async def test_without_a_model_the_model_free_tactics_are_verified_and_said_once(
@@ -178,7 +182,9 @@ async def test_without_a_model_the_model_free_tactics_are_verified_and_said_once
     # The table says: rfl, simp, omega, norm_num, ring close it; decide, linarith, positivity fail.
     assert titles == [f"Try this: {t} (closes goal)" for t in ("rfl", "simp", "omega", "norm_num", "ring")]
     edit, _ = edit_of(actions[0])
-    assert edit.new_text == "  rfl"  # the empty line gets the block's indentation
+    assert (
+        line_of(apply_edit(text, edit), empty_line) == "  rfl"
+    )  # the empty line gets the block's indentation
 
     # A second request elsewhere must not repeat the message.
     await code_actions_at(client, uri, proof_line(text, "two_eq_two", 1), 2)
@@ -552,7 +558,7 @@ async def test_suggestions_inside_a_focusing_dot_keep_the_dot(
     actions = await code_actions_at(client, uri, 2, len("  · exa"))
     assert [a.title for a in actions] == ["Try this: exact hp (closes goal)"]  # hq is for the other goal
     edit, _ = edit_of(actions[0])
-    assert edit.new_text == "  · exact hp"
+    assert line_of(apply_edit(text, edit), 2) == "  · exact hp"
     assert_no_protocol_violation(fake_state)
 
 
@@ -606,7 +612,7 @@ async def test_suggestions_in_case_next_have_and_calc_blocks_use_their_own_goal(
     actions = await code_actions_at(client, uri, line, len(STRUCTURE.split("\n")[line]))
     assert [a.title for a in actions] == [f"Try this: {expected.split('=> ')[-1].strip()} (closes goal)"]
     edit, version = edit_of(actions[0])
-    assert (edit.new_text, version) == (expected, 1)
+    assert (line_of(apply_edit(STRUCTURE, edit), line), version) == (expected, 1)
     assert_no_protocol_violation(fake_state)
 
 

@@ -15,7 +15,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from llmstep_lsp.positions import utf16_len
+from llmstep_lsp.text.encoding import utf16_len
 from tests.lsp_helpers import (
     SERVER_CONFIG,
     TWO_EQ_TWO_TACTICS,

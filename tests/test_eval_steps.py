@@ -133,3 +133,38 @@ async def test_the_generator_is_asked_as_the_server_would_ask() -> None:
     assert {r.prefix for r in generator.requests} == {""}
     # The filters drop a tactic that names the theorem being proved, as in the server.
     assert everything.rows[0].model_hits == main_only.rows[0].model_hits == 1
+
+
+def test_the_baseline_is_fitted_on_the_training_data_when_given_and_says_where(
+    handmade: Path, tmp_path: Path
+) -> None:
+    """Fitted on the scored (held-out) file, the baseline knows the answers: an optimistic bar that
+    made a better model look worse."""
+    training = tmp_path / "train.jsonl"
+    rows = [("⊢ 1 = 1", "rfl"), ("⊢ 2 = 2", "rfl"), ("⊢ [1].length = 1", "simp")]
+    training.write_text("".join(json.dumps({"state": s, "tactic": t}) + "\n" for s, t in rows))
+    honest = run_cli("eval", "steps", str(handmade), "--model", "", "--k", "1,2", "--json",
+                     "--baseline-data", str(training))  # fmt: skip
+    assert honest.returncode == 0, honest.stderr
+    report = json.loads(honest.stdout)
+    assert report["baseline_tactics"] == ["rfl", "simp"] and report["baseline_fitted_on"] == str(training)
+    assert [(r["k"], r["baseline_hits"]) for r in report["topk"]] == [(1, 0), (2, 1)]
+    optimistic = run_cli("eval", "steps", str(handmade), "--model", "", "--k", "1,2")
+    assert "baseline fitted on: the scored data itself (optimistic" in optimistic.stdout
+
+
+def test_a_format_that_shows_no_goal_is_refused_instead_of_scored_on_one_prompt(handmade: Path) -> None:
+    """`lean4-code` shows the file so far; (state, tactic) data has none, so all states looked alike."""
+    with FakeOpenAI() as fake:
+        deepseek = json.dumps({"preset": "deepseek-prover"})
+        refused = run_cli("eval", "steps", str(handmade), "--settings", deepseek,
+                          "--endpoint", fake.endpoint, "--k", "1")  # fmt: skip
+        assert refused.returncode == 2 and "lean4-code" in refused.stderr and "state-tactic" in refused.stderr
+        assert fake.requests == [], "nothing was generated for a meaningless score"
+        fake.script.texts = ["simp"]
+        settings = json.dumps({"preset": "llemma"})  # file context + the goal
+        noted = run_cli("eval", "steps", str(handmade), "--settings", settings, "--endpoint", fake.endpoint,
+                        "--k", "1", "--num-samples", "1")  # fmt: skip
+        assert noted.returncode == 0, noted.stderr
+        assert "carry the goal alone" in noted.stderr
+        assert len({r["body"]["prompt"] for r in fake.requests}) == 5, "one prompt per state"

@@ -34,6 +34,16 @@ ANSWER_TIMEOUT_S = 30.0
 TACTICS = ["rfl", "simp"]
 
 
+# What the checks read: code-action literals with versioned edits (a client that declares less gets
+# less, see tests/test_e2e_text.py).
+CAPABILITIES = {
+    "workspace": {"workspaceEdit": {"documentChanges": True}},
+    "textDocument": {
+        "codeAction": {"codeActionLiteralSupport": {"codeActionKind": {"valueSet": ["quickfix"]}}}
+    },
+}
+
+
 class Session:
     """The server process, driven from an event loop on its own thread (hypothesis is synchronous)."""
 
@@ -77,7 +87,7 @@ class Session:
             "goalTimeoutS": 20,
             "verifyTimeoutS": 20,
         }
-        params = {"processId": None, "rootUri": self.project.as_uri(), "capabilities": {}}
+        params = {"processId": None, "rootUri": self.project.as_uri(), "capabilities": CAPABILITIES}
         answer = await self.wire.call(
             "initialize", {**params, "initializationOptions": options}, timeout=ANSWER_TIMEOUT_S
         )

@@ -16,9 +16,9 @@ from llmstep_lsp.generation.transformers_backend import (
     TransformersGenerator,
     _stops,
     load_model,
-    sample_causal,
 )
 from llmstep_lsp.settings import Settings
+from tests.support.sampler_checks import check_greedy_equals_generate
 
 MONOTONE_GOAL = "f : ℕ → ℕ\nh : Monotone f\nn : ℕ\n⊢ f n ≤ f (n + 1)"
 
@@ -78,21 +78,8 @@ async def test_greedy_decoding_gives_one_best_tactic(tiny_model: Path) -> None:
 def test_greedy_sampler_gives_what_transformers_generate_gives(tiny_model: Path) -> None:
     """Our loop (last-position prefill, shared rows, stops on the new text only) decodes the same
     tactic as the library's own greedy `generate`, prefix or not."""
-    import threading
-
-    import torch
-
-    config = causal_config(tiny_model, temperature=0)
-    loaded = load_model(config)
-    for prefix in ("", "exact", "intro"):
-        prompt = FORMATS["proofstep"].render(GenerationRequest(goal=MONOTONE_GOAL, prefix=prefix))
-        [(ours, _, _)] = sample_causal(loaded, prompt, 1, 0.0, 40, ("\n",), threading.Event())
-        ids = loaded.tokenizer(prompt, return_tensors="pt").input_ids
-        with torch.inference_mode():
-            out = loaded.model.generate(ids, do_sample=False, max_new_tokens=40, pad_token_id=0)
-        theirs = loaded.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
-        assert ours.split("\n")[0] == theirs.split("\n")[0]
-        assert ours.count("\n") <= 1, "sampling stopped at the end of the first line"
+    check_greedy_equals_generate(load_model(causal_config(tiny_model, temperature=0)), MONOTONE_GOAL,
+                                 ("", "exact", "intro"))  # fmt: skip
 
 
 @pytest.mark.parametrize("stop", ["\n", "[/TAC]", "\n\n"])
@@ -252,3 +239,25 @@ def test_file_context_is_cut_to_a_token_budget(tiny_model: Path) -> None:
     assert len(tokenizer(tail).input_ids) <= 50
     assert text.endswith(tail) and tail.startswith(("theorem", "  trivial"))
     assert tail_in_tokens(tokenizer, "short\n", 50) == "short\n"
+
+
+async def test_samples_cut_off_at_the_token_limit_are_never_candidates(tiny_model: Path) -> None:
+    """A sample that hit `maxNewTokens` before EOS or end of line is no tactic; a repetition loop has
+    a high mean log-prob and once ranked above the accepted answer."""
+    request = GenerationRequest(goal=MONOTONE_GOAL, prefix="exact")
+    whole = await TransformersGenerator(causal_config(tiny_model, maxNewTokens=40)).generate(request)
+    assert "exact h (Nat.le_succ _)" in [c.tactic for c in whole], "finished within 40 tokens"
+    # One token: " h", and the model would go on (" (Nat.le_succ _)"); "exact h" passes every filter.
+    cut = await TransformersGenerator(causal_config(tiny_model, maxNewTokens=1)).generate(request)
+    assert "exact h" not in [c.tactic for c in cut]
+
+
+def test_a_sample_ends_by_itself_at_eos_or_a_stop_string_not_at_the_limit() -> None:
+    from llmstep_lsp.generation.transformers_backend import _finished
+
+    pieces = ["<eos>", "exact", " h", "\n", " (", "[/", "TAC]"]
+    assert _finished([1, 2], pieces, 0, ("\n",), limit=3), "under the limit: it stopped itself"
+    assert _finished([1, 2, 0], pieces, 0, ("\n",), limit=3), "EOS as the last allowed token"
+    assert _finished([1, 2, 3], pieces, 0, ("\n",), limit=3), "end of line as the last allowed token"
+    assert _finished([1, 5, 6], pieces, 0, ("[/TAC]",), limit=3), "a stop string split across tokens"
+    assert not _finished([1, 2, 4], pieces, 0, ("\n",), limit=3), "cut off"

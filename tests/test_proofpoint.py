@@ -6,8 +6,8 @@ from llmstep_lsp.proofpoint import (
     candidate_probe_text,
     find_suggestion_point,
     goal_probe_text,
-    split_lines,
 )
+from llmstep_lsp.text.lines import split_lines
 
 DOC = """import Mathlib
 

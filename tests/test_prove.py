@@ -85,7 +85,7 @@ def test_prove_stops_at_the_iteration_budget(
         lean(fake_state),
     )
     assert result.returncode == 1
-    assert "no proof" in result.stdout and "searchIterations" in result.stdout
+    assert result.stdout.count("no proof") == 1 and "searchIterations" in result.stdout
     assert len(endpoint.requests) == 2  # one generation per expanded node, no more
 
 

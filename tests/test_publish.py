@@ -39,7 +39,7 @@ def result() -> SuggestionSet:
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-8", "utf-32"])
-def test_edit_range_covers_the_line_in_the_clients_units(encoding: str) -> None:
+def test_edit_range_covers_the_typed_tactic_in_the_clients_units(encoding: str) -> None:
     codec = PositionCodec(encoding=types.PositionEncodingKind(encoding))
 
     def encode(text: str, index: int) -> int:
@@ -61,10 +61,10 @@ def test_edit_range_covers_the_line_in_the_clients_units(encoding: str) -> None:
     assert change.text_document.version == 12
     edit = change.edits[0]
     assert isinstance(edit, types.TextEdit)
-    assert edit.range.start == types.Position(line=1, character=0)
+    assert edit.range.start == types.Position(line=1, character=2)
     assert edit.range.end == types.Position(line=1, character=expected_end[encoding])
-    assert edit.new_text == "  exact (h : ∀ n : ℕ, f n ∈ 𝓝 x ⊢ done)"
-    ghost = inline_completions(result(), encode)
+    assert edit.new_text == "exact (h : ∀ n : ℕ, f n ∈ 𝓝 x ⊢ done)"
+    ghost = inline_completions(result(), encode, cursor=len(line))
     assert ghost.items[0].insert_text == edit.new_text and ghost.items[0].range == edit.range
 
 
@@ -80,3 +80,24 @@ def test_publication_time_is_reported_with_the_other_stages() -> None:
     assert len(actions) == 2  # what was built is returned unchanged
     publish_ms = suggestion_report(computed)["timings_ms"]["publish"]
     assert 0 <= publish_ms < 60_000
+
+
+@pytest.mark.parametrize("cursor", range(len("  sorry -- c") + 1))
+def test_ghost_text_follows_vscodes_rules_at_every_cursor(cursor: int) -> None:
+    """On the cursor's line, containing the cursor, typed text before the cursor a prefix of it,
+    and applied it gives the line with just the `sorry` replaced; where no such item exists (the
+    cursor inside or after `sorry`), none is offered rather than a wrong one."""
+    lines = ["theorem t : 2 = 2 := by", "  sorry -- c"]
+    point = find_suggestion_point(lines, 1)
+    computed = SuggestionSet(
+        "file:///p/A.lean", 3, point, ("⊢ 2 = 2",), (Suggestion("rfl", Verdict.CLOSES, (), None, "m"),)
+    )
+    items = inline_completions(computed, lambda text, index: index, cursor).items
+    line = lines[1]
+    assert len(items) == (1 if cursor <= len("  ") else 0)  # typed `s…` is no prefix of `rfl`
+    for item in items:
+        assert item.range is not None and item.range.start.line == item.range.end.line == 1
+        start, end = item.range.start.character, item.range.end.character
+        assert start <= cursor <= end
+        assert isinstance(item.insert_text, str) and item.insert_text.startswith(line[start:cursor])
+        assert line[:start] + item.insert_text + line[end:] == "  rfl -- c"

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from llmstep_lsp.doctor import run_doctor
-from llmstep_lsp.proofpoint import find_suggestion_point, split_lines
+from llmstep_lsp.proofpoint import find_suggestion_point
 from llmstep_lsp.settings import Settings
+from llmstep_lsp.text.lines import split_lines
 from llmstep_lsp.verification.repl import repl_probe, verdict_of
 from llmstep_lsp.verification.verifier import Verdict
 from tests.conftest import EXAMPLES_SCRIPT, REPO

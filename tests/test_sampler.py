@@ -22,6 +22,7 @@ from llmstep_lsp.generation import transformers_backend as backend
 from llmstep_lsp.generation.formats import FORMATS
 from llmstep_lsp.generation.guesses import NgramGuesser, RecentOutputs
 from llmstep_lsp.settings import Settings
+from tests.support.sampler_checks import check_sampled_log_probs_match_a_plain_forward_pass
 
 MONOTONE_GOAL = "f : ℕ → ℕ\nh : Monotone f\nn : ℕ\n⊢ f n ≤ f (n + 1)"
 
@@ -97,40 +98,14 @@ def test_a_sample_stops_at_the_token_limit_inside_a_guess() -> None:
 def test_guessed_steps_sample_exactly_the_models_distribution(
     tiny_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import torch
-
     settings, _ = Settings.from_mapping({"model": str(tiny_model), "dtype": "float32"})
     config = settings.generation()
     assert config is not None
     loaded = backend.load_model(config)
-    recorded: list[tuple[list[int], list[float]]] = []
-    finish = backend._finish
-
-    def record(tokenizer: Any, tokens: list[int], logprobs: list[float], eos: int) -> backend.Sample:
-        recorded.append((list(tokens), list(logprobs)))
-        return finish(tokenizer, tokens, logprobs, eos)
-
-    monkeypatch.setattr(backend, "_finish", record)
-    counter = ForwardCounter(loaded.model)
-    temperature = 0.8
-    torch.manual_seed(0)
-    passes, longest = [], []
-    for prefix in ("", "", "exact h ("):  # the second request can guess from the first's outputs
-        prompt = FORMATS["proofstep"].render(GenerationRequest(goal=MONOTONE_GOAL, prefix=prefix))
-        recorded.clear()
-        before = counter.passes
-        backend.sample_causal(loaded, prompt, 10, temperature, 40, ("\n",), threading.Event())
-        passes.append(counter.passes - before)
-        longest.append(max(len(tokens) for tokens, _ in recorded))
-        prompt_ids = loaded.tokenizer(prompt).input_ids
-        with torch.inference_mode():
-            for tokens, logprobs in recorded:
-                ids = torch.tensor([prompt_ids + tokens])
-                logits = counter._forward(input_ids=ids).logits[0, len(prompt_ids) - 1 : -1].float()
-                expected = torch.log_softmax(logits / temperature, dim=-1).gather(
-                    1, ids[0, len(prompt_ids) :, None]
-                )
-                assert logprobs == pytest.approx(expected[:, 0].tolist(), abs=1e-4), tokens
+    # The second request can guess from the first's outputs.
+    passes, longest = check_sampled_log_probs_match_a_plain_forward_pass(
+        loaded, monkeypatch, MONOTONE_GOAL, ("", "", "exact h (")
+    )
     # Without guesses a request takes 1 pass + 1 per token of its longest sample.
     assert passes[1] < longest[1], f"guesses were taken: {passes} passes, longest samples {longest}"
     assert all(p <= 1 + n for p, n in zip(passes, longest, strict=True))

@@ -18,6 +18,7 @@ from llmstep_lsp.search.best_first import Child, SearchLimits, SearchProgress, b
 from llmstep_lsp.search.proof import after_path, render_proof
 from llmstep_lsp.search.whole_proof import proof_from_output
 from llmstep_lsp.verification.verifier import Verdict
+from tests.support.lsp_text import apply_edit
 
 # state -> [(tactic, mean log-prob, goals after)]; a tactic not listed is rejected by "Lean".
 TREE: dict[tuple[str, ...], list[tuple[str, float | None, tuple[str, ...]]]] = {
@@ -168,7 +169,7 @@ def test_proof_actions_only_where_no_single_tactic_closes_the_goal() -> None:
     assert proof_actions(replace(open_goal, goals=()), whole_proofs=True) == []
 
 
-def test_the_proof_edit_replaces_the_line_for_its_version_utf16() -> None:
+def test_the_proof_edit_replaces_the_sorry_for_its_version_and_keeps_the_comment() -> None:
     lines = ["theorem t : p ∧ q := by", "  constructor", "  · sorry -- 𝓝"]
     point = find_suggestion_point(lines, 2)
     report = ProofReport("file:///p/A.lean", 7, point, (("apply foo", "exact bar"),))
@@ -178,6 +179,11 @@ def test_the_proof_edit_replaces_the_line_for_its_version_utf16() -> None:
     assert isinstance(change, types.TextDocumentEdit) and change.text_document.version == 7
     (text_edit,) = change.edits
     assert isinstance(text_edit, types.TextEdit)
-    assert text_edit.range.end == types.Position(line=2, character=len("  · sorry -- ") + 2)
-    assert text_edit.new_text == "  · apply foo\n    exact bar"
+    after = apply_edit("\n".join(lines), text_edit)
+    assert after.split("\n")[2:] == ["  · apply foo", "    exact bar -- 𝓝"]
     assert proof_edit(replace(report, proofs=()), len) is None
+    crlf = proof_edit(report, lambda text, index: index, newline="\r\n")  # a CRLF document: CRLF lines
+    assert crlf is not None and crlf.document_changes is not None
+    (crlf_change,) = crlf.document_changes
+    assert isinstance(crlf_change, types.TextDocumentEdit)
+    assert crlf_change.edits[0].new_text == "apply foo\r\n    exact bar"

@@ -157,3 +157,47 @@ def test_train_without_the_model_extra_says_how_to_install(tmp_path: Path) -> No
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "torch is missing" in result.stderr and "pip install" in result.stderr
+
+
+class _StopAt(io.StringIO):
+    """Training output that is interrupted (as by Ctrl+C or a killed job) when a line starts with
+    `line`: the run stops right there, whatever it was doing."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__()
+        self.line = line
+
+    def write(self, text: str) -> int:
+        if text.startswith(self.line):
+            raise KeyboardInterrupt
+        return super().write(text)
+
+
+def test_an_interrupted_run_resumes_from_its_last_checkpoint_exactly(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    """Optimiser, schedule, shuffle order and step come back: the resumed run's per-step losses are
+    the uninterrupted run's. Off a terminal, progress lines come as often as asked."""
+    data = first_rows(24, tmp_path / "slice.jsonl")
+    common = dict(model=str(tiny_model), data=data, valid=data, epochs=2, learning_rate=1e-3,
+                  max_length=512, save_every=2, progress_every_s=0.0)  # fmt: skip
+    whole_out = io.StringIO()
+    whole = train(TrainConfig(output=tmp_path / "whole", **common), out=whole_out)  # type: ignore[arg-type]
+    assert len(whole.step_losses) == whole.steps == 6
+    assert "step 1/6 (epoch 1/2): loss" in whole_out.getvalue() and "steps/s, ETA" in whole_out.getvalue()
+    assert "0 training and 0 validation examples skipped" in whole_out.getvalue()
+
+    output = tmp_path / "interrupted"
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(output=output, **common), out=_StopAt("step 5/6"))  # type: ignore[arg-type]
+    assert sorted(p.name for p in output.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    refused = run_cli("train", str(data), "--model", str(tiny_model), "-o", str(output))
+    assert refused.returncode == 2 and "--resume" in refused.stderr
+    resumed_out = io.StringIO()
+    resumed = train(TrainConfig(output=output, resume=True, **common), out=resumed_out)  # type: ignore[arg-type]
+    assert "resuming from" in resumed_out.getvalue() and "checkpoint-4 at step 4/6" in resumed_out.getvalue()
+    assert resumed.steps == 6
+    assert resumed.step_losses == pytest.approx(whole.step_losses, rel=1e-5)
+    assert resumed.epoch_losses == pytest.approx(whole.epoch_losses, rel=1e-5)
+    saved = json.loads((output / REPORT_FILE).read_text())
+    assert len(saved["step_losses"]) == 6 and saved["valid_skipped"] == 0

@@ -1,55 +1,82 @@
 """Generation through an OpenAI-compatible HTTP endpoint: vLLM, a llama.cpp server, Ollama, a
 hosted API, or one shared deployment that a whole team points its editors at.
 
-`/completions` for completion formats, `/chat/completions` for chat (whole-proof) formats. The API
-key comes from the environment variable named in the settings and only ever goes into the
-`Authorization` header: never into settings, logs or messages. Every request has a deadline and
-failed attempts are retried with backoff; when the endpoint stays unreachable the generator rests
-for a cool-down that grows with each failure, answering at once with `EndpointUnavailable`, so an
-unreachable server neither freezes nor floods the editor.
+`/completions` for completion formats, `/chat/completions` for chat (whole-proof) formats; the wire
+(deadlines, size cap, retries, resting, typed errors) is `openai_http`. Servers differ in what they
+accept, and the generator learns it per endpoint instead of failing:
+- `n`: vLLM and OpenAI take any `n`; llama.cpp's server caps it at its slot count (`--parallel`,
+  HTTP 400 "Field 'n': Value must be between 1 <= value <= 4") or takes only 1; Ollama ignores it and
+  returns one choice. The cap is read from the refusal or from a short answer, and `numSamples` is
+  then drawn as concurrent requests within it, topped up once when fewer choices come back.
+- log-probs: read from the completions shape (`logprobs.token_logprobs`) and the chat / llama.cpp
+  shape (`logprobs.content[].logprob`); a server that refuses `logprobs` is asked without them and
+  its samples are ranked by frequency.
+- context: every prompt is cut to the context budget before it is sent (`prompt_budget`); a
+  context-length refusal teaches the real window (llama.cpp's `n_ctx`, vLLM's message) and the
+  request is sent once more, cut to fit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import time
-from typing import Any, NoReturn
+import math
+import re
+from typing import Any
 
 import httpx
 
-from llmstep_lsp.generation.base import Candidate, GenerationRequest, ModelUnavailable
-from llmstep_lsp.generation.formats import CHARS_PER_TOKEN, tail_at_line
+from llmstep_lsp.generation.base import Candidate, GenerationRequest
+from llmstep_lsp.generation.formats import CHARS_PER_TOKEN
+from llmstep_lsp.generation.openai_http import Endpoint, EndpointUnavailable, Limits, RequestFailed
 from llmstep_lsp.generation.presets import GenerationConfig
+from llmstep_lsp.generation.prompt_budget import fit_prompt
 from llmstep_lsp.generation.ranking import from_samples
+
+__all__ = ["EndpointUnavailable", "OpenAIGenerator", "RequestFailed"]
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-FIRST_BACKOFF_S = 0.5
-COOLDOWN_S = (5.0, 30.0, 120.0)
+MAX_CHARS_PER_TOKEN = 16
+"""A sample longer than `max_tokens` × this cannot be what the server was asked for (Lean tokens are
+a few characters; 16 allows for long identifiers): it is dropped before it reaches Lean."""
+BYTES_PER_TOKEN = 512
+"""Answer-size cap per requested token: a chat log-prob entry with its bytes list is ~100–200 bytes."""
+MIN_ANSWER_BYTES = 1 << 20
 
-
-class EndpointUnavailable(ModelUnavailable):
-    """The endpoint did not answer usefully; generation rests for a while."""
+Sample = tuple[str, float | None, float | None]
+"""(text, mean token log-prob, total token log-prob); the log-probs are None where the server gave none."""
 
 
 class OpenAIGenerator:
+    """Samples from one OpenAI-compatible endpoint (`config.endpoint`), remembering what it learned
+    about that server (its `n` cap, whether it gives log-probs, its context window) for later requests.
+
+    Raises `EndpointUnavailable` while the endpoint is down (it rests) and `RequestFailed` for a
+    request the server refused (the message quotes its reason); both are `ModelUnavailable`.
+    """
+
     def __init__(self, config: GenerationConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config
-        self._client = httpx.AsyncClient(timeout=config.request_timeout_s, transport=transport)
-        self._failures = 0
-        self._resting_until = 0.0
-        self._last_error = ""
+        self._endpoint = Endpoint(config.endpoint, config.api_key_env, transport)
+        self.n_cap: int | None = None
+        """Most choices one request returns, once learned (None: not limited so far)."""
+        self.logprobs = True
+        """False once the server refused `logprobs`."""
+        self.context_window = config.context_window
+        """The model's context in tokens: the setting, or what a context-length refusal said."""
+        self._chars_per_token = float(CHARS_PER_TOKEN)
+        self._last_prompt = ""
 
     async def load(self) -> None:
         """Nothing to load locally; the endpoint is checked by the first request."""
 
     async def close(self) -> None:
-        await self._client.aclose()
+        """Close the HTTP connections."""
+        await self._endpoint.close()
 
     async def generate(self, request: GenerationRequest) -> list[Candidate]:
+        """Ranked candidates (prefixed with `request.prefix`), best first; see the class for errors."""
         c = self.config
         samples = []
         for text, mean, total in await self._sample(request, c.format.stop, c.max_new_tokens):
@@ -66,96 +93,119 @@ class OpenAIGenerator:
 
     async def _sample(
         self, request: GenerationRequest, stop: tuple[str, ...], max_tokens: int
-    ) -> list[tuple[str, float | None, float | None]]:
-        """Sampled texts with their mean and total token log-probs (None: the endpoint gave none)."""
-        if time.monotonic() < self._resting_until:
-            raise EndpointUnavailable(self._last_error)
+    ) -> list[Sample]:
+        """`num_samples` samples, however many requests that takes; one retry cut to a learned window."""
+        try:
+            return await self._sample_within(request, stop, max_tokens)
+        except RequestFailed as refused:
+            if not refused.is_context_overflow:
+                raise
+            self._learn_context(refused, max_tokens)
+            log.info("the endpoint's context is %d tokens: the prompt is cut to fit", self.context_window)
+            return await self._sample_within(request, stop, max_tokens)
+
+    async def _sample_within(
+        self, request: GenerationRequest, stop: tuple[str, ...], max_tokens: int
+    ) -> list[Sample]:
         c = self.config
-        prompt = c.format.render(request, tail_at_line(request.context, c.context_tokens * CHARS_PER_TOKEN))
+        budget_chars = int(max(0, self.context_window - max_tokens) * self._chars_per_token)
+        file_context = min(c.context_tokens * CHARS_PER_TOKEN, budget_chars)
+        self._last_prompt = fit_prompt(c.format, request, file_context, budget_chars)
+        wanted = request.num_samples or c.num_samples
+        samples = await self._draw(self._last_prompt, wanted, stop, max_tokens)
+        if 0 < len(samples) < wanted and self.n_cap is None:
+            # A server that ignores `n` (Ollama) or caps it silently: its cap is what it gave.
+            self.n_cap = len(samples)
+            log.info("the endpoint gave %d of %d samples: asking within that now", len(samples), wanted)
+        if len(samples) < wanted:
+            samples += await self._draw(self._last_prompt, wanted - len(samples), stop, max_tokens)
+        longest = max_tokens * MAX_CHARS_PER_TOKEN
+        kept = [s for s in samples if len(s[0]) <= longest]
+        if len(kept) < len(samples):
+            log.warning("dropped %d samples longer than %d characters", len(samples) - len(kept), longest)
+        return kept
+
+    async def _draw(self, prompt: str, n: int, stop: tuple[str, ...], max_tokens: int) -> list[Sample]:
+        """`n` samples as concurrent requests of at most `n_cap` each; learns the cap from a refusal."""
+        try:
+            return await self._draw_split(prompt, n, stop, max_tokens)
+        except RequestFailed as refused:
+            # llama.cpp: "Field 'n': Value must be between 1 <= value <= 4"; older builds: "Only one
+            # completion choice is allowed".
+            if (self.n_cap or n) > 1 and (refused.mentions("n") or "choice" in refused.reason.lower()):
+                self.n_cap = _cap_from(refused.reason)
+            elif self.logprobs and refused.mentions("logprobs"):
+                self.logprobs = False
+            else:
+                raise
+            log.info("the endpoint refused a request (%s): asking again within what it takes", refused.reason)
+            return await self._draw_split(prompt, n, stop, max_tokens)
+
+    async def _draw_split(self, prompt: str, n: int, stop: tuple[str, ...], max_tokens: int) -> list[Sample]:
+        each = min(n, self.n_cap or n)
+        sizes = [each] * (n // each) + ([n % each] if n % each else [])
+        answers = await asyncio.gather(*(self._request(prompt, k, stop, max_tokens) for k in sizes))
+        return [sample for answer in answers for sample in answer]
+
+    async def _request(self, prompt: str, n: int, stop: tuple[str, ...], max_tokens: int) -> list[Sample]:
+        c = self.config
         if c.format.chat:
             path = "/chat/completions"
             messages = [{"role": "system", "content": c.format.system}] if c.format.system else []
-            body: dict[str, Any] = {
-                "messages": [*messages, {"role": "user", "content": prompt}],
-                "logprobs": True,
-            }
+            body: dict[str, Any] = {"messages": [*messages, {"role": "user", "content": prompt}]}
+            if self.logprobs:
+                body.update(logprobs=True, top_logprobs=1)
         else:
             path = "/completions"
-            body = {"prompt": prompt, "logprobs": 1}
+            body = {"prompt": prompt}
+            if self.logprobs:
+                body["logprobs"] = 1
             if stop:
                 body["stop"] = list(stop[:4])  # the API takes at most four
-        n = request.num_samples or c.num_samples
         body.update(model=c.model, n=n, temperature=c.temperature, max_tokens=max_tokens)
-        response = await self._post(path, body)
-        return [_choice_text_and_score(choice, c.format.chat) for choice in response.get("choices") or []]
-
-    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        url = self.config.endpoint.rstrip("/") + path
-        headers = {}
-        if key := os.environ.get(self.config.api_key_env):
-            headers["Authorization"] = f"Bearer {key}"
-        problem = ""
-        for attempt in range(self.config.request_retries + 1):
-            if attempt:
-                await asyncio.sleep(FIRST_BACKOFF_S * 2 ** (attempt - 1))
-            try:
-                response = await self._client.post(url, json=body, headers=headers)
-            except httpx.TimeoutException:
-                problem = f"no answer within {self.config.request_timeout_s:g} s"
-                continue
-            except httpx.TransportError as err:
-                problem = f"cannot connect ({type(err).__name__})"
-                continue
-            if response.status_code in RETRY_STATUS:
-                problem = f"HTTP {response.status_code}"
-                continue
-            if response.status_code != 200:
-                # Servers quote the rejected key in their 401 message ("Incorrect API key provided:
-                # sk-…"); that text goes to the log and to the user's screen, the key must not.
-                self._rest(f"HTTP {response.status_code}: {_redacted(_error_text(response), key)}", url)
-            try:
-                payload = response.json()
-            except ValueError:
-                self._rest("the answer is not JSON", url)
-            self._failures = 0
-            return payload if isinstance(payload, dict) else {}
-        self._rest(problem, url)
-
-    def _rest(self, problem: str, url: str) -> NoReturn:
-        pause = COOLDOWN_S[min(self._failures, len(COOLDOWN_S) - 1)]
-        self._failures += 1
-        self._resting_until = time.monotonic() + pause
-        self._last_error = (
-            f"the model endpoint {url} failed: {problem}. Fix: start the server (vLLM, llama.cpp, "
-            f"Ollama…) or correct 'endpoint'/'model'; if it needs a key, put it in the environment "
-            f"variable {self.config.api_key_env}. Retrying in {pause:g} s."
+        limits = Limits(
+            c.request_timeout_s, c.request_retries, max(MIN_ANSWER_BYTES, n * max_tokens * BYTES_PER_TOKEN)
         )
-        log.warning("%s", self._last_error)
-        raise EndpointUnavailable(self._last_error)
+        answer = await self._endpoint.post(path, body, limits)
+        choices = answer.get("choices")
+        if not isinstance(choices, list):
+            return []
+        # finish_reason "length": cut off at max_tokens, no tactic (and a repetition loop ranks high).
+        return [
+            _sample_of(choice)
+            for choice in choices
+            if isinstance(choice, dict) and choice.get("finish_reason") != "length"
+        ]
+
+    def _learn_context(self, refused: RequestFailed, max_tokens: int) -> None:
+        window = refused.context_window
+        prompt_tokens = refused.prompt_tokens
+        if prompt_tokens:  # the server counted our prompt: the real characters per token
+            self._chars_per_token = min(self._chars_per_token, len(self._last_prompt) / prompt_tokens)
+        if window is None:  # no number given: assume the prompt must shrink to half
+            window = max_tokens + int(len(self._last_prompt) / self._chars_per_token / 2)
+        self.context_window = min(self.context_window, window)
 
 
-def _choice_text_and_score(choice: dict[str, Any], chat: bool) -> tuple[str, float | None, float | None]:
-    logprobs = choice.get("logprobs") or {}
-    if chat:
-        text = (choice.get("message") or {}).get("content") or ""
-        values = [t.get("logprob") for t in logprobs.get("content") or [] if isinstance(t, dict)]
-    else:
-        text = choice.get("text") or ""
-        values = list(logprobs.get("token_logprobs") or [])
-    numbers = [float(v) for v in values if isinstance(v, int | float)]
+def _cap_from(reason: str) -> int:
+    """llama.cpp: "Field 'n': Value must be between 1 <= value <= 4, but got 10" → 4; else 1."""
+    bounds = [int(bound) for bound in re.findall(r"<=\s*(\d+)", reason)]
+    return max(1, min(bounds)) if bounds else 1
+
+
+def _sample_of(choice: dict[str, Any]) -> Sample:
+    """A choice's text (completion `text` or chat `message.content`) and its token log-probs, from
+    `logprobs.token_logprobs` (completions) or `logprobs.content[].logprob` (chat, llama.cpp)."""
+    message = choice.get("message")
+    content = message.get("content") if isinstance(message, dict) else ""
+    text = choice.get("text", content)
+    logprobs = choice.get("logprobs")
+    if not isinstance(logprobs, dict):
+        logprobs = {}
+    values = logprobs.get("token_logprobs") or [
+        t.get("logprob") for t in logprobs.get("content") or [] if isinstance(t, dict)
+    ]
+    numbers = [float(v) for v in values if isinstance(v, int | float) and math.isfinite(v)]
     if not numbers:
-        return text, None, None
-    return text, sum(numbers) / len(numbers), sum(numbers)
-
-
-def _redacted(text: str, secret: str | None) -> str:
-    return text.replace(secret, "<API key>") if secret else text
-
-
-def _error_text(response: httpx.Response) -> str:
-    try:
-        error = response.json().get("error")
-        message = error.get("message") if isinstance(error, dict) else error
-    except (ValueError, AttributeError):
-        message = response.text
-    return str(message or "")[:200]
+        return str(text or ""), None, None
+    return str(text or ""), sum(numbers) / len(numbers), sum(numbers)

@@ -60,6 +60,7 @@ class GenerationConfig:
     request_timeout_s: float = 30.0
     request_retries: int = 2
     context_tokens: int = 2048
+    context_window: int = 8192
 
 
 class PresetError(ValueError):

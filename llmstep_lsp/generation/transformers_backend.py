@@ -28,6 +28,7 @@ from llmstep_lsp.generation.base import (
     first_line,
 )
 from llmstep_lsp.generation.formats import tail_at_line
+from llmstep_lsp.generation.gguf import pretrained_source
 from llmstep_lsp.generation.guesses import LONGEST_NGRAM, NgramGuesser, RecentOutputs
 from llmstep_lsp.generation.presets import GenerationConfig
 from llmstep_lsp.generation.ranking import from_samples
@@ -138,8 +139,20 @@ def load_model(config: GenerationConfig) -> LoadedModel:
     auto_model = transformers.AutoModelForSeq2SeqLM if seq2seq else transformers.AutoModelForCausalLM
     log.info("loading model %s on %s (%s)", config.model, device, dtype)
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(config.model)
-        model: Any = auto_model.from_pretrained(config.model, dtype=getattr(torch, dtype))
+        source, gguf = pretrained_source(config.model)
+    except ImportError as err:
+        raise ModelUnavailable(
+            f"{err} ({config.model}). Fix: {INSTALL_MODEL_BACKEND}, or serve it with the llama.cpp backend"
+        ) from err
+    except FileNotFoundError as err:
+        raise ModelUnavailable(
+            f"{err}. Fix: set 'model' to an existing .gguf file or a model directory"
+        ) from err
+    if gguf:
+        log.info("%s is a GGUF file: dequantised to %s (llama.cpp runs it quantised)", config.model, dtype)
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(source, **gguf)
+        model: Any = auto_model.from_pretrained(source, dtype=getattr(torch, dtype), **gguf)
         model.to(device)
     except Exception as err:  # OSError offline, ValueError bad config, RuntimeError out of memory, …
         raise ModelUnavailable(
@@ -336,7 +349,29 @@ def sample_causal(
     prompt_end = prompt_ids[-LONGEST_NGRAM:]  # so that later requests can guess their first tokens too
     for distinct in {tuple(t) for t in tokens}:
         loaded.recent_outputs.remember(prompt_end + list(distinct))
-    return [_finish(tokenizer, toks, lps, eos) for toks, lps in zip(tokens, logprobs, strict=True)]
+    # A sample cut off at the token limit is no tactic (a repetition loop has a high mean log-prob
+    # and once ranked above the accepted answer): dropped.
+    finished = [
+        (toks, lps)
+        for toks, lps in zip(tokens, logprobs, strict=True)
+        if _finished(toks, pieces, eos, stops, max_new_tokens)
+    ]
+    _log_cut_off(len(tokens) - len(finished), len(tokens), max_new_tokens)
+    return [_finish(tokenizer, toks, lps, eos) for toks, lps in finished]
+
+
+def _finished(
+    tokens: list[int], pieces: list[str], eos: int | None, stops: tuple[str, ...], limit: int
+) -> bool:
+    """Whether a sample ended by itself (EOS, a stop string) rather than at the token limit."""
+    if len(tokens) < limit or tokens[-1:] == [eos]:
+        return True
+    return _stops("".join(pieces[t] for t in tokens[:-1]), pieces[tokens[-1]], stops)
+
+
+def _log_cut_off(cut: int, drawn: int, max_new_tokens: int) -> None:
+    if cut:
+        log.info("dropped %d of %d samples cut off at maxNewTokens (%d)", cut, drawn, max_new_tokens)
 
 
 def few_shapes(positions: int) -> int:
@@ -488,7 +523,9 @@ def sample_seq2seq(
             kept.append(token)
             if token == eos or token in stop_ids:
                 break
-        samples.append(_finish(tokenizer, kept, row_scores[: len(kept)], eos))
+        if kept and (kept[-1] == eos or kept[-1] in stop_ids):  # else cut off at max_new_tokens: dropped
+            samples.append(_finish(tokenizer, kept, row_scores[: len(kept)], eos))
+    _log_cut_off(len(output.sequences) - len(samples), len(output.sequences), max_new_tokens)
     return samples
 
 

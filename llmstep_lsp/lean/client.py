@@ -214,6 +214,12 @@ class LeanClient:
             document.text_version = document.version
         return document.text_version
 
+    def mirrored(self, uri: str) -> tuple[str, int] | None:
+        """The text Lean holds for `uri` and the token to query it with (None: not open in Lean).
+        Nothing is sent: a caller that only reads never puts its own copy back into Lean."""
+        document = self._documents.get(uri)
+        return (document.text, document.text_version) if document else None
+
     async def close(self, uri: str) -> None:
         document = self._documents.pop(uri, None)
         if document is not None and self._transport is not None and self._transport.alive:

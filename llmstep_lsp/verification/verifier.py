@@ -19,13 +19,14 @@ from typing import Protocol
 
 from llmstep_lsp.lean.client import GoalState, LeanClient, LeanDiagnostic
 from llmstep_lsp.lean.errors import LeanError
-from llmstep_lsp.positions import utf16_len
 from llmstep_lsp.proofpoint import (
     SuggestionPoint,
     candidate_probe_text,
     enclosing_declaration,
     goal_probe_text,
 )
+from llmstep_lsp.text.encoding import utf16_len
+from llmstep_lsp.text.lines import split_lines
 from llmstep_lsp.verification.shadows import ShadowPool
 
 log = logging.getLogger(__name__)
@@ -131,10 +132,12 @@ class Verifier(VerdictCache):
     async def goal_at(self, uri: str, lines: list[str], point: SuggestionPoint) -> GoalState | None:
         """The tactic state at the suggestion point as Lean reports it (None: not in a tactic block)."""
         column = point.tactic_column_utf16
-        if point.holds_sorry:
-            # The mirrored document already has `sorry` there: ask it directly, no shadow needed.
-            version = await self.lean.sync(uri, "\n".join(lines))
-            return await self.lean.plain_goal(uri, version, point.line, column, self.goal_timeout_s)
+        mirrored = self.lean.mirrored(uri) if point.holds_sorry else None
+        if mirrored is not None and split_lines(mirrored[0]) == lines:
+            # Lean already holds these lines, `sorry` included: ask there, no shadow needed. Only
+            # the editor's text is ever sent for the editor's document (engine.document_changed):
+            # text rebuilt from `lines` would lose its line breaks, and could be stale.
+            return await self.lean.plain_goal(uri, mirrored[1], point.line, column, self.goal_timeout_s)
         async with self.shadows.lease() as shadow:
             version = await self.lean.sync(shadow, goal_probe_text(through_declaration(lines, point), point))
             return await self.lean.plain_goal(shadow, version, point.line, column, self.goal_timeout_s)

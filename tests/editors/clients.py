@@ -49,7 +49,9 @@ class EditorRun:
         return f"exit {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr (tail)\n{self.stderr[-3000:]}"
 
 
-def run_editor(argv: list[str], tmp_path: Path, state: Path, line: int, column: int) -> EditorRun:
+def run_editor(
+    argv: list[str], tmp_path: Path, state: Path, line: int, column: int, **extra_env: str
+) -> EditorRun:
     """Runs the editor with its own HOME/XDG dirs; the server has the fake Lean and no model."""
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
@@ -64,6 +66,7 @@ def run_editor(argv: list[str], tmp_path: Path, state: Path, line: int, column: 
         "LLMSTEP_INIT_OPTIONS": json.dumps({"leanCommand": fake_lean_command(state), "model": ""}),
         "LLMSTEP_LINE": str(line),
         "LLMSTEP_COLUMN": str(column),
+        **extra_env,
     }
     done = subprocess.run(
         argv, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=EDITOR_TIMEOUT_S, check=False
@@ -97,6 +100,17 @@ def lean_processes_alive(state: Path) -> list[int]:
 # At the `sorry` of `theorem two_eq_two : 2 = 2` (line 17, after its two spaces of indentation): the
 # automation tactics Lean (the fake's script) accepts there, in the automation list's order.
 TWO_EQ_TWO_LINE = 17
+TRAILING_COMMENT = " -- the general case later"
+
+
+def comment_the_sorry(path: Path) -> None:
+    """Give `two_eq_two`'s `sorry` a trailing comment: an edit must keep it."""
+    lines = path.read_text().split("\n")
+    assert lines[TWO_EQ_TWO_LINE - 1] == "  sorry"
+    lines[TWO_EQ_TWO_LINE - 1] += TRAILING_COMMENT
+    path.write_text("\n".join(lines))
+
+
 TWO_EQ_TWO_COLUMN = len("  sorry")
 TWO_EQ_TWO_ACTIONS = [
     f"Try this: {tactic} (closes goal)"

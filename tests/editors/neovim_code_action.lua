@@ -60,8 +60,11 @@ local ok, err = pcall(function()
   vim.lsp.util.apply_workspace_edit(actions[1].edit, client.offset_encoding)
   out('line after: ' .. vim.fn.json_encode(vim.api.nvim_buf_get_lines(0, line, line + 1, false)[1]))
 
+  -- Ghost text is asked for where the tactic starts (LLMSTEP_INLINE_COLUMN), if given.
+  local inline_column = tonumber(os.getenv('LLMSTEP_INLINE_COLUMN') or tostring(column))
   local inline = vim.lsp.buf_request_sync(0, 'textDocument/inlineCompletion', {
-    textDocument = { uri = vim.uri_from_bufnr(0) }, position = position, context = { triggerKind = 1 },
+    textDocument = { uri = vim.uri_from_bufnr(0) }, position = { line = line, character = inline_column },
+    context = { triggerKind = 1 },
   }, timeout)
   for _, response in pairs(inline or {}) do
     for _, item in ipairs((response.result or {}).items or {}) do out('inline: ' .. vim.fn.json_encode(item.insertText)) end

@@ -9,9 +9,11 @@ import pytest
 
 from tests.editors.clients import (
     HERE,
+    TRAILING_COMMENT,
     TWO_EQ_TWO_ACTIONS,
     TWO_EQ_TWO_COLUMN,
     TWO_EQ_TWO_LINE,
+    comment_the_sorry,
     fake_lean_violations,
     lean_processes_alive,
     require_editor,
@@ -26,6 +28,7 @@ def test_eglot_applies_the_preferred_verified_code_action(
 ) -> None:
     emacs = require_editor(shutil.which("emacs"), "Emacs", "apt-get install emacs-nox elpa-eglot")
     path = lean_project / "Examples.lean"
+    comment_the_sorry(path)
     before = path.read_bytes()
     run = run_editor(
         [emacs, "--batch", "-Q", "-l", str(HERE / "emacs_code_action.el"), str(path)],
@@ -40,7 +43,7 @@ def test_eglot_applies_the_preferred_verified_code_action(
     # What eglot offers in its "Pick an action" prompt, and its default: the preferred suggestion.
     assert run.lines["code action"] == TWO_EQ_TWO_ACTIONS, run
     assert run.one("prompt").endswith("(default Try this: rfl (closes goal)): ")
-    assert run.one("line after") == '"  rfl"'
+    assert run.one("line after") == f'"  rfl{TRAILING_COMMENT}"'  # the comment stays
     assert run.one("stopped") == "true"
     assert path.read_bytes() == before, "the buffer was edited, the file on disk must not be"
     assert lean_processes_alive(fake_state) == []

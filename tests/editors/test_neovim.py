@@ -15,9 +15,11 @@ import pytest
 
 from tests.editors.clients import (
     HERE,
+    TRAILING_COMMENT,
     TWO_EQ_TWO_ACTIONS,
     TWO_EQ_TWO_COLUMN,
     TWO_EQ_TWO_LINE,
+    comment_the_sorry,
     fake_lean_violations,
     lean_processes_alive,
     require_editor,
@@ -51,6 +53,7 @@ def test_neovim_applies_the_first_verified_code_action(
 ) -> None:
     nvim = require_editor(NEOVIMS.get(version), "Neovim", "apt-get install neovim")
     path = lean_project / "Examples.lean"
+    comment_the_sorry(path)
     before = path.read_bytes()
     run = run_editor(
         [nvim, "--headless", "--clean", "-c", f"luafile {HERE / 'neovim_code_action.lua'}", str(path)],
@@ -58,6 +61,7 @@ def test_neovim_applies_the_first_verified_code_action(
         fake_state,
         TWO_EQ_TWO_LINE,
         TWO_EQ_TWO_COLUMN,
+        LLMSTEP_INLINE_COLUMN="2",
     )
     assert run.returncode == 0, run
     assert run.one("version") == version
@@ -65,9 +69,9 @@ def test_neovim_applies_the_first_verified_code_action(
     assert run.one("languageId") == ("lean4" if version == "0.7" else "lean")
     assert run.one("inlineCompletionProvider") == "true"
     assert run.lines["code action"] == TWO_EQ_TWO_ACTIONS, run
-    assert run.one("line after") == '"  rfl"'
-    # Ghost text (Neovim 0.12+ shows it) completes the line the same way.
-    assert run.lines["inline"][0] == '"  rfl"'
+    assert run.one("line after") == f'"  rfl{TRAILING_COMMENT}"'  # the comment stays
+    # Ghost text (Neovim 0.12+ shows it) at the start of the `sorry` replaces just the `sorry`.
+    assert run.lines["inline"][0] == '"rfl"'
     assert run.one("stopped") == "true"
     assert path.read_bytes() == before, "the buffer was edited, the file on disk must not be"
     assert lean_processes_alive(fake_state) == []

@@ -13,6 +13,20 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+try:
+    from .text import apply_change, cp_to_utf16, eof_position, lsp_to_offset, utf16_len, utf16_to_cp
+except ImportError:  # run as a script: `python tests/fake_lean/server.py`
+    from text import (  # type: ignore[no-redef,import-not-found,unused-ignore]
+        apply_change,
+        cp_to_utf16,
+        eof_position,
+        lsp_to_offset,
+        utf16_len,
+        utf16_to_cp,
+    )
+
+__all__ = ["apply_change", "cp_to_utf16", "eof_position", "lsp_to_offset", "utf16_len", "utf16_to_cp"]
+
 # Tactic heads that parse (the brief's list, then extras common in model suggestions).
 _TACTIC_WORDS = """
 exact apply intro intros rfl simp simp_all omega decide norm_num linarith nlinarith positivity ring
@@ -35,56 +49,6 @@ _RULE_KEYS = frozenset({"result", "delay_ms", "error", "info", "warning"})
 _BRACKETS = {"(": ")", "[": "]", "{": "}"}
 
 Pos = tuple[int, int]  # (line, code-point column)
-
-
-# ---------------------------------------------------------------------------------------------
-# Text / UTF-16 helpers
-
-
-def utf16_len(s: str) -> int:
-    """Length of ``s`` in UTF-16 code units (astral characters such as 𝓝 count 2)."""
-    return sum(2 if ord(ch) > 0xFFFF else 1 for ch in s)
-
-
-def cp_to_utf16(line_text: str, col: int) -> int:
-    """Code-point column on ``line_text`` -> UTF-16 column."""
-    return utf16_len(line_text[:col])
-
-
-def utf16_to_cp(line_text: str, col16: int) -> int:
-    """UTF-16 column -> code-point column (clamped to the line; inside a surrogate pair -> that char)."""
-    units = 0
-    for i, ch in enumerate(line_text):
-        w = 2 if ord(ch) > 0xFFFF else 1
-        if units + w > col16:
-            return i
-        units += w
-    return len(line_text)
-
-
-def lsp_to_offset(text: str, line: int, char16: int) -> int:
-    """LSP position (UTF-16) -> string offset; out-of-range positions clamp to line end / EOF."""
-    lines = text.split("\n")
-    if line >= len(lines):
-        return len(text)
-    offset = sum(len(x) + 1 for x in lines[:line])
-    return offset + utf16_to_cp(lines[line], max(char16, 0))
-
-
-def eof_position(text: str) -> dict[str, int]:
-    lines = text.split("\n")
-    return {"line": len(lines) - 1, "character": utf16_len(lines[-1])}
-
-
-def apply_change(text: str, change: dict[str, Any]) -> str:
-    """Apply one ``TextDocumentContentChangeEvent`` (incremental with UTF-16 range, or full text)."""
-    if "range" not in change or change["range"] is None:
-        return str(change["text"]).replace("\r\n", "\n")
-    rng = change["range"]
-    start = lsp_to_offset(text, rng["start"]["line"], rng["start"]["character"])
-    end = lsp_to_offset(text, rng["end"]["line"], rng["end"]["character"])
-    end = max(start, end)
-    return text[:start] + str(change["text"]) + text[end:]
 
 
 def header_of(text: str) -> str:
@@ -269,24 +233,32 @@ class _Elaborator:
         else:
             key, name_col, name_end = "", m.start(4), m.end(4)
         # Find the line ending with `:= by`; a `:=` without `by` is a term proof (ignored).
-        stmt, by_line = [], None
+        # `:= by tac` on one line: the block's first tactic follows `by` (Lean's `by` parses a
+        # `tacticSeq` whose column is its first tactic's, `L4:src/Lean/Parser/Term.lean` `byTactic`).
+        stmt, by_line, one_line = [], None, None
         for j in range(first, len(self.lines)):
             if j > first and _DECL_RE.match(self.lines[j]):
                 return j
             code = strip_comment(self.lines[j]).rstrip()
             stmt.append(code)
             if ":=" in code:
-                if re.search(r":=\s*by$", code):
+                if re.search(r":=\s*by$", code) or (one_line := re.search(r":=\s*(by)\s+\S", code)):
                     by_line = j
                 break
         if by_line is None:
             return first + 1
-        by_pos = (by_line, len(strip_comment(self.lines[by_line]).rstrip()) - 2)
+        by_pos = (
+            by_line,
+            one_line.start(1) if one_line else len(strip_comment(self.lines[by_line]).rstrip()) - 2,
+        )
         if not key:
             key = " ".join(" ".join(stmt).rsplit(":=", 1)[0].split())
         # Tactic block: following lines indented deeper than the declaration.
         j = by_line + 1
         tactics: list[Tactic] = []
+        if one_line:
+            code = strip_comment(self.lines[by_line]).rstrip()
+            tactics.append(Tactic(by_line, one_line.end() - 1, len(code), code[one_line.end() - 1 :]))
         while j < len(self.lines):
             line = self.lines[j]
             if not _is_skippable(line):

@@ -22,7 +22,28 @@ class Script:
     logprobs: list[list[float]] | None = None
     delay_s: float = 0.0
     fail_first: int = 0
-    """Answer this many requests with HTTP 503 first."""
+    """Answer this many requests with `fail_status` first."""
+    fail_status: int = 503
+    fail_body: Any = field(default_factory=lambda: {"error": {"message": "overloaded"}})
+    """The error answer's JSON (a str is sent as plain text)."""
+    retry_after: str | None = None
+    """`Retry-After` header on the failed answers."""
+    drip_s: float = 0.0
+    """Send the answer a byte at a time, this long apart (a server that drips)."""
+    pad_bytes: int = 0
+    """Pad the answer with this many bytes of whitespace (a huge answer)."""
+    finish_reasons: list[str] | None = None
+    """`finish_reason` of each text (default "stop"); "length" marks a sample cut off at max_tokens."""
+    max_choices: int | None = None
+    """Return at most this many choices whatever `n` asks (Ollama ignores `n`)."""
+    logprobs_like_chat: bool = False
+    """Completions log-probs in the chat shape `content[].logprob`, as llama.cpp's server sends them."""
+    max_n: int | None = None
+    """Refuse `n` above this as llama.cpp's server does (its slot count, `--parallel`)."""
+    context_chars: int | None = None
+    """Refuse prompts longer than this as llama.cpp's server does (exceed_context_size_error)."""
+    refuse: list[tuple[str, int, Any]] = field(default_factory=list)
+    """(body key, status, error JSON): refuse requests that have this key, as a real server does."""
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -34,6 +55,9 @@ class FakeOpenAI:
     def __init__(self) -> None:
         self.script = Script()
         self.requests: list[dict[str, Any]] = []
+        self.served = 0
+        """Choices served so far (the next answer starts at this text, wrapping around)."""
+        self.lock = threading.Lock()
         self._server = _QuietServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -63,17 +87,42 @@ class FakeOpenAI:
                 script = fake.script
                 if script.fail_first > 0:
                     script.fail_first -= 1
-                    return self._send(503, {"error": {"message": "overloaded"}})
+                    return self._send(script.fail_status, script.fail_body, script.retry_after)
+                if script.max_n is not None and body.get("n", 1) > script.max_n:
+                    # llama.cpp tools/server/utils.hpp, the `n` field's range check
+                    message = (
+                        f"Field 'n': Value must be between 1 <= value <= {script.max_n}, but got {body['n']}"
+                    )
+                    return self._send(
+                        400, {"error": {"code": 400, "message": message, "type": "invalid_request_error"}}
+                    )
+                prompt = body.get("prompt") or json.dumps(body.get("messages"))
+                if script.context_chars is not None and len(prompt) > script.context_chars:
+                    error = {
+                        "code": 400,
+                        "message": "the request exceeds the available context size, try increasing it",
+                        "type": "exceed_context_size_error",
+                        "n_prompt_tokens": len(prompt) // 3,
+                        "n_ctx": script.context_chars // 3,
+                    }
+                    return self._send(400, {"error": error})
+                for key, status, error in script.refuse:
+                    if key in body:
+                        return self._send(status, error)
                 time.sleep(script.delay_s)
+                n = min(body.get("n", 1), script.max_choices or body.get("n", 1))
+                with fake.lock:  # concurrent requests share the script: each takes the next texts
+                    picked = [(fake.served + j) % len(script.texts) for j in range(n)] if script.texts else []
+                    fake.served += n
                 if self.path == "/v1/completions":
                     choices = [
                         {
                             "index": i,
                             "text": text,
-                            "finish_reason": "stop",
-                            "logprobs": _logprobs(script, i, False),
+                            "finish_reason": (script.finish_reasons or ["stop"] * (i + 1))[i],
+                            "logprobs": _logprobs(script, i, script.logprobs_like_chat),
                         }
-                        for i, text in enumerate(script.texts[: body.get("n", 1)])
+                        for i, text in ((i, script.texts[i]) for i in picked)
                     ]
                 elif self.path == "/v1/chat/completions":
                     choices = [
@@ -83,19 +132,28 @@ class FakeOpenAI:
                             "finish_reason": "stop",
                             "logprobs": _logprobs(script, i, True),
                         }
-                        for i, text in enumerate(script.texts[: body.get("n", 1)])
+                        for i, text in ((i, script.texts[i]) for i in picked)
                     ]
                 else:
                     return self._send(404, {"error": {"message": f"no route {self.path}"}})
                 self._send(200, {"object": "text_completion", "model": body.get("model"), "choices": choices})
 
-            def _send(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
+            def _send(self, status: int, payload: Any, retry_after: str | None = None) -> None:
+                data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+                data += b" " * fake.script.pad_bytes
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                if retry_after is not None:
+                    self.send_header("Retry-After", retry_after)
                 self.end_headers()
-                self.wfile.write(data)
+                if not fake.script.drip_s:
+                    self.wfile.write(data)
+                    return
+                for i in range(len(data)):
+                    self.wfile.write(data[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(fake.script.drip_s)
 
         return Handler
 

@@ -42,10 +42,12 @@ def training_pairs() -> list[tuple[str, str]]:
 def _cache_target(kind: str, pairs: list[tuple[str, str]], cache_root: Path | None) -> Path:
     """Where a model trained on `pairs` is kept (the name changes whenever the data does)."""
     digest = hashlib.sha256(json.dumps([kind, pairs], ensure_ascii=False).encode()).hexdigest()[:16]
-    root = cache_root or Path(
-        os.environ.get("LLMSTEP_TEST_CACHE", Path.home() / ".cache" / "llmstep-lsp-tests")
-    )
-    return root / f"{kind}-{digest}"
+    return (cache_root or cache_root_default()) / f"{kind}-{digest}"
+
+
+def cache_root_default() -> Path:
+    """Where test models are kept between sessions (outside the repo): `LLMSTEP_TEST_CACHE`."""
+    return Path(os.environ.get("LLMSTEP_TEST_CACHE", Path.home() / ".cache" / "llmstep-lsp-tests"))
 
 
 def _save(model: Any, tokenizer: Any, target: Path) -> Path:

