@@ -187,18 +187,17 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from llmstep_lsp.lifecycle import serve_stdio
     from llmstep_lsp.server import build_server
 
     server = build_server(settings)
+    server.lifecycle.install_signal_handlers()
+    if not args.tcp:
+        serve_stdio(server, server.lifecycle)  # ends the process (lifecycle.py)
+    if not _is_loopback(args.host):
+        log.warning("listening on %s: anyone who can reach this address can drive Lean here", args.host)
     try:
-        if args.tcp:
-            if not _is_loopback(args.host):
-                log.warning(
-                    "listening on %s: anyone who can reach this address can drive Lean here", args.host
-                )
-            server.start_tcp(args.host, args.port)
-        else:
-            server.start_io()
+        server.start_tcp(args.host, args.port)
     finally:
         server.engine.kill_all()
     return 0

@@ -27,6 +27,7 @@ from llmstep_lsp.generation.ranking import merge_ranked
 from llmstep_lsp.lean.client import LeanClient
 from llmstep_lsp.lean.errors import LeanError, LeanNotFound
 from llmstep_lsp.lean.project import LeanProject
+from llmstep_lsp.notices import Notices, note_lean_health, note_verifier_health
 from llmstep_lsp.proofpoint import SuggestionPoint, enclosing_declaration, find_suggestion_point
 from llmstep_lsp.protocol import Status
 from llmstep_lsp.search.best_first import SearchLimits, SearchProgress, SearchResult, best_first_search
@@ -126,15 +127,13 @@ class SuggestionEngine:
     def __init__(self, settings: Settings, channel: UserChannel) -> None:
         self.settings = settings
         self._channel = channel
-        self._problem: str | None = None  # shown as the ERROR status while it lasts
-        self._problem_topic: str | None = None  # the `_say_once` topic that set `_problem`
+        self._notices = Notices(channel.show)  # problems told once; the latest is the ERROR status
         self._working = 0
         self._sessions: dict[Path, ProjectSession] = {}
         self._documents: dict[str, str] = {}  # mirrored editor documents: uri -> normalised text
         self._cache: collections.OrderedDict[tuple[str, int, int], SuggestionSet] = collections.OrderedDict()
         self._in_flight: dict[tuple[str, int, int], asyncio.Task[SuggestionSet]] = {}
         self._early: dict[tuple[str, int, int], SuggestionSet] = {}
-        self._said: set[str] = set()
         self._proof_tasks: dict[str, set[asyncio.Task[ProofReport]]] = {}
         self._build_generators()
 
@@ -163,12 +162,15 @@ class SuggestionEngine:
             or old.automation_tactics != settings.automation_tactics
         ):
             self._build_generators()
-            self._said.discard("model")
-            self._problem = None
+            self._notices.over("model")
             self.warm_up_model()
         if _session_settings(old) != _session_settings(settings):
             await self.shutdown()  # sessions restart lazily with the new command
+            self._notices.forget("lean:", "verifier:")  # new sessions: their problems are news again
+        for session in self._sessions.values():
+            session.lean.gate.reset()  # a settings change may be the fix: retry at once
         self._forget_all()
+        self._report_idle()
 
     def warm_up_model(self) -> None:
         """Announce the first status: start loading the model in the background (`loading`, then
@@ -187,9 +189,11 @@ class SuggestionEngine:
         self._report_idle()
 
     def _report_idle(self) -> None:
+        for root, session in self._sessions.items():
+            note_lean_health(self._notices, root, session.lean.gate)
         if self._working == 0:
-            if self._problem:
-                self._channel.status(Status.ERROR, self._problem)
+            if self._notices.problem:
+                self._channel.status(Status.ERROR, self._notices.problem)
             else:
                 self._channel.status(Status.READY, "")
 
@@ -201,7 +205,8 @@ class SuggestionEngine:
     async def document_changed(self, uri: str, text: str) -> None:
         self._forget(uri)
         self._documents[uri] = text  # as the editor has it: Lean must see the same lines
-        session = await self._session_for(uri)
+        found = await self._session_for(uri)
+        session = found if isinstance(found, ProjectSession) else None
         # Change handlers run as concurrent tasks: send whatever text is newest *now*, so a slower
         # older handler can never put stale text back into Lean.
         latest = self._documents.get(uri)
@@ -289,8 +294,8 @@ class SuggestionEngine:
         if point is None:
             return SuggestionSet(uri, version, None, note="not a tactic position")
         session = await self._session_for(uri)
-        if session is None:
-            return SuggestionSet(uri, version, point, note="no Lean server for this file", failed=True)
+        if not isinstance(session, ProjectSession):
+            return SuggestionSet(uri, version, point, note=session, failed=True)
         timings: dict[str, float] = {}
         started = time.perf_counter()
         try:
@@ -321,6 +326,7 @@ class SuggestionEngine:
                     request.theorem_name, announce_early,
                 )  # fmt: skip
                 timings["verify"] = _ms_since(mark)
+                note_verifier_health(self._notices, session.project.root, session.verifier)
         except TimeoutError:
             return SuggestionSet(
                 uri, version, point, note="suggestion budget exceeded", timings_ms=timings, failed=True
@@ -369,7 +375,7 @@ class SuggestionEngine:
         candidates: list[Candidate] = []
         for generator, result in zip(generators, results, strict=True):
             if isinstance(result, ModelUnavailable):
-                self._say_once(
+                self._notices.say_once(
                     "model",
                     "warning",
                     f"llmstep: {result} Until then, only the model-free tactics (rfl, simp, omega, …) "
@@ -380,7 +386,7 @@ class SuggestionEngine:
             elif isinstance(result, Exception):
                 # A bug or a crash inside a backend (out of memory mid-generation, …): keep serving.
                 log.error("generation failed", exc_info=result)
-                self._say_once(
+                self._notices.say_once(
                     "model",
                     "warning",
                     f"llmstep: generation failed ({type(result).__name__}: "
@@ -389,10 +395,8 @@ class SuggestionEngine:
             elif isinstance(result, BaseException):
                 raise result
             else:
-                if generator is self.model and "model" in self._said:
-                    self._said.discard("model")  # it works again: a later outage is worth a message
-                    self._problem = None
-                    self._channel.show("info", "llmstep: the model answers again.")
+                if generator is self.model:  # it works (again: a later outage is worth a message)
+                    self._notices.over("model", "llmstep: the model answers again.")
                 candidates.extend(result)
         return merge_ranked(candidates, request.theorem_name, request.rejected)
 
@@ -509,8 +513,8 @@ class SuggestionEngine:
         if point is None:
             return ProofReport(uri, version, None, note="not a tactic position")
         session = await self._session_for(uri)
-        if session is None:
-            return ProofReport(uri, version, point, note="no Lean server for this file")
+        if not isinstance(session, ProjectSession):
+            return ProofReport(uri, version, point, note=session)
         try:
             state, point = await goal_for_point(session.verifier, uri, lines, point)
         except LeanError as err:
@@ -527,10 +531,12 @@ class SuggestionEngine:
 
     # --- Lean sessions -------------------------------------------------------------------------
 
-    async def _session_for(self, uri: str) -> ProjectSession | None:
+    async def _session_for(self, uri: str) -> ProjectSession | str:
+        """The project's session with its Lean server running, or why there is none (at once while
+        the server's restart back-off lasts, `supervisor.py`)."""
         project = project_of(uri, self.settings.project_root)
         if project is None:
-            return None
+            return "no Lean server for this file"
         session = self._sessions.get(project.root)
         if session is None:
             command = project.server_command(self.settings.lean_command)
@@ -538,29 +544,26 @@ class SuggestionEngine:
             documents, verifier = build_verifiers(self.settings, project.root, lean)
             session = ProjectSession(project, lean, verifier, documents)
             self._sessions[project.root] = session
-            for other_uri, text in self._documents.items():
-                if other_uri != uri and _project_root_key(other_uri, self.settings) == project.root:
+            # A copy: other handlers open documents while this one waits for Lean to start.
+            for other_uri in list(self._documents):
+                text = self._documents.get(other_uri)  # the newest text, or None once closed
+                if (
+                    text is not None
+                    and other_uri != uri
+                    and _project_root_key(other_uri, self.settings) == project.root
+                ):
                     with contextlib.suppress(LeanError):
                         await lean.sync(other_uri, text)
         try:
             await session.lean.ensure_started()
         except LeanNotFound as err:
-            self._say_once(f"lean:{project.root}", "error", f"llmstep: {err}")
-            return None
+            self._notices.say_once(f"lean:{project.root}", "error", f"llmstep: {err}")
+            return str(err)
         except (LeanError, OSError) as err:
-            self._say_once(
-                f"lean:{project.root}",
-                "error",
-                f"llmstep: the Lean server for {project.root} did not start: {err}",
-            )
-            return None
-        if f"lean:{project.root}" in self._said:
-            # It starts again (a slow first start, a fixed toolchain): the error status must not
-            # outlive the problem, and a later failure is worth a message again.
-            self._said.discard(f"lean:{project.root}")
-            if self._problem_topic == f"lean:{project.root}":
-                self._problem = None
-            self._channel.show("info", f"llmstep: the Lean server for {project.root} is running now.")
+            # One failure is retried quietly; a few in a row are told once, with Lean's stderr.
+            if session.lean.gate.broken:
+                self._notices.say_once(f"lean:{project.root}", "error", session.lean.broken_report())
+            return f"the Lean server is not running: {str(err).splitlines()[0]}"
         return session
 
     async def shutdown(self) -> None:
@@ -575,14 +578,6 @@ class SuggestionEngine:
         for session in self._sessions.values():
             session.lean.kill()
             session.verifier.close()
-
-    def _say_once(self, topic: str, severity: str, message: str) -> None:
-        if topic in self._said:
-            return
-        self._said.add(topic)
-        self._problem, self._problem_topic = message, topic
-        log.log(logging.ERROR if severity == "error" else logging.WARNING, "%s", message)
-        self._channel.show(severity, message)
 
 
 _SEARCH_NOTES = {

@@ -1,4 +1,4 @@
-"""pygls' LSP protocol with three gaps closed (pygls 2.1):
+"""pygls' LSP protocol with its gaps closed (pygls 2.1):
 
 - finished notification handlers are forgotten. pygls keeps the future of every async (and
   generator) handler in `_request_futures`, under a fresh uuid for notifications, and only a
@@ -10,6 +10,11 @@
 - before `initialize`, requests are refused with ServerNotInitialized and notifications other
   than `exit` are dropped, as the LSP specification asks. pygls ran them, so a `didOpen` sent
   too early would start a Lean server with the default settings, not the client's;
+- after `shutdown`, requests are answered with InvalidRequest (LSP 3.17, "Shutdown Request": "If a
+  server receives requests after a shutdown request those requests should error with
+  InvalidRequest"). pygls dropped them unanswered, and the client waited forever;
+- a second `initialize` is refused with InvalidRequest ("The initialize request may only be sent
+  once") and changes nothing. pygls ran it again: a new workspace lost every open document.
 - pygls's own copies of the documents are not kept: it splits lines with `str.splitlines` (U+2028,
   U+0085, … end a line there, not in LSP), so an incremental change lands on the wrong line. The
   server mirrors documents in `llmstep_lsp.text.documents.DocumentStore` instead;
@@ -22,8 +27,9 @@ from __future__ import annotations
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcServerNotInitialized
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidRequest, JsonRpcServerNotInitialized
 from pygls.protocol import LanguageServerProtocol, lsp_method
+from pygls.protocol.json_rpc import RPCRequest
 
 
 class LlmstepProtocol(LanguageServerProtocol):
@@ -34,6 +40,10 @@ class LlmstepProtocol(LanguageServerProtocol):
         # done-callback: `lsp_shutdown` cancels the pending futures while iterating over them.
         for msg_id in [key for key, future in self._request_futures.items() if future.done()]:
             del self._request_futures[msg_id]
+        if self._shutdown and isinstance(message, RPCRequest):
+            error = JsonRpcInvalidRequest(f"'{message.method}' after 'shutdown'")
+            self._send_response(message.id, None, error.to_response_error())
+            return
         super().handle_message(message)
 
     def structure_message(self, data: dict[str, Any]) -> Any:
@@ -50,6 +60,10 @@ class LlmstepProtocol(LanguageServerProtocol):
             raise
 
     def _handle_request(self, msg_id: Any, method_name: str, params: Any) -> None:
+        if method_name == types.INITIALIZE and self._initialize_received:
+            again = JsonRpcInvalidRequest("'initialize' may only be sent once")
+            self._send_response(msg_id, None, again.to_response_error())
+            return
         if method_name == types.INITIALIZE:
             self._initialize_received = True
         elif not self._initialize_received:

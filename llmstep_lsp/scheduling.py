@@ -11,6 +11,7 @@ the editor ask again: the lightbulb appears without the user moving the cursor.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable
 
 from llmstep_lsp.engine import SuggestionEngine, SuggestionSet
@@ -21,7 +22,8 @@ DEBOUNCE_S = 0.15
 class SuggestionScheduler:
     def __init__(self, engine: SuggestionEngine) -> None:
         self.engine = engine
-        self._tickets: dict[str, int] = {}
+        self._tickets: dict[str, int] = {}  # uri -> the newest request's ticket
+        self._next_ticket = itertools.count(1)  # never reused, even after `forget`
 
     async def request(
         self, uri: str, version: int, text: str, line: int, current_version: Callable[[], int | None]
@@ -30,10 +32,10 @@ class SuggestionScheduler:
         if (hit := self.engine.cached(uri, version, line)) is not None:
             return hit
         if not self.engine.in_flight(uri, version, line):
-            ticket = self._tickets[uri] = self._tickets.get(uri, 0) + 1
+            ticket = self._tickets[uri] = next(self._next_ticket)
             await asyncio.sleep(DEBOUNCE_S)
-            if self._tickets[uri] != ticket or current_version() != version:
-                return None  # the cursor moved on, or the text changed: not worth computing
+            if self._tickets.get(uri) != ticket or current_version() != version:
+                return None  # the cursor moved on, the text changed or was closed: not worth computing
         wait_s = self.engine.settings.code_action_wait_ms / 1000
         try:
             return await asyncio.wait_for(self.engine.suggest(uri, version, text, line), wait_s)

@@ -14,6 +14,7 @@ from pygls.lsp.server import LanguageServer
 from llmstep_lsp import __version__
 from llmstep_lsp.client_shapes import ClientShapes
 from llmstep_lsp.engine import ProofMode, ProofReport, SuggestionEngine, SuggestionSet
+from llmstep_lsp.lifecycle import Lifecycle
 from llmstep_lsp.logs import configure_logging
 from llmstep_lsp.lsp_protocol import LlmstepProtocol
 from llmstep_lsp.protocol import (
@@ -65,6 +66,7 @@ class LlmstepServer(LanguageServer):
         self.hints: dict[str, types.Diagnostic] = {}  # uri -> the published hint diagnostic
         self._loading_token: str | None = None
         self.proof_tasks: dict[str, asyncio.Task[ProofReport]] = {}  # progress token -> task
+        self.lifecycle = Lifecycle()
 
     def show(self, severity: str, message: str) -> None:
         self.window_show_message(types.ShowMessageParams(type=_SEVERITY[severity], message=message))
@@ -211,6 +213,7 @@ def build_server(settings: Settings) -> LlmstepServer:
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: LlmstepServer, params: types.InitializeParams) -> None:
+        ls.lifecycle.watch_client(params.process_id)
         # pygls negotiated the encoding (the client's first preference it supports, else UTF-16)
         # and announces it; every column we read or write is in it.
         ls.documents.encoding = as_encoding(ls.workspace.position_encoding)
@@ -327,7 +330,12 @@ def build_server(settings: Settings) -> LlmstepServer:
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: LlmstepServer, params: None) -> None:
+        ls.lifecycle.shutdown_received = True
         await ls.engine.shutdown()
+
+    @server.feature(types.EXIT)
+    def exit(ls: LlmstepServer, params: None) -> None:
+        ls.lifecycle.terminate(ls.lifecycle.exit_code, "the editor sent 'exit'")
 
     return server
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from tests.conftest import EXAMPLES_SCRIPT, REPO
+from tests.conftest import EXAMPLES_SCRIPT, REPO, fake_lean_command
 from tests.lsp_helpers import (
     SERVER_CONFIG,
     code_actions_at,
@@ -22,6 +23,7 @@ from tests.lsp_helpers import (
     proof_line,
     start_session,
 )
+from tests.support.cli import run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -293,12 +295,9 @@ async def test_an_edit_while_the_repl_loads_its_header_does_not_restart_the_load
     assert len(starts(repl_state)) == 1  # the load begun for version 1 served version 2
 
 
-async def test_with_several_goals_closing_the_main_one_is_valid_with_the_others_left(
-    client: LanguageClient, lean_project: Path, fake_state: Path, repl_state: Path, tmp_path: Path
-) -> None:
-    """The REPL's proof state holds the main goal only; the goals the Lean server reports after it
-    still count, so both verifiers say the same."""
-    script = tmp_path / "two_goals.json"
+def two_goals_script(directory: Path) -> Path:
+    """`both : 2 = 2 ∧ 3 = 3`: `constructor` leaves two goals, each closed by `rfl`."""
+    script = directory / "two_goals.json"
     goals = ["case left\n⊢ 2 = 2", "case right\n⊢ 3 = 3"]
     script.write_text(
         json.dumps(
@@ -313,6 +312,15 @@ async def test_with_several_goals_closing_the_main_one_is_valid_with_the_others_
             }
         )
     )
+    return script
+
+
+async def test_with_several_goals_closing_the_main_one_is_valid_with_the_others_left(
+    client: LanguageClient, lean_project: Path, fake_state: Path, repl_state: Path, tmp_path: Path
+) -> None:
+    """The REPL's proof state holds the main goal only; the goals the Lean server reports after it
+    still count, so both verifiers say the same."""
+    script = two_goals_script(tmp_path)
     path = lean_project / "Both.lean"
     text = "theorem both : 2 = 2 ∧ 3 = 3 := by\n  constructor\n  sorry\n"
     path.write_text(text)
@@ -335,3 +343,28 @@ async def test_with_several_goals_closing_the_main_one_is_valid_with_the_others_
     repl = [a.title for a in await code_actions_at(client, uri, 2, 2)]
     assert repl == shadow
     assert {i.get("tactic") for _, i in repl_inputs(repl_state)} >= {"rfl", "simp", "norm_num"}
+
+
+def test_proof_search_with_the_repl_closes_every_goal_not_just_the_first(
+    lean_project: Path, fake_state: Path, repl_state: Path, tmp_path: Path
+) -> None:
+    """The search checks steps at points where the cursor never was (after `constructor`): the REPL
+    verifier must be given that point's goals, or closing the first goal looks like a whole proof
+    (it accepted `constructor; rfl` here)."""
+    script = two_goals_script(tmp_path)
+    path = lean_project / "Both.lean"
+    path.write_text("theorem both : 2 = 2 ∧ 3 = 3 := by\n  sorry\n")
+    repl = [sys.executable, str(FAKE_REPL), "--script", str(script), "--state-dir", str(repl_state)]
+    settings = {"model": "", "automationTactics": ["constructor", "rfl"], "verifier": "repl"}
+    result = run_cli(
+        "prove",
+        f"{path}:2:3",
+        "--json",
+        "--settings",
+        json.dumps({**settings, "replCommand": repl}),
+        "--lean-command",
+        shlex.join(fake_lean_command(fake_state, script=script)),
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["proofs"] == ["  constructor\n  rfl\n  rfl"]
+    assert any(i.get("tactic") == "rfl" for _, i in repl_inputs(repl_state)), "the REPL checked the steps"

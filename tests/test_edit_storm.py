@@ -26,7 +26,7 @@ from tests.lsp_helpers import (
     proof_line,
     start_session,
 )
-from tests.support.processes import parent_of, rss_kib
+from tests.support.processes import rss_kib, sidecar_of
 
 pytestmark = pytest.mark.e2e
 
@@ -128,7 +128,7 @@ async def test_an_edit_storm_ends_with_the_right_suggestions_and_flat_memory(
     storm(document, WARM_UP_CHANGES, ask)
     await asyncio.gather(*(task for _, task in answers))
     lean_pid = int((fake_state / "starts.log").read_text().split()[0])
-    sidecar = parent_of(lean_pid)
+    sidecar = sidecar_of(lean_pid)
     assert sidecar is not None
     rss_before = rss_kib(sidecar)
     sent_before = len((fake_state / "received.jsonl").read_text().splitlines())

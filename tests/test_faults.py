@@ -24,7 +24,7 @@ from tests.lsp_helpers import (
     proof_line,
     start_session,
 )
-from tests.support.processes import alive, parent_of, wait_until_none_mention
+from tests.support.processes import alive, sidecar_of, wait_until_none_mention
 
 pytestmark = pytest.mark.e2e
 
@@ -171,7 +171,7 @@ async def test_a_hung_lean_server_is_restarted(
     await shut_down_and_check_no_orphan(client, fake_state)
 
 
-async def test_a_lean_server_too_slow_to_start_is_reported_then_retried(
+async def test_a_lean_server_too_slow_to_start_once_is_retried_quietly(
     client: LanguageClient, lean_project: Path, fake_state: Path
 ) -> None:
     await start_session(
@@ -187,12 +187,11 @@ async def test_a_lean_server_too_slow_to_start_is_reported_then_retried(
     )
     text, uri = open_examples(client, lean_project)
     line = proof_line(text, "two_eq_two", 1)
-    # Opening the file started a server that did not answer in time: the user is told once, and
-    # the next request starts a fresh one, fast enough this time.
+    # Opening the file started a server that did not answer in time; one failure is retried at
+    # once (supervisor.py), fast enough this time: nothing to tell the user.
     assert await suggestions(client, uri, line, 1) == TWO_EQ_TWO_TITLES
-    shown = [m.message for m in client.messages if "did not start" in m.message]
-    assert len(shown) == 1, client.messages
-    assert client.statuses[-1] == "ready", "the start failure is over: no error status any more"  # type: ignore[attr-defined]
+    assert [m.message for m in client.messages if m.type == types.MessageType.Error] == []
+    assert client.statuses[-1] == "ready"  # type: ignore[attr-defined]
     assert len(starts(fake_state)) == 2
     assert not alive(starts(fake_state)[0])
     await shut_down_and_check_no_orphan(client, fake_state)
@@ -205,7 +204,7 @@ async def test_no_lean_server_outlives_a_killed_sidecar(
     text, uri = open_examples(client, lean_project)
     assert await suggestions(client, uri, proof_line(text, "two_eq_two", 1), 1) == TWO_EQ_TWO_TITLES
     lean = starts(fake_state)[0]
-    sidecar = parent_of(lean)
+    sidecar = sidecar_of(lean)
     assert sidecar is not None and alive(sidecar)
     os.kill(sidecar, signal.SIGKILL)
     client.shut_down_by_test = True  # type: ignore[attr-defined]

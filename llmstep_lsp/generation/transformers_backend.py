@@ -6,7 +6,8 @@ thread, with the device and dtype chosen for the machine (overridable). Causal s
 the prompt once and shares its KV cache across all samples; each step also checks guessed next
 tokens (`guesses.py`), so a sample can advance several tokens a step; each sample stops on its own
 at EOS or at a stop string (end of line), and finished samples leave the batch. Generation runs in a
-thread so the event loop keeps serving; a cancelled request stops the loop at its next token.
+thread so the event loop keeps serving; a cancelled request stops the loop at its next token, and
+the next model call waits until that thread has returned (`threads.py`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from llmstep_lsp.generation.gguf import pretrained_source
 from llmstep_lsp.generation.guesses import LONGEST_NGRAM, NgramGuesser, RecentOutputs
 from llmstep_lsp.generation.presets import GenerationConfig
 from llmstep_lsp.generation.ranking import from_samples
+from llmstep_lsp.generation.threads import run_to_the_end
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +83,10 @@ class TransformersGenerator:
             context = tail_in_tokens(loaded.tokenizer, request.context, self.config.context_tokens)
         prompt = self.config.format.render(request, context)
         stop = threading.Event()
-        async with self._generate_lock:
-            try:
-                samples = await asyncio.to_thread(
-                    self._sample, loaded, prompt, request.prefix, request.num_samples, stop
-                )
-            except asyncio.CancelledError:
-                stop.set()  # the thread notices at its next token
-                raise
+        async with self._generate_lock:  # held until the thread returns, even when cancelled
+            samples = await run_to_the_end(
+                stop, self._sample, loaded, prompt, request.prefix, request.num_samples, stop
+            )
         tactic_of = self.config.format.tactic_from
         tactics = [(tactic_of(text, request), mean, total) for text, mean, total in samples]
         return from_samples(
@@ -110,13 +108,9 @@ class TransformersGenerator:
         n = (request.num_samples or c.num_samples) if c.temperature > 0 else 1
         halt = threading.Event()
         async with self._generate_lock:
-            try:
-                samples = await asyncio.to_thread(
-                    sample_causal, loaded, prompt, n, c.temperature, max_tokens, stop, halt
-                )
-            except asyncio.CancelledError:
-                halt.set()
-                raise
+            samples = await run_to_the_end(
+                halt, sample_causal, loaded, prompt, n, c.temperature, max_tokens, stop, halt
+            )
         return [(text, mean) for text, mean, _ in samples]
 
     def _sample(

@@ -15,14 +15,23 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from llmstep_lsp.lean.errors import CONTENT_MODIFIED, LeanResponseError, LeanServerDied, LeanTimeout
-from llmstep_lsp.lean.project import LeanProject
+from llmstep_lsp.lean.errors import (
+    CONTENT_MODIFIED,
+    LeanError,
+    LeanResponseError,
+    LeanServerDied,
+    LeanTimeout,
+    LeanUnavailable,
+)
+from llmstep_lsp.lean.project import PROJECT_MARKERS, LeanProject
 from llmstep_lsp.lean.transport import LeanTransport
+from llmstep_lsp.supervisor import RestartGate
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_ATTEMPTS = 3
+REPORTED_STDERR_LINES = 12
 # Goal reads that time out this many times in a row mean the server is hung, not slow.
 HUNG_AFTER_TIMEOUTS = 2
 
@@ -94,6 +103,11 @@ class LeanClient:
         self._last_version: dict[str, int] = {}  # survives close/reopen: versions stay monotonic
         self._start_lock = asyncio.Lock()
         self._goal_timeouts = 0
+        # Restarts with memory: kept for this client's life, reset by edits of the project files.
+        self.gate = RestartGate(
+            f"the Lean server for {project.root}", watched=[project.root / m for m in PROJECT_MARKERS]
+        )
+        self._failed_stderr = ""  # the last failed start's stderr tail
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -102,9 +116,36 @@ class LeanClient:
         return self._transport.pid if self._transport else None
 
     async def ensure_started(self) -> None:
+        """Start the server unless it runs. Raises `LeanUnavailable` at once while the restart
+        back-off lasts (`supervisor.py`), else what the start raised (`LeanError`, `OSError`)."""
         async with self._start_lock:
-            if self._transport is None or not self._transport.alive:
+            if self._transport is not None and self._transport.alive:
+                return
+            if self._transport is not None and self._transport.death is not None:
+                self.gate.exited(str(self._transport.death))
+            if (reason := self.gate.wait_reason()) is not None:
+                raise LeanUnavailable(reason)
+            try:
                 await self._start_fresh()
+            except (LeanError, OSError) as err:
+                tail = self._failed_stderr
+                detail = str(err)
+                if tail and tail not in detail:
+                    detail += f"\n--- Lean server stderr (last lines) ---\n{tail}"
+                self.gate.start_failed(detail)
+                raise
+            self.gate.started()
+
+    def broken_report(self) -> str:
+        """What to tell the user once the server counts as broken: what it printed, and the fix."""
+        lines = self.gate.last_error.splitlines()
+        shown = "\n".join([lines[0], *lines[1:][-REPORTED_STDERR_LINES:]]) if lines else ""
+        return (
+            f"llmstep: the Lean server for {self.project.root} failed {self.gate.failures} times in a "
+            f"row; it is retried less and less often. {shown}\nFix: run `llmstep-lsp doctor "
+            f"{self.project.root}`; check lean-toolchain and the lakefile (editing them, or the "
+            "settings, retries at once). Until then nothing can be suggested in this project."
+        )
 
     async def restart(self) -> None:
         """Kill the server (e.g. hung) and start a fresh one with every document reopened."""
@@ -147,6 +188,7 @@ class LeanClient:
         except BaseException:
             transport.kill()
             await transport.close(grace_s=0.2)
+            self._failed_stderr = transport.stderr_tail
             raise
         self._transport = transport
         self.server_info = (result or {}).get("serverInfo") or {}
@@ -269,7 +311,7 @@ class LeanClient:
             if document.worker_crashed:
                 await self._did_change(uri, document)  # a crashed worker only comes back on didChange
             try:
-                return await ask(self._transport)
+                answer = await ask(self._transport)
             except LeanServerDied:
                 if attempt == MAX_ATTEMPTS:
                     raise
@@ -282,6 +324,9 @@ class LeanClient:
                     await self._did_change(uri, self._documents[uri])
                 log.info("retrying after %s", err)
                 await asyncio.sleep(0.05 * attempt)
+            else:
+                self.gate.answered()
+                return answer
         raise AssertionError("unreachable")
 
     # --- notifications -------------------------------------------------------------------------

@@ -54,3 +54,8 @@ class LeanResponseError(LeanError):
 
 class LeanNotFound(LeanError):
     """The Lean server command is not installed / not on PATH."""
+
+
+class LeanUnavailable(LeanError):
+    """No start is attempted now: the server failed to start or died soon after, recently and
+    repeatedly (`supervisor.RestartGate`); the message says how often and when the next try is."""

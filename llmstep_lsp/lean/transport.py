@@ -1,8 +1,8 @@
 """JSON-RPC over the stdio of a Lean server child process.
 
 Responsibilities, and nothing else:
-- spawn the child in its own process group (so shutdown can kill `lake serve` *and* the
-  `lean --server` / `lean --worker` processes under it) and keep a bounded tail of its stderr;
+- spawn the child in its own process group (`children.py`: so shutdown can kill `lake serve` *and*
+  the `lean --server` / `lean --worker` processes under it) and keep a bounded tail of its stderr;
 - frame messages (`Content-Length`), classify incoming ones by the presence of `method` — the
   server's own request ids can equal ours — and answer server requests (`result: null`);
 - give every request a deadline; on timeout *and* on task cancellation send `$/cancelRequest`;
@@ -18,15 +18,12 @@ import contextlib
 import itertools
 import json
 import logging
-import os
-import shutil
-import signal
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from jsonrpcclient import Error, Ok, notification, parse, request
 
+from llmstep_lsp.children import find_executable, kill_group, spawn
 from llmstep_lsp.lean.errors import LeanNotFound, LeanResponseError, LeanServerDied, LeanTimeout
 
 log = logging.getLogger(__name__)
@@ -55,6 +52,11 @@ class LeanTransport:
         return self._process is not None and self._dead is None
 
     @property
+    def death(self) -> LeanServerDied | None:
+        """Why the server is dead (with its last stderr lines); None while it runs."""
+        return self._dead
+
+    @property
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
@@ -63,22 +65,14 @@ class LeanTransport:
         return "\n".join(self._stderr_tail)
 
     async def start(self) -> None:
-        executable = _find_executable(self.command[0], self.cwd)
+        executable = find_executable(self.command[0], self.cwd)
         if executable is None:
             raise LeanNotFound(
                 f"cannot start the Lean server: '{self.command[0]}' was not found on PATH. "
                 "Install Lean with elan (https://lean-lang.org/install) or set 'leanCommand'."
             )
         try:
-            self._process = await asyncio.create_subprocess_exec(
-                *_dying_with_us([executable, *self.command[1:]]),
-                cwd=self.cwd,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-                limit=MAX_MESSAGE_BYTES,
-            )
+            self._process = await spawn(executable, self.command[1:], self.cwd, MAX_MESSAGE_BYTES)
         except FileNotFoundError as err:
             raise LeanNotFound(f"cannot start the Lean server: {err}") from err
         log.info(
@@ -136,10 +130,8 @@ class LeanTransport:
 
     def kill(self) -> None:
         """Kill the child's whole process group (no orphan `lean --worker` survives)."""
-        if self._process is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._process.pid, signal.SIGKILL)
+        if self._process is not None:
+            kill_group(self._process.pid)
 
     async def _send(self, message: dict[str, Any]) -> None:
         assert self._process is not None and self._process.stdin is not None
@@ -214,6 +206,7 @@ class LeanTransport:
         if self._dead is None:
             self._dead = LeanServerDied(reason, self.stderr_tail)
             log.log(logging.INFO if self._closing else logging.WARNING, "%s", self._dead)
+            self.kill()  # what is left of its group (workers of a crashed watchdog) is of no use
         self._fail_pending(self._dead)
 
     def _fail_pending(self, error: Exception) -> None:
@@ -244,32 +237,3 @@ async def _read_message(reader: asyncio.StreamReader) -> dict[str, Any] | None:
     if not isinstance(message, dict):
         raise ValueError("message is not a JSON object")
     return message
-
-
-def _find_executable(command: str, cwd: str) -> str | None:
-    """`command` as a path (relative ones from `cwd`), or found on PATH; None if there is none."""
-    if os.sep in command:
-        path = os.path.join(cwd, command)
-        return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
-    return shutil.which(command)
-
-
-# The Lean server must die with the sidecar, even when the sidecar is SIGKILLed: Linux's
-# PR_SET_PDEATHSIG, set in the child before it execs Lean. Not with `preexec_fn`: that runs Python
-# in the forked child and, worse, every `os.register_at_fork` hook in the parent, and those hooks
-# (filelock's, imported by transformers) deadlock with the thread loading the model. Popen then
-# waits for good and the whole server freezes (seen in CI; 2 runs in 3 in a standalone repro).
-# A small fresh interpreter sets the flag and execs Lean instead: same pid, same process group.
-_PDEATHSIG_EXEC = """\
-import ctypes, os, signal, sys
-ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-if os.getppid() != int(sys.argv[1]):
-    sys.exit("llmstep-lsp exited before the Lean server started")
-os.execv(sys.argv[2], sys.argv[2:])
-"""
-
-
-def _dying_with_us(command: list[str]) -> list[str]:
-    if sys.platform != "linux":
-        return command
-    return [sys.executable, "-I", "-S", "-c", _PDEATHSIG_EXEC, str(os.getpid()), *command]

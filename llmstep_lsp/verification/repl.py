@@ -21,9 +21,10 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from llmstep_lsp.children import find_executable, kill_group, spawn
 from llmstep_lsp.lean.client import GoalState
-from llmstep_lsp.lean.transport import _dying_with_us, _find_executable
 from llmstep_lsp.proofpoint import SuggestionPoint, enclosing_declaration
+from llmstep_lsp.supervisor import RestartGate
 from llmstep_lsp.verification.lean_search import is_search_tactic
 from llmstep_lsp.verification.verifier import CheckResult, Verdict, VerdictCache, Verifier, confirmed
 
@@ -99,18 +100,10 @@ class ReplProcess:
 
     @classmethod
     async def start(cls, command: Sequence[str], cwd: str, header: str) -> ReplProcess:
-        executable = _find_executable(command[0], cwd)
+        executable = find_executable(command[0], cwd)
         if executable is None:
             raise ReplError(f"cannot start the REPL: '{command[0]}' was not found (setting 'replCommand')")
-        process = await asyncio.create_subprocess_exec(
-            *_dying_with_us([executable, *command[1:]]),
-            cwd=cwd,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            limit=MAX_ANSWER_BYTES,
-        )
+        process = await spawn(executable, command[1:], cwd, MAX_ANSWER_BYTES)
         repl = cls(process, header)
         log.info("started REPL pid=%s for header %r", process.pid, header)
         try:
@@ -211,10 +204,9 @@ class ReplProcess:
         await self._process.wait()
 
     def kill(self) -> None:
+        """Kill its whole process group (`children.py`); it is never leased again."""
         self._broken = True
-        if self._process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self._process.kill()
+        kill_group(self._process.pid)
         self._stderr.cancel()
 
     async def _drain_stderr(self) -> None:
@@ -243,6 +235,9 @@ class ReplPool:
         )
         self._started: list[ReplProcess] = []
         self._starting: set[asyncio.Task[ReplProcess]] = set()
+        # Restarts with memory (supervisor.py) for starts: a process that cannot start or load its
+        # header. A process that dies later is replaced at once: a candidate can crash Lean.
+        self.gate = RestartGate(f"the REPL ({' '.join(self.command)})")
 
     def processes(self) -> list[ReplProcess]:
         """Every live process (free or leased)."""
@@ -267,7 +262,11 @@ class ReplPool:
     async def _start(self, header: str, slots: asyncio.Queue[ReplProcess | None]) -> ReplProcess:
         """A fresh process for the slot taken from `slots`. If the check that needed it is cancelled
         (an edit), loading goes on and the process fills the slot: with Mathlib the header takes
-        seconds, and edits while typing would otherwise restart it again and again."""
+        seconds, and edits while typing would otherwise restart it again and again.
+        Raises ReplError at once while the gate's back-off lasts."""
+        if (reason := self.gate.wait_reason()) is not None:
+            slots.put_nowait(None)
+            raise ReplError(reason)
         task = asyncio.create_task(ReplProcess.start(self.command, self.cwd, header))
         self._starting.add(task)
         task.add_done_callback(self._starting.discard)
@@ -277,18 +276,28 @@ class ReplPool:
         except asyncio.CancelledError:
             task.add_done_callback(lambda done: slots.put_nowait(self._started_from(done)))
             raise
-        except BaseException:
+        except BaseException as err:
             task.cancel()
             slots.put_nowait(None)
+            if isinstance(err, ReplError | OSError | TimeoutError):
+                self.gate.start_failed(str(err) or f"no answer within {self.start_timeout_s:g} s")
             raise
         self._started.append(process)
+        self._start_succeeded()
         return process
 
+    def _start_succeeded(self) -> None:
+        self.gate.reset()  # it starts: a failure spell (if any) is over
+
     def _started_from(self, task: asyncio.Task[ReplProcess]) -> ReplProcess | None:
-        if task.cancelled() or task.exception() is not None:
+        if task.cancelled():
+            return None
+        if (error := task.exception()) is not None:
+            self.gate.start_failed(str(error))
             return None
         process = task.result()
         self._started.append(process)
+        self._start_succeeded()
         return process
 
     def _slots_for(self, header: str) -> asyncio.Queue[ReplProcess | None]:
@@ -325,18 +334,16 @@ class ReplVerifier(VerdictCache):
         self._goals = goals
         self.pool = pool
         self.verify_timeout_s = verify_timeout_s
-        # Goals at a point as the Lean server reported them: the REPL's proof state holds only the
-        # first, so the others still count when deciding whether a candidate closes everything.
-        self._goals_at: collections.OrderedDict[tuple[str, int], tuple[str, ...]] = collections.OrderedDict()
 
     async def goal_at(self, uri: str, lines: list[str], point: SuggestionPoint) -> GoalState | None:
-        state = await self._goals.goal_at(uri, lines, point)
-        if state is not None:
-            self._goals_at[_point_key(lines, point)] = state.goals
-            _trim_goals(self._goals_at)
-        return state
+        return await self._goals.goal_at(uri, lines, point)
 
-    async def check(self, lines: list[str], point: SuggestionPoint, tactic: str) -> CheckResult:
+    async def check(
+        self, lines: list[str], point: SuggestionPoint, goals: tuple[str, ...], tactic: str
+    ) -> CheckResult:
+        """The REPL's verdict. Its proof state holds the main goal only, so the other `goals` (as
+        the caller got them from the Lean server: at the cursor, or after a search path) still count
+        when deciding whether the candidate closes everything."""
         probe = repl_probe(lines, point)
         if probe is None:
             return CheckResult(tactic, Verdict.UNKNOWN, error="no enclosing declaration for the REPL")
@@ -360,10 +367,21 @@ class ReplVerifier(VerdictCache):
         except (ReplError, OSError, TimeoutError) as err:
             log.info("no REPL verdict for %r: %s", tactic, err)
             return CheckResult(tactic, Verdict.UNKNOWN, error=str(err))
-        result = verdict_of(tactic, answer, self._goals_at.get(_point_key(lines, point), ())[1:])
+        result = verdict_of(tactic, answer, goals[1:])
         if result.verdict is not Verdict.CLOSES or is_search_tactic(tactic):  # "Completed" sees the
             return result  # proof term only; `#print axioms` also sees lemmas proved by sorry
         return confirmed(result, await self._goals.sorry_check(lines, point, tactic))
+
+    def problem(self) -> str | None:
+        """What to tell the user while the REPL cannot be started (a few failures in a row)."""
+        gate = self.pool.gate
+        if not gate.broken:
+            return None
+        why = gate.last_error.partition("\n")[0]
+        return (
+            f"llmstep: {gate.what} failed to start {gate.failures} times in a row: {why}\nFix: run "
+            "`llmstep-lsp doctor` (it checks 'replCommand'), or set 'verifier' to \"lean-server\"."
+        )
 
     def close(self) -> None:
         self.pool.close()
@@ -388,13 +406,3 @@ def verdict_of(tactic: str, answer: dict[str, Any], other_goals: tuple[str, ...]
         return CheckResult(tactic, verdict, error=status, infos=infos)
     goals = (*[str(g) for g in answer.get("goals") or []], *other_goals)
     return CheckResult(tactic, Verdict.VALID if goals else Verdict.CLOSES, goals_after=goals, infos=infos)
-
-
-def _point_key(lines: list[str], point: SuggestionPoint) -> tuple[str, int]:
-    before = "\n".join(lines[: point.line])
-    return hashlib.sha256(before.encode()).hexdigest(), point.line
-
-
-def _trim_goals(cache: collections.OrderedDict[tuple[str, int], tuple[str, ...]]) -> None:
-    while len(cache) > STATES_PER_PROCESS:
-        cache.popitem(last=False)

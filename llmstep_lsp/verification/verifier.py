@@ -78,12 +78,19 @@ class CandidateVerifier(Protocol):
     async def goal_at(self, uri: str, lines: list[str], point: SuggestionPoint) -> GoalState | None:
         """The tactic state at the suggestion point (None: not in a tactic block)."""
 
-    async def check(self, lines: list[str], point: SuggestionPoint, tactic: str) -> CheckResult:
-        """Lean's verdict on `tactic` at the point (UNKNOWN: no verdict, never shown)."""
+    async def check(
+        self, lines: list[str], point: SuggestionPoint, goals: tuple[str, ...], tactic: str
+    ) -> CheckResult:
+        """Lean's verdict on `tactic` at the point, where Lean reported `goals` (all of them, main
+        first); UNKNOWN: no verdict, never shown. A verifier that sees only the main goal (the REPL)
+        needs the others to tell "closes the goal" from "closes everything"."""
 
     def cached_verdict(self, key: VerdictKey) -> CheckResult | None: ...
 
     def remember(self, key: VerdictKey, result: CheckResult) -> None: ...
+
+    def problem(self) -> str | None:
+        """What to tell the user (once) while the verifier cannot work; None when it can."""
 
     def close(self) -> None:
         """Stop whatever processes the verifier owns besides the Lean server."""
@@ -96,7 +103,7 @@ async def cached_check(
     says whether Lean was asked."""
     if (hit := verifier.cached_verdict(key)) is not None:
         return hit, False
-    result = await verifier.check(lines, point, tactic)
+    result = await verifier.check(lines, point, key[1], tactic)
     verifier.remember(key, result)
     return result, True
 
@@ -135,6 +142,9 @@ class Verifier(VerdictCache):
         self.goal_timeout_s = goal_timeout_s
         self.verify_timeout_s = verify_timeout_s
 
+    def problem(self) -> str | None:
+        return None  # the Lean server's problems are the engine's (`LeanClient.gate`)
+
     def close(self) -> None:
         pass  # the shadow documents live and die with the Lean server
 
@@ -151,7 +161,11 @@ class Verifier(VerdictCache):
             version = await self.lean.sync(shadow, goal_probe_text(through_declaration(lines, point), point))
             return await self.lean.plain_goal(shadow, version, point.line, column, self.goal_timeout_s)
 
-    async def check(self, lines: list[str], point: SuggestionPoint, tactic: str) -> CheckResult:
+    async def check(
+        self, lines: list[str], point: SuggestionPoint, goals: tuple[str, ...], tactic: str
+    ) -> CheckResult:
+        """The verdict from a shadow document: Lean itself reports every goal left, so `goals` is
+        not needed."""
         async with self.shadows.lease() as shadow:  # waiting for a free slot is not part of the deadline
             try:
                 async with asyncio.timeout(self.verify_timeout_s):

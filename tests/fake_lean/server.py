@@ -265,9 +265,44 @@ class FakeLean:
         body = b"\xff\xfe{not json"
         self.transport.outbox.put(b"Content-Length: %d\r\n\r\n" % len(body) + body + b"\x00garbage\r\n")
 
+    def spawn_busy_worker(self) -> None:
+        """Like a `lean --worker` stuck in a long elaboration (reference §1: workers are children of
+        the watchdog, in its process group, sharing its stderr): it reads no pipe and ignores
+        SIGTERM/SIGHUP/SIGINT, so only SIGKILL of its group ends it."""
+        code = (
+            "import signal, sys, time\n"
+            "for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):\n"
+            "    signal.signal(s, signal.SIG_IGN)\n"
+            "sys.stdout.write('ready\\n'); sys.stdout.flush()\n"
+            "time.sleep(3600)\n"
+        )
+        import subprocess  # only this knob needs it
+
+        worker = subprocess.Popen(
+            [sys.executable, "-c", code, "--fake-lean-worker", self.args.state_dir or ""],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+        )
+        assert worker.stdout is not None
+        worker.stdout.readline()  # its signal dispositions are set: it is as stubborn as it gets
+        self._append("workers.log", str(worker.pid))
+
+    def toolchain_is_broken(self) -> bool:
+        """With --broken-if-toolchain TEXT, only a `lean-toolchain` (in the cwd, the project root)
+        containing TEXT breaks the server: fixing that file fixes it, as with a real toolchain."""
+        if self.args.broken_if_toolchain is None:
+            return True
+        try:
+            with open("lean-toolchain", encoding="utf-8") as f:
+                return self.args.broken_if_toolchain in f.read()
+        except OSError:
+            return False
+
     async def serve(self) -> None:
         if self.args.faults_first_start_only and self.args.state_dir:
             self.faults_armed = self._first_start()
+        if self.args.busy_worker:
+            self.spawn_busy_worker()
         self._append("starts.log", str(os.getpid()))
         msg = await self.next_message()
         if msg.get("method") != "initialize" or "id" not in msg:
@@ -280,6 +315,12 @@ class FakeLean:
         if msg.get("method") != "initialized" or "id" in msg:
             self.violation(f"message before 'initialized' notification: {msg.get('method')!r}")
             self.exit(1, "fake lean: expected initialized notification")
+        if self.args.exit_after_initialized is not None and self.toolchain_is_broken():
+            # A broken installation seen from outside: the server answers `initialize`, then dies
+            # after saying why on stderr (the wording here is the fake's own, not Lean's).
+            self.stderr("fake lean: loading the project")
+            self.stderr(f"fake lean: broken project, exiting with {self.args.exit_after_initialized}")
+            self.exit(self.args.exit_after_initialized)
         self.outstanding.add(id_key(REGISTER_WATCHER["id"]))
         self.transport.send(REGISTER_WATCHER)
         while True:
@@ -533,6 +574,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=0,
         help="write a garbled frame upon the N-th client request",
+    )
+    p.add_argument(
+        "--busy-worker",
+        action="store_true",
+        help="start a child that ignores its pipe and SIGTERM/SIGHUP/SIGINT (workers.log: its pid)",
+    )
+    p.add_argument(
+        "--exit-after-initialized",
+        type=int,
+        metavar="CODE",
+        help="print a lakefile error on stderr and exit with CODE right after `initialized`, at every start",
+    )
+    p.add_argument(
+        "--broken-if-toolchain",
+        metavar="TEXT",
+        help="--exit-after-initialized only while ./lean-toolchain contains TEXT",
     )
     p.add_argument(
         "--faults-first-start-only",

@@ -60,3 +60,14 @@ def alive(pid: int) -> bool:
     """Running and not a zombie."""
     state = status_field(pid, "State")
     return state is not None and not state.startswith("Z")
+
+
+def sidecar_of(pid: int) -> int | None:
+    """The llmstep-lsp process that started `pid` (a Lean or REPL child runs under a guardian, see
+    llmstep_lsp/children.py): the nearest ancestor running `llmstep_lsp`'s server."""
+    parent = parent_of(pid)
+    while parent is not None and parent > 1:
+        if "llmstep_lsp serve" in cmdline(parent):
+            return parent
+        parent = parent_of(parent)
+    return None

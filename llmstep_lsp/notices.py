@@ -1,0 +1,68 @@
+"""What the user has been told about problems: each topic once, until it is over.
+
+A topic is "model", "lean:<root>" (the project's Lean server) or "verifier:<root>" (its REPL).
+The latest problem told is the sidecar's ERROR status until its topic is over, so the status bar
+never shows an error that has been fixed, and a later failure of the same kind is told again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from llmstep_lsp.supervisor import RestartGate
+from llmstep_lsp.verification.verifier import CandidateVerifier
+
+log = logging.getLogger(__name__)
+
+Show = Callable[[str, str], None]
+"""(severity 'error' | 'warning' | 'info', message): shown to the user."""
+
+
+class Notices:
+    def __init__(self, show: Show) -> None:
+        self._show = show
+        self._told: set[str] = set()
+        self.problem: str | None = None
+        """The message for the ERROR status while its problem lasts; None when there is none."""
+        self._problem_topic: str | None = None
+
+    def say_once(self, topic: str, severity: str, message: str) -> None:
+        """Show `message` (and log it) unless `topic` was told and is not over yet."""
+        if topic in self._told:
+            return
+        self._told.add(topic)
+        self.problem, self._problem_topic = message, topic
+        log.log(logging.ERROR if severity == "error" else logging.WARNING, "%s", message)
+        self._show(severity, message)
+
+    def over(self, topic: str, info: str | None = None) -> None:
+        """The problem `topic` is over: it ends the ERROR status it set; `info` is shown if it had
+        been told. A later problem of this topic is told again."""
+        if topic not in self._told:
+            return
+        self._told.discard(topic)
+        if self._problem_topic == topic:
+            self.problem = self._problem_topic = None
+        if info:
+            self._show("info", info)
+
+    def forget(self, *prefixes: str) -> None:
+        """Every topic starting with one of `prefixes` is over, silently (their sessions are gone)."""
+        for topic in [t for t in self._told if t.startswith(prefixes)]:
+            self.over(topic)
+
+
+def note_lean_health(notices: Notices, root: Path, gate: RestartGate) -> None:
+    """A Lean server reported as failing answers again: say so, and end its error status."""
+    if gate.take_recovery():
+        notices.over(f"lean:{root}", f"llmstep: the Lean server for {root} answers again.")
+
+
+def note_verifier_health(notices: Notices, root: Path, verifier: CandidateVerifier) -> None:
+    """Tell the user once when the candidate verifier (the REPL) cannot start, and when it can."""
+    if (problem := verifier.problem()) is not None:
+        notices.say_once(f"verifier:{root}", "error", problem)
+    else:
+        notices.over(f"verifier:{root}", "llmstep: the REPL verifier works again.")
