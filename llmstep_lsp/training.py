@@ -24,7 +24,7 @@ from typing import Any, TextIO
 from llmstep_lsp.checkpoints import Position, latest_checkpoint, load_state, save_checkpoint, save_model
 from llmstep_lsp.generation.base import INSTALL_MODEL_BACKEND, GenerationRequest, first_line
 from llmstep_lsp.generation.formats import FORMATS
-from llmstep_lsp.generation.transformers_backend import choose_device
+from llmstep_lsp.generation.hf_loading import choose_device
 from llmstep_lsp.proofsteps import ProofStep, load_proofsteps
 
 log = logging.getLogger(__name__)

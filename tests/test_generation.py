@@ -10,13 +10,10 @@ from llmstep_lsp.generation import Candidate, GenerationRequest, ModelUnavailabl
 from llmstep_lsp.generation.automation import AutomationGenerator
 from llmstep_lsp.generation.filters import rejection_reason
 from llmstep_lsp.generation.formats import FORMATS, next_tactic_in_proof, tail_at_line
+from llmstep_lsp.generation.hf_loading import load_model
 from llmstep_lsp.generation.presets import BUILTIN_PRESETS, GenerationConfig, PresetError, resolve
 from llmstep_lsp.generation.ranking import merge_ranked
-from llmstep_lsp.generation.transformers_backend import (
-    TransformersGenerator,
-    _stops,
-    load_model,
-)
+from llmstep_lsp.generation.transformers_backend import TransformersGenerator, _stops
 from llmstep_lsp.settings import Settings
 from tests.support.sampler_checks import check_greedy_equals_generate
 

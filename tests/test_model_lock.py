@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from llmstep_lsp.generation import GenerationRequest
-from llmstep_lsp.generation.transformers_backend import LoadedModel, TransformersGenerator
+from llmstep_lsp.generation.hf_loading import LoadedModel
+from llmstep_lsp.generation.transformers_backend import TransformersGenerator
 from llmstep_lsp.settings import Settings
 
 # How long a cancelled sampling thread takes to reach its next token here. Without the fix the

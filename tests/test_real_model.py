@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from llmstep_lsp.generation import GenerationRequest
-from llmstep_lsp.generation import transformers_backend as backend
+from llmstep_lsp.generation.base import ModelUnavailable
 from llmstep_lsp.generation.formats import FORMATS
+from llmstep_lsp.generation.hf_loading import LoadedModel, load_model
 from llmstep_lsp.settings import Settings
 from tests.conftest import fake_lean_command
 from tests.support.cli import run_cli
@@ -33,10 +34,10 @@ GOALS = [
 ]
 
 
-def load(model: Path | str, dtype: str) -> backend.LoadedModel:
+def load(model: Path | str, dtype: str) -> LoadedModel:
     config = Settings(model=str(model), dtype=dtype, device="cpu").generation()
     assert config is not None
-    return backend.load_model(config)
+    return load_model(config)
 
 
 def test_sampled_log_probs_equal_a_plain_forward_pass(
@@ -88,8 +89,8 @@ def test_a_gguf_path_is_a_model_setting_for_the_transformers_backend() -> None:
     assert loaded.tokenizer.eos_token == "<|im_end|>"
     missing = Settings(model=str(gguf.with_name("nowhere.gguf"))).generation()
     assert missing is not None
-    with pytest.raises(backend.ModelUnavailable, match=r"no GGUF file at .*nowhere\.gguf"):
-        backend.load_model(missing)
+    with pytest.raises(ModelUnavailable, match=r"no GGUF file at .*nowhere\.gguf"):
+        load_model(missing)
 
 
 def test_the_whole_suggestion_path_runs_on_the_real_model(

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from bench.generation import ForwardCounter
-from llmstep_lsp.generation import GenerationRequest
+from llmstep_lsp.generation import GenerationRequest, hf_loading
 from llmstep_lsp.generation import transformers_backend as backend
 from llmstep_lsp.generation.formats import FORMATS
 from llmstep_lsp.generation.guesses import NgramGuesser, RecentOutputs
@@ -101,7 +101,7 @@ def test_guessed_steps_sample_exactly_the_models_distribution(
     settings, _ = Settings.from_mapping({"model": str(tiny_model), "dtype": "float32"})
     config = settings.generation()
     assert config is not None
-    loaded = backend.load_model(config)
+    loaded = hf_loading.load_model(config)
     # The second request can guess from the first's outputs.
     passes, longest = check_sampled_log_probs_match_a_plain_forward_pass(
         loaded, monkeypatch, MONOTONE_GOAL, ("", "", "exact h (")
@@ -114,15 +114,15 @@ def test_guessed_steps_sample_exactly_the_models_distribution(
 def test_bf16_is_the_cpu_default_only_where_the_cpu_computes_in_it(tmp_path: Path) -> None:
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n")
-    assert backend.cpu_computes_bf16(cpuinfo)
+    assert hf_loading.cpu_computes_bf16(cpuinfo)
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n")
-    assert not backend.cpu_computes_bf16(cpuinfo)
-    assert not backend.cpu_computes_bf16(tmp_path / "missing")
+    assert not hf_loading.cpu_computes_bf16(cpuinfo)
+    assert not hf_loading.cpu_computes_bf16(tmp_path / "missing")
     import torch
 
-    expected = "bfloat16" if backend.cpu_computes_bf16() else "float32"
-    assert backend.choose_dtype(torch, "cpu", "auto") == expected
-    assert backend.choose_dtype(torch, "cpu", "float32") == "float32", "the setting wins"
+    expected = "bfloat16" if hf_loading.cpu_computes_bf16() else "float32"
+    assert hf_loading.choose_dtype(torch, "cpu", "auto") == expected
+    assert hf_loading.choose_dtype(torch, "cpu", "float32") == "float32", "the setting wins"
 
 
 def test_a_model_without_position_ids_is_sampled_one_token_a_pass(tiny_model: Path) -> None:
@@ -133,7 +133,7 @@ def test_a_model_without_position_ids_is_sampled_one_token_a_pass(tiny_model: Pa
     settings, _ = Settings.from_mapping({"model": str(tiny_model), "dtype": "float32"})
     config = settings.generation()
     assert config is not None
-    loaded = backend.load_model(config)
+    loaded = hf_loading.load_model(config)
     forward = loaded.model.forward
 
     def no_positions(input_ids: Any, attention_mask: Any, past_key_values: Any, use_cache: bool) -> Any:
@@ -177,7 +177,7 @@ def test_sampling_passes_the_kv_cache_under_the_name_the_models_forward_takes(ti
     settings, _ = Settings.from_mapping({"model": str(tiny_model), "dtype": "float32"})
     config = settings.generation()
     assert config is not None
-    loaded = backend.load_model(config)
+    loaded = hf_loading.load_model(config)
     records: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = records.append  # type: ignore[method-assign]

@@ -43,7 +43,7 @@ def build_real_model(gguf: Path) -> Path:
     target = cache_root_default() / f"smollm2-hf{major}-{digest.hexdigest()[:16]}"
     if (target / "config.json").exists():
         return target
-    from llmstep_lsp.generation.transformers_backend import load_model
+    from llmstep_lsp.generation.hf_loading import load_model
     from llmstep_lsp.settings import Settings
 
     config = Settings(model=str(gguf), dtype="float32", device="cpu").generation()

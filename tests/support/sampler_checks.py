@@ -12,10 +12,11 @@ from bench.generation import ForwardCounter
 from llmstep_lsp.generation import GenerationRequest
 from llmstep_lsp.generation import transformers_backend as backend
 from llmstep_lsp.generation.formats import FORMATS
+from llmstep_lsp.generation.hf_loading import LoadedModel
 
 
 def check_sampled_log_probs_match_a_plain_forward_pass(
-    loaded: backend.LoadedModel,
+    loaded: LoadedModel,
     monkeypatch: pytest.MonkeyPatch,
     goal: str,
     prefixes: tuple[str, ...],
@@ -56,7 +57,7 @@ def check_sampled_log_probs_match_a_plain_forward_pass(
     return passes, longest
 
 
-def check_greedy_equals_generate(loaded: backend.LoadedModel, goal: str, prefixes: tuple[str, ...]) -> None:
+def check_greedy_equals_generate(loaded: LoadedModel, goal: str, prefixes: tuple[str, ...]) -> None:
     """Our greedy loop decodes the same first line as the library's own greedy `generate`."""
     import torch
 
