@@ -512,6 +512,10 @@ class SuggestionEngine:
         point = find_suggestion_point(lines, line)
         if point is None:
             return ProofReport(uri, version, None, note="not a tactic position")
+        if point.tail:  # a found proof is whole lines: the tail would land after its last one
+            return ProofReport(
+                uri, version, point, note=f"the line goes on after the tactic ({point.tail.strip()})"
+            )
         session = await self._session_for(uri)
         if not isinstance(session, ProjectSession):
             return ProofReport(uri, version, point, note=session)

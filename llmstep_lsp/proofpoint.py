@@ -70,9 +70,17 @@ class SuggestionPoint:
         start = len(self.indent) if self.start < 0 else self.start
         return start, len(self.line_text) if self.end < 0 else self.end
 
+    @property
+    def tail(self) -> str:
+        """The code after the span on its line, which an edit keeps (a `<;> simp` or `; rfl` tail, a
+        closing bracket of `(fun x => by sorry)`), without a trailing comment; '' for most points."""
+        _, end = self.span
+        return self.line_text[end : max(end, code_end(self.line_text))]
+
     def line_with(self, tactic: str) -> str:
-        """The line as Lean is asked about it: `indent` + `tactic` (what follows the span dropped)."""
-        return self.indent + tactic
+        """The line as Lean is asked about it: `indent` + `tactic` + the code tail the edit keeps (a
+        comment dropped), so what Lean checks is what the editor will hold."""
+        return self.indent + tactic + self.tail
 
     def replacement(self, tactic: str) -> str:
         """What replaces `span` for `tactic` (with the indentation an empty line does not have yet)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import unicodedata
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -160,3 +161,17 @@ def test_text_that_closes_the_by_block_is_rejected() -> None:
 def test_proofs_by_fiat_are_rejected() -> None:
     for text in ("sorry", "exact sorryAx _", "exact sorryAx _ true", "admit", "stop", "exact (sorry)"):
         assert rejection_reason(text) is not None, text
+
+
+@pytest.mark.parametrize(
+    "echo", ["[PROOFSTEP]simp", "simp [/TAC]", "[STATE] x", "exact h [TAC]", "[GOAL]", "rfl<|endoftext|>",
+             "simp<|im_end|>", "[CTX]rfl"],
+)  # fmt: skip
+def test_prompt_markers_a_model_echoes_never_reach_lean(echo: str) -> None:
+    reason = rejection_reason(echo)
+    assert reason is not None and reason.startswith("prompt marker"), reason
+
+
+@pytest.mark.parametrize("tactic", ["simp [h]", "rw [h₀, GOAL]", "exact f <| g x |>.1", "simp [TAC.x]"])
+def test_brackets_and_pipes_of_real_tactics_are_not_markers(tactic: str) -> None:
+    assert rejection_reason(tactic) is None

@@ -218,3 +218,15 @@ def test_eval_prove_in_whole_proof_mode(
         ("mathd_algebra_15", False, None),
     ]
     assert "1/3" in result.stdout
+
+
+def test_no_proof_search_where_the_line_goes_on_after_the_tactic(
+    lean_project: Path, fake_state: Path
+) -> None:
+    """A found proof is whole lines; the `<;> simp` the edit keeps would land after its last line,
+    where Lean never checked it."""
+    path = lean_project / "Tail.lean"
+    path.write_text("theorem t : True ∧ True := by\n  sorry <;> trivial\n")
+    result = run_cli("prove", f"{path}:2:3", "--lean-command", lean(fake_state))
+    assert result.returncode == 1
+    assert "no proof: the line goes on after the tactic (<;> trivial)" in result.stdout

@@ -152,3 +152,21 @@ async def test_an_open_goal_at_the_first_indentation_asks_nothing_more() -> None
     verifier = _Goals({"    ": GoalState(("⊢ p",))})
     state, chosen = await goal_for_point(verifier, "file:///A.lean", NESTED, point)  # type: ignore[arg-type]
     assert state == GoalState(("⊢ p",)) and chosen is point and verifier.asked == ["    "]
+
+
+@pytest.mark.parametrize(
+    ("line", "tactic", "asked"),
+    [
+        # The edit keeps the tail, so Lean must check the tactic with it: `constructor` alone may
+        # leave goals that `<;> simp` closes, or be valid where `constructor <;> simp` fails.
+        ("  sorry <;> simp -- later", "constructor", "  constructor <;> simp"),
+        ("  sorry; rfl", "constructor", "  constructor; rfl"),
+        ("  sorry -- only a comment after it", "rfl", "  rfl"),
+    ],
+)
+def test_lean_checks_the_line_the_editor_will_hold(line: str, tactic: str, asked: str) -> None:
+    lines = ["theorem t : p ∧ p := by", line, "  done"]
+    point = find_suggestion_point(lines, 1)
+    assert point is not None
+    assert candidate_probe_text(lines, point, tactic).split("\n")[1] == asked
+    assert edited(lines, 1, tactic).startswith(asked), "what Lean checked is what the edit leaves"

@@ -54,6 +54,14 @@ _FORBIDDEN_WORDS = frozenset(
 _BRACKETS = {"(": ")", "[": "]", "{": "}", "⟨": "⟩", "⦃": "⦄", "⟦": "⟧"}
 
 
+# Markers of the prompt formats (formats.py) and models' special tokens: a model that echoes its
+# prompt writes them; no tactic contains them, and each would cost a Lean check.
+_PROMPT_MARKER = re.compile(
+    r"\[/?(?:GOAL|PROOFSTEP|STATE|TAC|CTX)\]"
+    r"|<\|(?:endoftext|im_start|im_end|im_sep|end_of_text|begin_of_text|eot_id|start_header_id)\|>"
+)
+
+
 def rejection_reason(tactic: str, theorem_name: str | None = None) -> str | None:
     """Why `tactic` may not be sent to Lean or suggested (a short rule name with the offending
     text), or None when it is an acceptable one-line tactic sequence."""
@@ -72,6 +80,8 @@ def rejection_reason(tactic: str, theorem_name: str | None = None) -> str | None
         return "attribute @[…]"
     if "/-" in text or "-/" in text:
         return "block comment"
+    if match := _PROMPT_MARKER.search(text):
+        return f"prompt marker {match.group(0)!r}"
     if match := _KEYWORD_AT_BOUNDARY.search(text):
         word = match.group(0)
         if word in ("open", "set_option"):

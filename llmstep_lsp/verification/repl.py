@@ -359,7 +359,7 @@ class ReplVerifier(VerdictCache):
                         return CheckResult(tactic, Verdict.UNKNOWN, error=error)
                     deadline = self.verify_timeout_s
                     async with asyncio.timeout(deadline):
-                        answer = await process.request({"tactic": tactic, "proofState": state})
+                        answer = await process.request({"tactic": tactic + point.tail, "proofState": state})
                 except TimeoutError:
                     process.kill()  # it answers one input at a time: a hung process is useless
                     error = f"no verdict within {deadline:g} s"

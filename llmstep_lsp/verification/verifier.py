@@ -206,7 +206,7 @@ class Verifier(VerdictCache):
         error = _candidate_error(diagnostics, point)
         if error is not None:
             return CheckResult(tactic, Verdict.INVALID, error=error.message, infos=infos)
-        end = point.tactic_column_utf16 + utf16_len(tactic)
+        end = point.tactic_column_utf16 + utf16_len(tactic + point.tail)  # after the whole line's tactic
         state = await self.lean.plain_goal(shadow, version, point.line, end, self.verify_timeout_s)
         if state is None:
             error_text = "Lean reports no tactic state after it"
