@@ -28,6 +28,7 @@ export const SERVER_SETTING_KEYS = [
   'requestTimeoutS',
   'requestRetries',
   'contextTokens',
+  'contextWindow',
   'presets',
   'promptGoals',
   'automationTactics',
