@@ -5,7 +5,6 @@ context, its chat endpoint and its log-prob shape, and the whole pipeline throug
 from __future__ import annotations
 
 import json
-import os
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from tests.conftest import fake_lean_command
 from tests.support.cli import run_cli
 from tests.support.llama_server import LlamaServer, running_llama_server
 from tests.support.real_model import MISSING, smollm2_gguf
+from tests.support.requirements import missing
 from tests.support.tiny_model import SHARED_DATA
 
 pytestmark = pytest.mark.realmodel
@@ -32,9 +32,7 @@ SLOT_CONTEXT = 1024
 def smollm2() -> Path:
     gguf = smollm2_gguf()
     if gguf is None:
-        if os.environ.get("CI"):
-            pytest.fail(MISSING)
-        pytest.skip(MISSING)
+        missing(MISSING)
     return gguf
 
 

@@ -11,7 +11,7 @@ import pytest
 from llmstep_lsp.generation import GenerationRequest
 from llmstep_lsp.generation.openai_backend import EndpointUnavailable, OpenAIGenerator
 from llmstep_lsp.settings import Settings
-from tests.support.fake_openai import FakeOpenAI, Script
+from tests.support.fake_openai import FakeOpenAI, Script, openai_generator
 
 GOAL = "f : ℕ → ℕ\nh : Monotone f\nn : ℕ\n⊢ f n ≤ f (n + 1)"
 REQUEST = GenerationRequest(goal=GOAL, prefix="exact", theorem_name="monotone_step")
@@ -24,13 +24,7 @@ def fake() -> Iterator[FakeOpenAI]:
 
 
 def generator(endpoint: str, **settings: object) -> OpenAIGenerator:
-    resolved, problems = Settings.from_mapping(
-        {"preset": "llemma", "endpoint": endpoint, "requestTimeoutS": 2, "requestRetries": 1, **settings}
-    )
-    assert not problems, problems
-    config = resolved.generation()
-    assert config is not None
-    return OpenAIGenerator(config)
+    return openai_generator(endpoint, **settings)
 
 
 async def test_completions_are_prefixed_filtered_deduplicated_and_ranked(fake: FakeOpenAI) -> None:

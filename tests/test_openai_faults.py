@@ -14,8 +14,7 @@ import pytest
 from llmstep_lsp.generation import GenerationRequest, openai_http
 from llmstep_lsp.generation.openai_backend import EndpointUnavailable, OpenAIGenerator, RequestFailed
 from llmstep_lsp.generation.prompt_budget import cut_goals
-from llmstep_lsp.settings import Settings
-from tests.support.fake_openai import FakeOpenAI, Script
+from tests.support.fake_openai import FakeOpenAI, Script, openai_generator
 
 GOAL = "f : ℕ → ℕ\nh : Monotone f\nn : ℕ\n⊢ f n ≤ f (n + 1)"
 REQUEST = GenerationRequest(goal=GOAL, prefix="exact", theorem_name="monotone_step")
@@ -42,13 +41,7 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 def generator(endpoint: str, **settings: object) -> OpenAIGenerator:
-    resolved, problems = Settings.from_mapping(
-        {"preset": "llemma", "endpoint": endpoint, "requestTimeoutS": 5, "requestRetries": 1, **settings}
-    )
-    assert not problems, problems
-    config = resolved.generation()
-    assert config is not None
-    return OpenAIGenerator(config)
+    return openai_generator(endpoint, **{"requestTimeoutS": 5, **settings})
 
 
 async def test_a_server_that_drips_its_answer_is_cut_off_at_the_request_deadline(fake: FakeOpenAI) -> None:

@@ -15,9 +15,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import REPO, fake_lean_command
+from tests.support.requirements import missing
 
 HERE = Path(__file__).resolve().parent
 EDITOR_TIMEOUT_S = 120
@@ -27,10 +26,7 @@ def require_editor(binary: str | None, name: str, install: str) -> str:
     """The editor binary; a missing one skips the test locally and fails it under CI."""
     if binary:
         return binary
-    message = f"{name} is not installed ({install}; .ci/run installs it)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    missing(f"{name} is not installed ({install}; .ci/run installs it)")
 
 
 @dataclass

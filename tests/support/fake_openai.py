@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from llmstep_lsp.generation.openai_backend import OpenAIGenerator
+from llmstep_lsp.settings import Settings
+
 
 @dataclass
 class Script:
@@ -156,6 +159,17 @@ class FakeOpenAI:
                     time.sleep(fake.script.drip_s)
 
         return Handler
+
+
+def openai_generator(endpoint: str, **settings: object) -> OpenAIGenerator:
+    """The `llemma` preset's HTTP generator pointed at `endpoint`, with `settings` on top."""
+    resolved, problems = Settings.from_mapping(
+        {"preset": "llemma", "endpoint": endpoint, "requestTimeoutS": 2, "requestRetries": 1, **settings}
+    )
+    assert not problems, problems
+    config = resolved.generation()
+    assert config is not None
+    return OpenAIGenerator(config)
 
 
 def _logprobs(script: Script, index: int, chat: bool) -> dict[str, Any] | None:

