@@ -200,9 +200,12 @@ def inline_completions(
     start, end = point.span
     at = start if cursor is None else max(0, min(cursor, len(text)))
     first, last = min(at, start), max(at, end)
+    # Text between the span and the cursor stays, except spaces the user typed at the end of the
+    # line after the tactic (`exact |`): the tactic takes their place instead of ending in them.
+    between = text[end:last] if text[end:last].strip() or text[last:].strip() else ""
     items = []
     for suggestion in result.suggestions:
-        insert = text[first:start] + point.replacement(suggestion.tactic) + text[end:last]
+        insert = text[first:start] + point.replacement(suggestion.tactic) + between
         if insert.startswith(text[first:at]):
             items.append(
                 types.InlineCompletionItem(insert_text=insert, range=_range(point, first, last, encode))

@@ -101,3 +101,20 @@ def test_ghost_text_follows_vscodes_rules_at_every_cursor(cursor: int) -> None:
         assert start <= cursor <= end
         assert isinstance(item.insert_text, str) and item.insert_text.startswith(line[start:cursor])
         assert line[:start] + item.insert_text + line[end:] == "  rfl -- c"
+
+
+@pytest.mark.parametrize(("line", "after"), [("  exact ", "  exact h"), ("  exact -- c", "  exact h -- c")])
+def test_ghost_text_after_a_typed_prefix_and_a_space_leaves_no_stray_space(line: str, after: str) -> None:
+    """Typing `exact ` then Tab once gave `  exact h (Nat.le_succ n) ` (the space put back after the
+    tactic); spaces before a comment stay."""
+    lines = ["theorem t (h : p) : p := by", line]
+    point = find_suggestion_point(lines, 1)
+    assert point is not None
+    suggestion = Suggestion("exact h", Verdict.CLOSES, (), None, "m")
+    computed = SuggestionSet("file:///p/A.lean", 3, point, ("⊢ p",), (suggestion,))
+    cursor = len("  exact ")
+    [item] = inline_completions(computed, lambda text, index: index, cursor).items
+    assert item.range is not None and isinstance(item.insert_text, str)
+    start, end = item.range.start.character, item.range.end.character
+    assert start <= cursor <= end and item.insert_text.startswith(line[start:cursor])
+    assert line[:start] + item.insert_text + line[end:] == after
