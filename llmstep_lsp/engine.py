@@ -308,6 +308,11 @@ class SuggestionEngine:
                     )
                 rejected: list[tuple[Candidate, str]] = []
                 request = replace(self._request_for(lines, point, state.goals), rejected=rejected)
+                if self.model is not None:  # the wait for the weights is not generation time
+                    mark = time.perf_counter()
+                    with contextlib.suppress(ModelUnavailable):  # said once, by _candidates
+                        await self.model.load()
+                    timings["load"] = _ms_since(mark)
                 mark = time.perf_counter()
                 candidates = await self._candidates(request)
                 timings["generate"] = _ms_since(mark)

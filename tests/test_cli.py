@@ -37,6 +37,8 @@ def test_suggest_prints_ranked_verified_suggestions_as_json(
     assert result.returncode == 0, result.stderr
     output = json.loads(result.stdout)
     assert output["goals"] == ["f : ℕ → ℕ\nh : Monotone f\nn : ℕ\n⊢ f n ≤ f (n + 1)"]
+    # Loading the model (seconds) is its own stage, not folded into generation.
+    assert set(output["timings_ms"]) >= {"goal", "load", "generate", "verify", "total"}
     statuses = [s["status"] for s in output["suggestions"]]
     assert statuses and statuses[0] == "closes"
     assert all(s["tactic"].startswith("exact") for s in output["suggestions"])
