@@ -200,6 +200,18 @@ def test_presets_and_user_presets_resolve_with_overrides() -> None:
         resolve("nope", {}, {}, {})
     with pytest.raises(PresetError, match="chat format"):
         resolve("kimina-prover", {}, {"backend": "openai"}, {})
+    with pytest.raises(PresetError, match="chat format"):
+        resolve("kimina-prover", {}, {"backend": "transformers-seq2seq"}, {})
+    with pytest.raises(PresetError, match="completion format"):
+        resolve("llmstep", {}, {"backend": "openai-chat"}, {})
+    # a local causal model takes a chat format through its own chat template
+    assert resolve("kimina-prover", {}, {"backend": "transformers"}, {}).format.chat
+
+
+async def test_a_chat_format_on_a_local_model_without_a_chat_template_says_so(tiny_model: Path) -> None:
+    config = causal_config(tiny_model, backend="transformers", promptFormat="chat-proof")
+    with pytest.raises(ModelUnavailable, match="has no chat template"):
+        await TransformersGenerator(config).generate(GenerationRequest(goal="⊢ True"))
 
 
 def test_bad_generation_settings_are_reported_and_change_nothing() -> None:

@@ -80,6 +80,29 @@ def test_bf16_agrees_with_float32_on_the_next_token(real_model: Path) -> None:
     assert agreement >= 0.9 and mean_kl < 0.05, (agreement, mean_kl)
 
 
+async def test_a_local_instruct_model_is_prompted_through_its_chat_template(real_model: Path) -> None:
+    """A chat format on the transformers backend: SmolLM2-Instruct is asked in the ChatML it was
+    tuned on (`<|im_start|>user … <|im_start|>assistant`) and answers until its `<|im_end|>`."""
+    import torch
+
+    from llmstep_lsp.generation.transformers_backend import TransformersGenerator
+
+    chat = {"backend": "transformers", "prompt_format": "chat-proof", "max_new_tokens": 512}
+    config = Settings(
+        model=str(real_model), num_samples=2, temperature=0.6, dtype="float32", **chat
+    ).generation()
+    assert config is not None
+    generator = TransformersGenerator(config)
+    statement = "theorem two_x (x : ℝ) (h₀ : 2 * x + 3 = 7) : x = 2 := by"
+    request = GenerationRequest(goal=GOAL, declaration=statement)
+    loaded = await generator.load()
+    prompt = generator._prompt(loaded, request)
+    assert prompt.startswith("<|im_start|>system") and prompt.endswith("<|im_start|>assistant\n")
+    torch.manual_seed(0)
+    samples = await generator.sample_texts(request, (), 512)
+    assert samples and all(text.strip() for text, _ in samples), "answers that ended at <|im_end|>"
+
+
 def test_a_gguf_path_is_a_model_setting_for_the_transformers_backend() -> None:
     gguf = smollm2_gguf()
     if gguf is None:

@@ -84,7 +84,12 @@ def resolve(
         if values["format"] not in FORMATS:
             raise PresetError(f"unknown prompt format '{values['format']}' (one of: {', '.join(FORMATS)})")
         prompt_format = FORMATS[values["format"]]
-    if prompt_format.chat != (values["backend"] == "openai-chat"):
+    # A chat format goes to a chat endpoint, or to a local causal model through its own chat
+    # template (`tokenizer.apply_chat_template`); a completion format never to a chat endpoint.
+    chat_backends = ("openai-chat", "transformers")
+    if prompt_format.chat != (values["backend"] == "openai-chat") and not (
+        prompt_format.chat and values["backend"] in chat_backends
+    ):
         kind = "a chat" if prompt_format.chat else "a completion"
         raise PresetError(
             f"prompt format '{prompt_format.name}' is {kind} format; backend is '{values['backend']}'"

@@ -64,10 +64,7 @@ class TransformersGenerator:
 
     async def generate(self, request: GenerationRequest) -> list[Candidate]:
         loaded = await self.load()
-        context = None
-        if self.config.format.uses_context:
-            context = tail_in_tokens(loaded.tokenizer, request.context, self.config.context_tokens)
-        prompt = self.config.format.render(request, context)
+        prompt = self._prompt(loaded, request)
         stop = threading.Event()
         async with self._generate_lock:  # held until the thread returns, even when cancelled
             samples = await run_to_the_end(
@@ -79,6 +76,26 @@ class TransformersGenerator:
             ((t, mean, total) for t, mean, total in tactics if t), request.theorem_name, request.rejected
         )
 
+    def _prompt(self, loaded: LoadedModel, request: GenerationRequest) -> str:
+        """The prompt text; a chat format goes through the model's own chat template (an instruct
+        model answers in the format it was tuned on). Raises `ModelUnavailable` for a chat format on
+        a model without a chat template."""
+        c = self.config
+        context = None
+        if c.format.uses_context:
+            context = tail_in_tokens(loaded.tokenizer, request.context, c.context_tokens)
+        prompt = c.format.render(request, context)
+        if not c.format.chat:
+            return prompt
+        if not getattr(loaded.tokenizer, "chat_template", None):
+            raise ModelUnavailable(
+                f"prompt format '{c.format.name}' is a chat format, and {c.model} has no chat template."
+                " Fix: pick a completion 'promptFormat' (proofstep, state-tactic, …) or a chat model"
+            )
+        messages = [{"role": "system", "content": c.format.system}] if c.format.system else []
+        messages.append({"role": "user", "content": prompt})
+        return str(loaded.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+
     async def sample_texts(
         self, request: GenerationRequest, stop: tuple[str, ...], max_tokens: int
     ) -> list[tuple[str, float | None]]:
@@ -87,10 +104,7 @@ class TransformersGenerator:
         if loaded.seq2seq:
             raise ModelUnavailable("whole-proof sampling needs a causal model, not a seq2seq one")
         c = self.config
-        context = None
-        if c.format.uses_context:
-            context = tail_in_tokens(loaded.tokenizer, request.context, c.context_tokens)
-        prompt = c.format.render(request, context)
+        prompt = self._prompt(loaded, request)
         n = (request.num_samples or c.num_samples) if c.temperature > 0 else 1
         halt = threading.Event()
         async with self._generate_lock:
