@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.lsp_client import BenchClient, timed  # noqa: E402
-from bench.workload import AUTOMATION, Workload, build_workload, load_cases  # noqa: E402
+from bench.workload import AUTOMATION, CASES, Workload, build_workload, load_cases  # noqa: E402
 
 STAGES = ("goal", "generate", "verify", "publish", "total")
 OVERHEAD_GOAL_MS = 5.0
@@ -356,6 +356,11 @@ def main() -> int:
     if args.markdown:
         print(markdown_table(json.loads(args.markdown.read_text())))
         return 0
+    if not CASES.exists():
+        print(
+            f"bench/suite.py needs llmstep's runtime test cases at {CASES} (../shared/data beside the repo)"
+        )
+        return 2
     if args.quick:
         args.rounds, args.requests, args.idle_s = 1, 20, 2.0
         args.states = args.states or 5

@@ -193,6 +193,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     server = build_server(settings)
     server.lifecycle.install_signal_handlers()
     if not args.tcp:
+        if sys.stdin.isatty():  # a person, not an editor: say what this is (stdout is the LSP pipe)
+            print(
+                "llmstep-lsp serve speaks LSP on stdin/stdout; your editor starts it (README: Editors)."
+                " Try `llmstep-lsp doctor FILE.lean` or `llmstep-lsp suggest FILE:LINE:COL`. Ctrl+D ends.",
+                file=sys.stderr,
+            )
         serve_stdio(server, server.lifecycle)  # ends the process (lifecycle.py)
     if not _is_loopback(args.host):
         log.warning("listening on %s: anyone who can reach this address can drive Lean here", args.host)
@@ -330,6 +336,7 @@ async def _prove_once(settings: Settings, uri: str, text: str, line: int, whole:
 def _eval_prove(args: argparse.Namespace, settings: Settings) -> int:
     from llmstep_lsp.engine import ProofMode, SuggestionEngine
     from llmstep_lsp.evaluation.prove import (
+        LeanDidNotRun,
         StatementError,
         prove_all,
         read_statements,
@@ -346,6 +353,9 @@ def _eval_prove(args: argparse.Namespace, settings: Settings) -> int:
         statements = statements[: args.limit]
     results = Path(args.results or statements_path.with_suffix(".prove-results.jsonl").name)
     project = Path(args.project).resolve()
+    if not project.is_dir():
+        print(f"llmstep-lsp: --project {args.project}: no such directory (the Lean project)", file=sys.stderr)
+        return 2
 
     async def run() -> None:
         engine = SuggestionEngine(settings, _ConsoleChannel())
@@ -355,7 +365,11 @@ def _eval_prove(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             await engine.shutdown()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except LeanDidNotRun as err:
+        print(f"llmstep-lsp: Lean could not run: {err}", file=sys.stderr)
+        return 2
     print(summary_table(results))
     print(f"results: {results}")
     return 0

@@ -111,6 +111,8 @@ class ProofReport:
     search: SearchResult | None = None
     note: str = ""
     """Why there is no proof, when there is none."""
+    failed: bool = False
+    """Lean could not run (not found, broken, crashed): no answer about this theorem at all."""
 
 
 @dataclass
@@ -523,11 +525,11 @@ class SuggestionEngine:
             )
         session = await self._session_for(uri)
         if not isinstance(session, ProjectSession):
-            return ProofReport(uri, version, point, note=session)
+            return ProofReport(uri, version, point, note=session, failed=True)
         try:
             state, point = await goal_for_point(session.verifier, uri, lines, point)
         except LeanError as err:
-            return ProofReport(uri, version, point, note=f"Lean: {err}")
+            return ProofReport(uri, version, point, note=f"Lean: {err}", failed=True)
         if state is None or state.closed:
             return ProofReport(uri, version, point, note="Lean reports no open goal here")
         return session, point, state.goals

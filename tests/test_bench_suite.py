@@ -14,8 +14,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.support.tiny_model import NEEDS_SHARED_DATA, SHARED_DATA
 
-pytestmark = pytest.mark.e2e
+RUNTIME_CASES = SHARED_DATA.parent / "llmstep_runtime_test_cases.jsonl"
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not RUNTIME_CASES.exists(), reason=NEEDS_SHARED_DATA),  # the suite's workload
+]
 
 
 def assert_distribution(values: dict[str, float], n: int) -> None:

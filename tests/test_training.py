@@ -22,9 +22,9 @@ from llmstep_lsp.proofsteps import ProofStep
 from llmstep_lsp.settings import Settings
 from llmstep_lsp.training import IGNORE_INDEX, REPORT_FILE, TrainConfig, encode_example, train
 from tests.support.cli import run_cli
-from tests.support.tiny_model import SHARED_DATA
+from tests.support.tiny_model import NEEDS_SHARED_DATA, SHARED_DATA
 
-pytestmark = pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs /work/shared/data")
+pytestmark = pytest.mark.skipif(not SHARED_DATA.exists(), reason=NEEDS_SHARED_DATA)
 
 
 def generator_for(model: Path, temperature: float = 0.0) -> TransformersGenerator:

@@ -99,7 +99,9 @@ async def prove_all(
     mode: ProofMode,
     log: TextIO,
 ) -> None:
-    """Prove every statement not yet in `results`, appending one line per theorem."""
+    """Prove every statement not yet in `results`, appending one line per theorem. Raises
+    `LeanDidNotRun` (nothing recorded for that theorem, so a rerun tries it again) when Lean could
+    not run at all: that is no outcome of the theorem's."""
     done = done_names(results)
     todo = [s for s in statements if s.name not in done]
     if done:
@@ -117,11 +119,17 @@ async def prove_all(
                 report = await engine.complete_proof(uri, 1, text, line)
         finally:
             await engine.document_closed(uri)
+        if report.failed:
+            raise LeanDidNotRun(f"{statement.name}: {report.note}; nothing recorded for it")
         record = _record(statement, report, time.monotonic() - started)
         with results.open("a", encoding="utf-8") as out:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
         status = "proved" if record["proved"] else record["outcome"]
         print(f"[{index}/{len(todo)}] {statement.name}: {status} ({record['time_s']:.1f} s)", file=log)
+
+
+class LeanDidNotRun(Exception):
+    """Lean could not run for a theorem (the message says why); the run stops there."""
 
 
 def _record(statement: Statement, report: ProofReport, seconds: float) -> dict[str, Any]:

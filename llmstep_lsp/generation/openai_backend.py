@@ -46,6 +46,8 @@ MIN_ANSWER_BYTES = 1 << 20
 
 Sample = tuple[str, float | None, float | None]
 """(text, mean token log-prob, total token log-prob); the log-probs are None where the server gave none."""
+Answer = tuple[Sample, bool]
+"""A choice as the server sent it: the sample, and whether it was cut off at `max_tokens`."""
 
 
 class OpenAIGenerator:
@@ -112,6 +114,8 @@ class OpenAIGenerator:
         file_context = min(c.context_tokens * CHARS_PER_TOKEN, budget_chars)
         self._last_prompt = fit_prompt(c.format, request, file_context, budget_chars)
         wanted = request.num_samples or c.num_samples
+        # Cut-off samples count as answers here (the server did send them): a short answer means a
+        # capped or ignored `n`, never samples dropped for length.
         samples = await self._draw(self._last_prompt, wanted, stop, max_tokens)
         if 0 < len(samples) < wanted and self.n_cap is None:
             # A server that ignores `n` (Ollama) or caps it silently: its cap is what it gave.
@@ -120,12 +124,18 @@ class OpenAIGenerator:
         if len(samples) < wanted:
             samples += await self._draw(self._last_prompt, wanted - len(samples), stop, max_tokens)
         longest = max_tokens * MAX_CHARS_PER_TOKEN
-        kept = [s for s in samples if len(s[0]) <= longest]
-        if len(kept) < len(samples):
-            log.warning("dropped %d samples longer than %d characters", len(samples) - len(kept), longest)
+        # finish_reason "length": cut off at max_tokens, no tactic (and a repetition loop ranks high).
+        cut = sum(1 for _, cut_off in samples if cut_off)
+        if cut:
+            log.info("dropped %d of %d samples cut off at max_tokens (%d)", cut, len(samples), max_tokens)
+        kept = [s for s, cut_off in samples if not cut_off and len(s[0]) <= longest]
+        if len(kept) < len(samples) - cut:
+            log.warning(
+                "dropped %d samples longer than %d characters", len(samples) - cut - len(kept), longest
+            )
         return kept
 
-    async def _draw(self, prompt: str, n: int, stop: tuple[str, ...], max_tokens: int) -> list[Sample]:
+    async def _draw(self, prompt: str, n: int, stop: tuple[str, ...], max_tokens: int) -> list[Answer]:
         """`n` samples as concurrent requests of at most `n_cap` each; learns the cap from a refusal."""
         try:
             return await self._draw_split(prompt, n, stop, max_tokens)
@@ -141,13 +151,13 @@ class OpenAIGenerator:
             log.info("the endpoint refused a request (%s): asking again within what it takes", refused.reason)
             return await self._draw_split(prompt, n, stop, max_tokens)
 
-    async def _draw_split(self, prompt: str, n: int, stop: tuple[str, ...], max_tokens: int) -> list[Sample]:
+    async def _draw_split(self, prompt: str, n: int, stop: tuple[str, ...], max_tokens: int) -> list[Answer]:
         each = min(n, self.n_cap or n)
         sizes = [each] * (n // each) + ([n % each] if n % each else [])
         answers = await asyncio.gather(*(self._request(prompt, k, stop, max_tokens) for k in sizes))
         return [sample for answer in answers for sample in answer]
 
-    async def _request(self, prompt: str, n: int, stop: tuple[str, ...], max_tokens: int) -> list[Sample]:
+    async def _request(self, prompt: str, n: int, stop: tuple[str, ...], max_tokens: int) -> list[Answer]:
         c = self.config
         if c.format.chat:
             path = "/chat/completions"
@@ -170,11 +180,10 @@ class OpenAIGenerator:
         choices = answer.get("choices")
         if not isinstance(choices, list):
             return []
-        # finish_reason "length": cut off at max_tokens, no tactic (and a repetition loop ranks high).
         return [
-            _sample_of(choice)
+            (_sample_of(choice), choice.get("finish_reason") == "length")
             for choice in choices
-            if isinstance(choice, dict) and choice.get("finish_reason") != "length"
+            if isinstance(choice, dict)
         ]
 
     def _learn_context(self, refused: RequestFailed, max_tokens: int) -> None:

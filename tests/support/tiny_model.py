@@ -17,6 +17,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO.parent / "shared" / "data" / "proofsteps" / "minif2f_test_verified_proofsteps.jsonl"
+NEEDS_SHARED_DATA = f"needs the public data in {SHARED_DATA.parent.parent} (../shared/data beside the repo)"
 SCRIPT = REPO / "tests" / "fixtures" / "examples_script.json"
 EOS = "<|endoftext|>"
 
