@@ -45,11 +45,8 @@ async def run_doctor(settings: Settings, path: Path) -> int:
         else:
             report(True, f"{tool}: {location} — {await _version(location)}")
 
-    report(
-        await asyncio.to_thread(path.is_file),
-        f"file: {path}",
-        "give the path of a .lean file in your project",
-    )
+    if not await asyncio.to_thread(path.exists):  # a file or a project directory is fine
+        report(False, f"{path}: no such file or directory", "give a .lean file or the project's directory")
     project = find_project(path, settings.project_root)
     command = " ".join(project.server_command(settings.lean_command))
     marker = "lakefile" if project.uses_lake else "no lakefile: plain Lean server"

@@ -96,7 +96,10 @@ def test_doctor_speaks_of_the_configured_model_and_of_the_file_it_was_given(
     assert "device:" not in no_model.stdout and "smaller model" not in no_model.stdout
     assert "model: none configured" in no_model.stdout
     missing = run_cli("doctor", str(tmp_path / "Nowhere.lean"), "--model", "")
-    assert missing.returncode == 1 and "[!!] file:" in missing.stdout and "all good" not in missing.stdout
+    assert missing.returncode == 1 and "Nowhere.lean: no such file or directory" in missing.stdout
+    assert "all good" not in missing.stdout
+    directory = run_cli("doctor", str(lean_project), "--model", "")
+    assert "no such file" not in directory.stdout, "a project directory is what --help offers"
     broken = run_cli("doctor", str(lean_project / "Examples.lean"), "--model", "/nonexistent/model")
     assert "suggestions come from the model-free tactics alone" in broken.stdout
 
