@@ -14,6 +14,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from llmstep_lsp.lean import transport
@@ -54,12 +55,12 @@ def test_lean_dies_with_a_killed_sidecar(tmp_path: Path) -> None:
         while not pid_file.exists() or not pid_file.read_text():
             assert time.monotonic() < deadline, "the sidecar did not start Lean"
             time.sleep(0.05)
-        lean_pid = int(pid_file.read_text())
+        lean = psutil.Process(int(pid_file.read_text()))  # its start time tells a reused pid apart
     finally:
         sidecar.kill()  # SIGKILL: no cleanup code runs in the sidecar
         sidecar.wait()
-    deadline = time.monotonic() + 10
-    while _alive(lean_pid):
+    deadline = time.monotonic() + 30
+    while _alive(lean):
         assert time.monotonic() < deadline, "Lean outlived the killed sidecar"
         time.sleep(0.05)
 
@@ -107,13 +108,10 @@ def test_starting_lean_while_the_model_loads_never_blocks(tiny_model: Path) -> N
     assert int(done.stdout.split()[-1]) > 0
 
 
-def _alive(pid: int) -> bool:
+def _alive(process: psutil.Process) -> bool:
+    """Running, and the same process (pids wrap at 32768 here, and the suite starts thousands); a
+    zombie (killed, not yet reaped by init) counts as dead."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie (killed, not yet reaped by init) counts as dead.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except FileNotFoundError:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
