@@ -9,6 +9,7 @@ string literals and inside brackets is never split.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 _PLACEHOLDER = re.compile(r"(?<![\w.'])(?:sorry|admit)(?![\w'!?])")
 _BY = re.compile(r"(?<![\w.'])by(?=\s)")
@@ -17,26 +18,16 @@ _BY = re.compile(r"(?<![\w.'])by(?=\s)")
 def code_end(line: str) -> int:
     """Index where the line's code ends: before a trailing `--` comment and the spaces before it
     (a `--` inside a string literal is not a comment)."""
-    in_string = False
-    index = 0
-    while index < len(line):
-        ch = line[index]
-        if in_string:
-            if ch == "\\":
-                index += 1
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif line.startswith("--", index):
+    for index in _outside_strings(line, 0, len(line)):
+        if line.startswith("--", index):
             return len(line[:index].rstrip())
-        index += 1
     return len(line.rstrip())
 
 
-def _top_level(line: str, start: int, end: int) -> list[int]:
-    """Indices in start..end that are outside string literals and brackets."""
-    depth, in_string, found = 0, False, []
+def _outside_strings(line: str, start: int, end: int) -> Iterator[int]:
+    """Indices in start..end of the characters outside string literals (the quotes excluded; a
+    string is assumed to open at or after `start`)."""
+    in_string = False
     index = start
     while index < end:
         ch = line[index]
@@ -47,13 +38,22 @@ def _top_level(line: str, start: int, end: int) -> list[int]:
                 in_string = False
         elif ch == '"':
             in_string = True
-        elif ch in "([{⟨":
+        else:
+            yield index
+        index += 1
+
+
+def _top_level(line: str, start: int, end: int) -> list[int]:
+    """Indices in start..end that are outside string literals and brackets."""
+    depth, found = 0, []
+    for index in _outside_strings(line, start, end):
+        ch = line[index]
+        if ch in "([{⟨":
             depth += 1
         elif ch in ")]}⟩":
             depth = max(0, depth - 1)
         elif depth == 0:
             found.append(index)
-        index += 1
     return found
 
 
