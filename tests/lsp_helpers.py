@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -124,3 +125,31 @@ def edit_of(action: types.CodeAction) -> tuple[types.TextEdit, int | None]:
     edit = change.edits[0]
     assert isinstance(edit, types.TextEdit)
     return edit, change.text_document.version
+
+
+def record_applied_edits(client: LanguageClient) -> list[types.ApplyWorkspaceEditParams]:
+    """Make `client` apply every `workspace/applyEdit` the server sends (as an editor does) and
+    return the list they are recorded in."""
+    applied: list[types.ApplyWorkspaceEditParams] = []
+
+    @client.feature(types.WORKSPACE_APPLY_EDIT)
+    def on_apply(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+        applied.append(params)
+        return types.ApplyWorkspaceEditResult(applied=True)
+
+    return applied
+
+
+def bullets_script(directory: Path) -> Path:
+    """A fake-Lean script (in `directory`) for `and_intro (p q : Prop) (hp : p) (hq : q) : p ∧ q`:
+    `constructor` opens `case left ⊢ p` and `case right ⊢ q`, which `exact hp` / `exact hq` close."""
+    context = "p q : Prop\nhp : p\nhq : q\n"
+    script = directory / "bullets.json"
+    left, right = "case left\n" + context + "⊢ p", "case right\n" + context + "⊢ q"
+    tactics = {
+        context + "⊢ p ∧ q": {"constructor": [left, right]},
+        left: {"exact hp": []},
+        right: {"exact hq": []},
+    }
+    script.write_text(json.dumps({"declarations": {"and_intro": [context + "⊢ p ∧ q"]}, "tactics": tactics}))
+    return script

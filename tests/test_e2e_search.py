@@ -18,7 +18,7 @@ from pytest_lsp import LanguageClient
 
 from llmstep_lsp.protocol import COMPLETE_PROOF_COMMAND, SEARCH_PROOF_COMMAND
 from tests.conftest import project_files
-from tests.lsp_helpers import SERVER_CONFIG, open_document, start_session
+from tests.lsp_helpers import SERVER_CONFIG, open_document, record_applied_edits, start_session
 from tests.support.fake_openai import FakeOpenAI
 from tests.test_prove import CHAIN, SEARCH_SCRIPT, TACTICS
 
@@ -28,13 +28,7 @@ PROOF = "  apply hqr\n  apply hpq\n  exact hp"
 
 @pytest_lsp.fixture(config=SERVER_CONFIG)
 async def client(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
-    edits: list[types.ApplyWorkspaceEditParams] = []
-    lsp_client.applied_edits = edits  # type: ignore[attr-defined]
-
-    @lsp_client.feature(types.WORKSPACE_APPLY_EDIT)
-    def on_apply(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
-        edits.append(params)
-        return types.ApplyWorkspaceEditResult(applied=True)
+    lsp_client.applied_edits = record_applied_edits(lsp_client)  # type: ignore[attr-defined]
 
     yield
     await lsp_client.shutdown_session()

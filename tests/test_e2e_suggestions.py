@@ -15,6 +15,7 @@ from llmstep_lsp.protocol import STATUS_NOTIFICATION
 from tests.conftest import project_files
 from tests.lsp_helpers import (
     SERVER_CONFIG,
+    bullets_script,
     code_actions_at,
     edit_of,
     inline_at,
@@ -532,22 +533,7 @@ async def test_candidates_are_checked_concurrently(
 async def test_suggestions_inside_a_focusing_dot_keep_the_dot(
     client: LanguageClient, lean_project: Path, fake_state: Path, tmp_path: Path
 ) -> None:
-    context = "p q : Prop\nhp : p\nhq : q\n"
-    script = tmp_path / "bullets.json"
-    script.write_text(
-        json.dumps(
-            {
-                "declarations": {"and_intro": [context + "⊢ p ∧ q"]},
-                "tactics": {
-                    context + "⊢ p ∧ q": {
-                        "constructor": ["case left\n" + context + "⊢ p", "case right\n" + context + "⊢ q"]
-                    },
-                    "case left\n" + context + "⊢ p": {"exact hp": []},
-                    "case right\n" + context + "⊢ q": {"exact hq": []},
-                },
-            }
-        )
-    )
+    script = bullets_script(tmp_path)
     await start_session(
         client, lean_project, fake_state, script=script, model="", automationTactics=["exact hq", "exact hp"]
     )

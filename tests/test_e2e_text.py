@@ -22,10 +22,12 @@ from tests.lsp_helpers import (
     SERVER_CONFIG,
     TWO_EQ_TWO_TACTICS,
     TWO_EQ_TWO_TITLES,
+    bullets_script,
     code_actions_at,
     edit_of,
     inline_at,
     open_document,
+    record_applied_edits,
     start_session,
 )
 from tests.support.lsp_text import apply_edit, apply_utf16, line_of
@@ -35,13 +37,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest_lsp.fixture(config=SERVER_CONFIG)
 async def client(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
-    applied: list[types.ApplyWorkspaceEditParams] = []
-    lsp_client.applied = applied  # type: ignore[attr-defined]
-
-    @lsp_client.feature(types.WORKSPACE_APPLY_EDIT)
-    def on_apply(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
-        applied.append(params)
-        return types.ApplyWorkspaceEditResult(applied=True)
+    lsp_client.applied = record_applied_edits(lsp_client)  # type: ignore[attr-defined]
 
     yield
     await lsp_client.shutdown_session()
@@ -177,22 +173,7 @@ BULLETS = (
 async def test_an_empty_line_after_a_finished_bullet_gets_the_outer_goal(
     client: LanguageClient, lean_project: Path, fake_state: Path, tmp_path: Path
 ) -> None:
-    context = "p q : Prop\nhp : p\nhq : q\n"
-    script = tmp_path / "bullets.json"
-    script.write_text(
-        json.dumps(
-            {
-                "declarations": {"and_intro": [context + "⊢ p ∧ q"]},
-                "tactics": {
-                    context + "⊢ p ∧ q": {
-                        "constructor": ["case left\n" + context + "⊢ p", "case right\n" + context + "⊢ q"]
-                    },
-                    "case left\n" + context + "⊢ p": {"exact hp": []},
-                    "case right\n" + context + "⊢ q": {"exact hq": []},
-                },
-            }
-        )
-    )
+    script = bullets_script(tmp_path)
     await start_session(
         client, lean_project, fake_state, script=script, model="", automationTactics=["exact hp", "exact hq"]
     )
