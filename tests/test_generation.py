@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from llmstep_lsp.generation import Candidate, GenerationRequest, ModelUnavailable
 from llmstep_lsp.generation.automation import AutomationGenerator
 from llmstep_lsp.generation.filters import rejection_reason
 from llmstep_lsp.generation.formats import FORMATS, next_tactic_in_proof, tail_at_line
 from llmstep_lsp.generation.hf_loading import load_model
-from llmstep_lsp.generation.presets import BUILTIN_PRESETS, GenerationConfig, PresetError, resolve
+from llmstep_lsp.generation.presets import BUILTIN_PRESETS, GenerationConfig
 from llmstep_lsp.generation.ranking import merge_ranked
 from llmstep_lsp.generation.transformers_backend import TransformersGenerator, _stops
 from llmstep_lsp.settings import Settings
@@ -176,36 +177,28 @@ def test_whole_proof_output_gives_the_next_tactic_at_the_cursor() -> None:
 
 def test_presets_and_user_presets_resolve_with_overrides() -> None:
     assert set(BUILTIN_PRESETS) >= {"llmstep", "reprover", "llemma", "deepseek-prover", "kimina-prover"}
-    reprover = resolve("reprover", {}, {"num_samples": 3}, {})
+    reprover = Settings(preset="reprover", num_samples=3).generation()
+    assert reprover is not None
     assert (reprover.backend, reprover.format.name, reprover.num_samples) == (
         "transformers-seq2seq",
         "state",
         3,
     )
-    mine = resolve(
-        "mine",
-        {
-            "mine": {
-                "model": "my/model",
-                "backend": "openai",
-                "template": "G:{goal} P:{prefix}",
-                "stop": ["\n"],
-            }
-        },
-        {},
-        {},
-    )
+    user_preset = {"model": "my/model", "backend": "openai", "template": "G:{goal} P:{prefix}"}
+    mine = Settings(preset="mine", presets={"mine": user_preset}).generation()
+    assert mine is not None
     assert (mine.model, mine.format.render(GenerationRequest("g", "p"))) == ("my/model", "G:g P:p")
-    with pytest.raises(PresetError, match="unknown preset 'nope'"):
-        resolve("nope", {}, {}, {})
-    with pytest.raises(PresetError, match="chat format"):
-        resolve("kimina-prover", {}, {"backend": "openai"}, {})
-    with pytest.raises(PresetError, match="chat format"):
-        resolve("kimina-prover", {}, {"backend": "transformers-seq2seq"}, {})
-    with pytest.raises(PresetError, match="completion format"):
-        resolve("llmstep", {}, {"backend": "openai-chat"}, {})
+    with pytest.raises(ValidationError, match="unknown preset 'nope'"):
+        Settings(preset="nope")
+    with pytest.raises(ValidationError, match="chat format"):
+        Settings(preset="kimina-prover", backend="openai")
+    with pytest.raises(ValidationError, match="chat format"):
+        Settings(preset="kimina-prover", backend="transformers-seq2seq")
+    with pytest.raises(ValidationError, match="completion format"):
+        Settings(preset="llmstep", backend="openai-chat")
     # a local causal model takes a chat format through its own chat template
-    assert resolve("kimina-prover", {}, {"backend": "transformers"}, {}).format.chat
+    local_chat = Settings(preset="kimina-prover", backend="transformers").generation()
+    assert local_chat is not None and local_chat.format.chat
 
 
 async def test_a_chat_format_on_a_local_model_without_a_chat_template_says_so(tiny_model: Path) -> None:

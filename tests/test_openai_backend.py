@@ -117,4 +117,5 @@ async def test_prompt_goals_main_sends_only_the_first_goal(tmp_path: object) -> 
     assert request.context == "theorem t : p ∧ q := by\n  constructor\n"
     settings, problems = Settings.from_mapping({"promptGoals": "main"})
     assert not problems and settings.prompt_goals == "main"
-    assert Settings.from_mapping({"promptGoals": "some"})[1] == ["setting 'promptGoals' must be all or main"]
+    refused = "setting 'promptGoals': Input should be 'all' or 'main' (got 'some')"
+    assert Settings.from_mapping({"promptGoals": "some"})[1] == [refused]

@@ -8,6 +8,7 @@ of their own, `template`, `stop`, `chat`, `system` and `output`.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -15,11 +16,15 @@ from typing import Any, Literal
 from llmstep_lsp.generation.formats import FORMATS, PromptFormat
 
 Backend = Literal["transformers", "transformers-seq2seq", "openai", "openai-chat"]
-BACKENDS: tuple[Backend, ...] = ("transformers", "transformers-seq2seq", "openai", "openai-chat")
+BACKENDS: tuple[Backend, ...] = typing.get_args(Backend)
+Dtype = Literal["auto", "float32", "bfloat16", "float16"]
+"""Weights' dtype for local models; "auto" picks half precision where the hardware computes in it."""
 
 
 @dataclass(frozen=True)
 class Preset:
+    """A named model with its backend, prompt format name and sampling defaults."""
+
     model: str
     backend: Backend
     format: str
@@ -47,20 +52,26 @@ DEFAULT_PRESET = "llmstep"
 
 @dataclass(frozen=True)
 class GenerationConfig:
+    """Everything a generator needs: the resolved preset plus the runtime settings.
+
+    Built by `Settings.generation()`, where every default lives; the fields mean what the
+    settings of the same (camelCase) names mean there.
+    """
+
     backend: Backend
     model: str
     format: PromptFormat
     num_samples: int
     temperature: float
     max_new_tokens: int
-    device: str = "auto"
-    dtype: str = "auto"
-    endpoint: str = "http://127.0.0.1:8000/v1"
-    api_key_env: str = "OPENAI_API_KEY"
-    request_timeout_s: float = 30.0
-    request_retries: int = 2
-    context_tokens: int = 2048
-    context_window: int = 8192
+    device: str
+    dtype: Dtype
+    endpoint: str
+    api_key_env: str
+    request_timeout_s: float
+    request_retries: int
+    context_tokens: int
+    context_window: int
 
 
 class PresetError(ValueError):

@@ -12,7 +12,6 @@ process; one that hangs past the deadline or dies is killed and replaced by a fr
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import hashlib
 import json
@@ -20,6 +19,8 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from cachetools import LRUCache
 
 from llmstep_lsp.children import find_executable, kill_group, spawn
 from llmstep_lsp.lean.client import GoalState
@@ -92,8 +93,8 @@ class ReplProcess:
         self._process = process
         self.header = header
         self.header_env = 0
-        self._envs: collections.OrderedDict[str, int] = collections.OrderedDict()
-        self._states: collections.OrderedDict[tuple[str, str], int] = collections.OrderedDict()
+        self._envs: LRUCache[str, int] = LRUCache(STATES_PER_PROCESS)
+        self._states: LRUCache[tuple[str, str], int] = LRUCache(STATES_PER_PROCESS)
         self._broken = False  # its output ended or made no sense: never lease it again
         self._owed = 0  # answers to inputs whose reader was cancelled
         self._partial: list[bytes] = []
@@ -180,7 +181,6 @@ class ReplProcess:
         context_key = hashlib.sha256(probe.context.encode()).hexdigest()
         key = (context_key, probe.declaration)
         if (state := self._states.get(key)) is not None:
-            self._states.move_to_end(key)
             return state
         env = self._envs.get(context_key)
         if env is None:
@@ -188,15 +188,12 @@ class ReplProcess:
             if "env" not in answer:
                 raise ReplError(f"the REPL rejected the file's context: {answer.get('message', answer)}")
             env = self._envs[context_key] = int(answer["env"])
-            _trim(self._envs)
-        self._envs.move_to_end(context_key)
         answer = await self.request({"cmd": probe.declaration, "env": env})
         sorries = answer.get("sorries") or []
         if not sorries:
             return None
         # The point's `sorry` is the declaration's last one (earlier lines may hold others).
         state = self._states[key] = int(sorries[-1]["proofState"])
-        _trim(self._states)
         return state
 
     async def stop(self) -> None:
@@ -217,9 +214,16 @@ class ReplProcess:
             log.debug("repl %s: %s", self.pid, line.decode(errors="replace").rstrip())
 
 
-def _trim(cache: collections.OrderedDict[Any, int]) -> None:
-    while len(cache) > STATES_PER_PROCESS:
-        cache.popitem(last=False)
+class _HeaderSlots(LRUCache[str, "asyncio.Queue[ReplProcess | None]"]):
+    """Free REPL slots per import header, at most `MAX_HEADERS` headers: the least recently used
+    header's processes are killed when a new header needs room (each holds a loaded environment)."""
+
+    def popitem(self) -> tuple[str, asyncio.Queue[ReplProcess | None]]:
+        header, evicted = super().popitem()
+        while not evicted.empty():
+            if (old := evicted.get_nowait()) is not None:
+                old.kill()
+        return header, evicted
 
 
 class ReplPool:
@@ -231,9 +235,7 @@ class ReplPool:
         self.size = size
         self.start_timeout_s = start_timeout_s
         # header -> free slots; None is a slot whose process is not (or no longer) running.
-        self._slots: collections.OrderedDict[str, asyncio.Queue[ReplProcess | None]] = (
-            collections.OrderedDict()
-        )
+        self._slots = _HeaderSlots(MAX_HEADERS)
         self._started: list[ReplProcess] = []
         self._starting: set[asyncio.Task[ReplProcess]] = set()
         # Restarts with memory (supervisor.py) for starts: a process that cannot start or load its
@@ -307,12 +309,6 @@ class ReplPool:
             slots = self._slots[header] = asyncio.Queue()
             for _ in range(self.size):
                 slots.put_nowait(None)
-            while len(self._slots) > MAX_HEADERS:
-                _, evicted = self._slots.popitem(last=False)
-                while not evicted.empty():
-                    if (old := evicted.get_nowait()) is not None:
-                        old.kill()
-        self._slots.move_to_end(header)
         return slots
 
     def close(self) -> None:

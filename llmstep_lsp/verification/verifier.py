@@ -13,11 +13,12 @@ A candidate that closes the goal is CLOSES only once `#print axioms` shows it us
 from __future__ import annotations
 
 import asyncio
-import collections
 import enum
 import logging
 from dataclasses import dataclass
 from typing import Protocol
+
+from cachetools import LRUCache
 
 from llmstep_lsp.lean.client import GoalState, LeanClient, LeanDiagnostic
 from llmstep_lsp.lean.errors import LeanError
@@ -112,22 +113,19 @@ class VerdictCache:
     """Lean's verdict on a tactic depends only on the goal and the environment it runs in."""
 
     def __init__(self) -> None:
-        self._verdicts: collections.OrderedDict[VerdictKey, CheckResult] = collections.OrderedDict()
+        self._verdicts: LRUCache[VerdictKey, CheckResult] = LRUCache(VERDICT_CACHE_SIZE)
 
     def cached_verdict(self, key: VerdictKey) -> CheckResult | None:
-        hit = self._verdicts.get(key)
-        if hit is not None:
-            self._verdicts.move_to_end(key)
-        return hit
+        """The remembered verdict for (goal/environment, tactic), or None."""
+        return self._verdicts.get(key)
 
     def remember(self, key: VerdictKey, result: CheckResult) -> None:
+        """Keep `result` unless it is no verdict at all; the least recently used goes first."""
         if result.verdict in (Verdict.UNKNOWN, Verdict.USES_SORRY):
             # No verdict: ask again. "Uses sorry" may come from a `sorry` elsewhere in the declaration
             # that the check could not tell apart, which the key does not cover: ask again too.
             return
         self._verdicts[key] = result
-        while len(self._verdicts) > VERDICT_CACHE_SIZE:
-            self._verdicts.popitem(last=False)
 
 
 class Verifier(VerdictCache):

@@ -1,15 +1,18 @@
-"""The VS Code extension's settings mirror the server's: same keys, same defaults.
+"""The VS Code extension's settings mirror the server's: same keys, defaults, choices and bounds.
 
 The extension always sends every server setting (VS Code fills in its defaults), so a default that
-drifts from `Settings` would silently change the server's behaviour in VS Code only.
+drifts from `Settings` would silently change the server's behaviour in VS Code only; a choice or
+bound that drifts lets the Settings UI offer a value the server then refuses. Both sides are
+compared through `Settings.model_json_schema()`, the server model's own JSON Schema.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
+from typing import Any
 
+from llmstep_lsp.generation.formats import FORMATS
 from llmstep_lsp.settings import Settings
 from tests.conftest import REPO
 
@@ -20,28 +23,47 @@ EXTENSION_KEYS = re.search(
 )
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
+SCHEMA = Settings.model_json_schema(by_alias=True)["properties"]
+DEFAULTS = Settings().model_dump(mode="json", by_alias=True)
+# A prompt format is checked against the registry when generation settings resolve, not by type.
+SCHEMA["promptFormat"]["enum"] = list(FORMATS)
+BOUNDS = ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum")
+
+
+def _flat(schema: dict[str, Any]) -> dict[str, Any]:
+    """One JSON Schema for `X | None` (pydantic writes anyOf [X, null]); the enum without null."""
+    flat = {k: v for k, v in schema.items() if k != "anyOf"}
+    for option in schema.get("anyOf", []):
+        flat.update({k: v for k, v in option.items() if k != "type"})
+    if "const" in flat:
+        flat["enum"] = [flat.pop("const")]
+    return flat
 
 
 def test_every_server_setting_has_a_vscode_setting_with_the_same_default() -> None:
-    for field in dataclasses.fields(Settings):
-        key = f"llmstep.{_camel(field.name)}"
-        assert key in PROPERTIES, f"{key} is missing from vscode-extension/package.json"
-        default = field.default_factory() if field.default is dataclasses.MISSING else field.default
-        expected = list(default) if isinstance(default, tuple) else default
-        if default is None:
+    for key in SCHEMA:
+        prop = PROPERTIES.get(f"llmstep.{key}")
+        assert prop is not None, f"llmstep.{key} is missing from vscode-extension/package.json"
+        if DEFAULTS[key] is None:
             # "server default": null, or an empty string or list where the extension maps those to null
-            assert PROPERTIES[key]["default"] in (None, "", []), key
+            assert prop["default"] in (None, "", []), key
             continue
-        assert PROPERTIES[key]["default"] == expected, key
+        assert prop["default"] == DEFAULTS[key], key
+
+
+def test_vscode_offers_exactly_the_choices_and_bounds_the_server_accepts() -> None:
+    for key, schema in SCHEMA.items():
+        server, vscode = _flat(schema), PROPERTIES[f"llmstep.{key}"]
+        offered = [choice for choice in vscode.get("enum", []) if choice is not None]
+        assert sorted(offered) == sorted(server.get("enum", [])), key
+        for bound in BOUNDS:
+            assert vscode.get(bound) == server.get(bound), f"{key}: {bound}"
 
 
 def test_the_extension_forwards_exactly_the_server_settings() -> None:
     assert EXTENSION_KEYS is not None
     forwarded = re.findall(r"'(\w+)'", EXTENSION_KEYS.group(1))
-    assert sorted(forwarded) == sorted(_camel(f.name) for f in dataclasses.fields(Settings))
+    assert sorted(forwarded) == sorted(SCHEMA)
 
 
 def test_extension_activates_for_lean4_and_starts_without_the_lean4_extension() -> None:
