@@ -184,6 +184,7 @@ def test_presets_and_user_presets_resolve_with_overrides() -> None:
         "state",
         3,
     )
+    # A preset with its own template uses it unless `promptFormat` names another format.
     user_preset = {"model": "my/model", "backend": "openai", "template": "G:{goal} P:{prefix}"}
     mine = Settings(preset="mine", presets={"mine": user_preset}).generation()
     assert mine is not None

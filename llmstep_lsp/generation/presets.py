@@ -90,7 +90,7 @@ def resolve(
     values.update({k: v for k, v in overrides.items() if v is not None})
     if values["backend"] not in BACKENDS:
         raise PresetError(f"unknown backend '{values['backend']}' (one of: {', '.join(BACKENDS)})")
-    prompt_format = custom_format if custom_format and "format" not in overrides else None
+    prompt_format = custom_format if custom_format and overrides.get("format") is None else None
     if prompt_format is None:
         if values["format"] not in FORMATS:
             raise PresetError(f"unknown prompt format '{values['format']}' (one of: {', '.join(FORMATS)})")
