@@ -47,11 +47,11 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from llmstep_lsp.generation.causal_sampler import STEP_POSITIONS, sample_causal  # noqa: E402
 from llmstep_lsp.generation.formats import FORMATS  # noqa: E402
 from llmstep_lsp.generation.hf_loading import LoadedModel, load_model  # noqa: E402
 from llmstep_lsp.generation.presets import GenerationConfig  # noqa: E402
 from llmstep_lsp.generation.ranking import from_samples  # noqa: E402
-from llmstep_lsp.generation.transformers_backend import STEP_POSITIONS, sample_causal  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data" / "proofsteps"
 CASES = SHARED / "llmstep_runtime_test_cases.jsonl"

@@ -9,12 +9,13 @@ from pydantic import ValidationError
 
 from llmstep_lsp.generation import Candidate, GenerationRequest, ModelUnavailable
 from llmstep_lsp.generation.automation import AutomationGenerator
+from llmstep_lsp.generation.causal_sampler import _stops
 from llmstep_lsp.generation.filters import rejection_reason
 from llmstep_lsp.generation.formats import FORMATS, next_tactic_in_proof, tail_at_line
 from llmstep_lsp.generation.hf_loading import load_model
 from llmstep_lsp.generation.presets import BUILTIN_PRESETS, GenerationConfig
 from llmstep_lsp.generation.ranking import merge_ranked
-from llmstep_lsp.generation.transformers_backend import TransformersGenerator, _stops
+from llmstep_lsp.generation.transformers_backend import TransformersGenerator
 from llmstep_lsp.settings import Settings
 from tests.support.sampler_checks import check_greedy_equals_generate
 
@@ -256,7 +257,7 @@ async def test_samples_cut_off_at_the_token_limit_are_never_candidates(tiny_mode
 
 
 def test_a_sample_ends_by_itself_at_eos_or_a_stop_string_not_at_the_limit() -> None:
-    from llmstep_lsp.generation.transformers_backend import _finished
+    from llmstep_lsp.generation.causal_sampler import _finished
 
     pieces = ["<eos>", "exact", " h", "\n", " (", "[/", "TAC]"]
     assert _finished([1, 2], pieces, 0, ("\n",), limit=3), "under the limit: it stopped itself"

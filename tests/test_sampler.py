@@ -18,7 +18,7 @@ import pytest
 
 from bench.generation import ForwardCounter
 from llmstep_lsp.generation import GenerationRequest, hf_loading
-from llmstep_lsp.generation import transformers_backend as backend
+from llmstep_lsp.generation import causal_sampler as backend
 from llmstep_lsp.generation.formats import FORMATS
 from llmstep_lsp.generation.guesses import NgramGuesser, RecentOutputs
 from llmstep_lsp.settings import Settings

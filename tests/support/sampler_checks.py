@@ -10,7 +10,7 @@ import pytest
 
 from bench.generation import ForwardCounter
 from llmstep_lsp.generation import GenerationRequest
-from llmstep_lsp.generation import transformers_backend as backend
+from llmstep_lsp.generation import causal_sampler as backend
 from llmstep_lsp.generation.formats import FORMATS
 from llmstep_lsp.generation.hf_loading import LoadedModel
 
@@ -28,13 +28,13 @@ def check_sampled_log_probs_match_a_plain_forward_pass(
     import torch
 
     recorded: list[tuple[list[int], list[float]]] = []
-    finish = backend._finish
+    finish = backend.finish_sample
 
     def record(tokenizer: Any, tokens: list[int], logprobs: list[float], eos: int) -> backend.Sample:
         recorded.append((list(tokens), list(logprobs)))
         return finish(tokenizer, tokens, logprobs, eos)
 
-    monkeypatch.setattr(backend, "_finish", record)
+    monkeypatch.setattr(backend, "finish_sample", record)
     counter = ForwardCounter(loaded.model)
     torch.manual_seed(0)
     passes, longest = [], []
