@@ -46,11 +46,6 @@ def load_proofsteps(path: Path) -> list[ProofStep]:
     return steps
 
 
-def normalise_tactic(tactic: str) -> str:
-    """Whitespace-insensitive form, as the ranking's duplicate check uses."""
-    return " ".join(tactic.split())
-
-
 def _from_jsonl(path: Path, text: str) -> Iterator[ProofStep]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

@@ -9,6 +9,12 @@ from llmstep_lsp.generation.base import Candidate
 from llmstep_lsp.generation.filters import rejection_reason
 
 
+def normalise_tactic(tactic: str) -> str:
+    """The whitespace-insensitive form of a tactic: runs of whitespace (newlines included) become
+    one space. Two tactics with the same form are one suggestion, and one answer in `eval steps`."""
+    return " ".join(tactic.split())
+
+
 def merge_ranked(
     candidates: Iterable[Candidate],
     theorem_name: str | None = None,
@@ -26,7 +32,7 @@ def merge_ranked(
             if rejected is not None:
                 rejected.append((candidate, reason))
             continue
-        key = " ".join(candidate.tactic.split())
+        key = normalise_tactic(candidate.tactic)
         kept = best.get(key)
         if kept is None:
             order.append(key)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 
+from llmstep_lsp.generation.ranking import normalise_tactic
+
 SEARCH_TACTICS = frozenset({"exact?", "apply?", "simp?", "simp_all?", "aesop?", "rw?", "hint", "try?"})
 """The suggestion tactics `automationTactics` may list (others ending in `?` count as well)."""
 
@@ -66,7 +68,7 @@ def _joined(group: list[str]) -> str:
     text = _MARKER.sub("", group[0], count=1).strip()
     for line in group[1:]:
         text += (" " if _indent(line) > base else "; ") + line.strip()
-    return " ".join(text.split())
+    return normalise_tactic(text)
 
 
 def _indent(line: str) -> int:
