@@ -84,6 +84,12 @@ class Sidecar {
       void vscode.window.showInformationMessage('llmstep: open a Lean 4 file and put the cursor in a proof.');
       return;
     }
+    if (this.status.state === 'installing') {
+      void vscode.window.showInformationMessage(
+        'llmstep is setting up its server (first start, a few minutes); suggestions come once it is done.',
+      );
+      return;
+    }
     if (this.client?.state === State.Starting) {
       void vscode.window.showInformationMessage('llmstep: the server is still starting; try again in a moment.');
       return;
@@ -196,7 +202,7 @@ class Sidecar {
       }
     });
     client.onDidChangeState((event) => {
-      if (event.newState === State.Stopped && this.client === client && !this.status.state.endsWith('rror')) {
+      if (event.newState === State.Stopped && this.client === client && this.status.state !== 'error') {
         this.status.show('stopped', 'run "llmstep: Restart Server"');
       }
     });

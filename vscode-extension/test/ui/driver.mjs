@@ -166,8 +166,9 @@ async function run() {
 
   step = 'Lean not found: a toast with the fix, the status bar says Lean error as plain text, then clears';
   const leanOk = settings['llmstep.leanCommand'];
-  writeFileSync(settingsFile, JSON.stringify({ ...settings, 'llmstep.inlineSuggestions.automatic': false,
-    'llmstep.leanCommand': ['/nonexistent/lake', 'serve'] }, null, 2));
+  // codeActionWaitMs 1: automatic requests give up at once, for the Ctrl+. step after this one.
+  const quick = { ...settings, 'llmstep.inlineSuggestions.automatic': false, 'llmstep.codeActionWaitMs': 1 };
+  writeFileSync(settingsFile, JSON.stringify({ ...quick, 'llmstep.leanCommand': ['/nonexistent/lake', 'serve'] }, null, 2));
   await waitForStatus((label) => label === 'llmstep: ready', 30_000); // settings applied
   await goToLine(17); // two_eq_two's sorry: the lightbulb asks, the sidecar starts Lean
   await page.keyboard.press('End');
@@ -180,10 +181,24 @@ async function run() {
   check(leanLabel.includes('/nonexistent/lake'), `the status should say what failed: ${leanLabel}`);
   check(!/llmstep: (error: )?llmstep:|\\[(`]|\.\. /.test(leanLabel), `not plain text: ${leanLabel}`);
   await page.screenshot({ path: path.join(OUT, 'vscode-lean-error.png') });
-  writeFileSync(settingsFile, JSON.stringify({ ...settings, 'llmstep.inlineSuggestions.automatic': false,
-    'llmstep.leanCommand': leanOk }, null, 2));
+  writeFileSync(settingsFile, JSON.stringify({ ...quick, 'llmstep.leanCommand': leanOk }, null, 2));
   await waitForStatus((label) => label === 'llmstep: ready', 30_000);
   log('status back to ready once the Lean command is fixed');
+
+  step = 'Ctrl+. while Lean is still checking waits for the verified result, not "No code actions"';
+  await goToLine(16); // nothing computed on this line since the restart of Lean
+  await goToLine(17);
+  await page.keyboard.press('End');
+  // Past VS Code's 250 ms lightbulb delay: its automatic request (answered "nothing yet" at once,
+  // codeActionWaitMs 1) must not replace the explicit one. There is no UI event for it.
+  await page.waitForTimeout(600);
+  await page.keyboard.press('Control+Period');
+  await page.locator('.action-widget').locator('text=Try this: rfl (closes goal)').waitFor({ timeout: SUGGEST_TIMEOUT });
+  const noActions = page.locator('.monaco-editor-overlaymessage', { hasText: 'No code actions' });
+  check(await noActions.count() === 0 || !(await noActions.first().isVisible()), '"No code actions available" shown');
+  await screenshotAround('vscode-ctrl-dot-waits.png', [page.locator('.action-widget'), lineNumber(16)]);
+  await page.keyboard.press('Escape');
+  log('Ctrl+. on a line still being checked opened the menu with rfl');
 
   step = 'server log lines keep their level in the Output channel';
   const logText = readOutputLog();
