@@ -27,7 +27,7 @@ from llmstep_lsp.generation.ranking import merge_ranked
 from llmstep_lsp.lean.client import LeanClient
 from llmstep_lsp.lean.errors import LeanError, LeanNotFound
 from llmstep_lsp.lean.project import LeanProject
-from llmstep_lsp.notices import Notices, note_lean_health, note_verifier_health
+from llmstep_lsp.notices import Notices, model_unavailable, note_lean_health, note_verifier_health
 from llmstep_lsp.proofpoint import SuggestionPoint, enclosing_declaration, find_suggestion_point
 from llmstep_lsp.protocol import Status
 from llmstep_lsp.search.best_first import SearchLimits, SearchProgress, SearchResult, best_first_search
@@ -174,6 +174,11 @@ class SuggestionEngine:
         self._forget_all()
         self._report_idle()
 
+    @property
+    def problem_kind(self) -> str | None:
+        """What the ERROR status is about ("model", "lean", "verifier"); None without a problem."""
+        return self._notices.problem_kind
+
     def warm_up_model(self) -> None:
         """Announce the first status: start loading the model in the background (`loading`, then
         `ready` or `error`) so the first suggestion does not wait for it, or `ready` without a model."""
@@ -186,8 +191,10 @@ class SuggestionEngine:
     async def _load_model(self) -> None:
         assert self.model is not None
         self._channel.status(Status.LOADING, f"loading {self.model.config.model}")
-        with contextlib.suppress(ModelUnavailable):  # reported once, at the first suggestion
+        try:
             await self.model.load()
+        except ModelUnavailable as err:  # said now: the status bar must not say "ready"
+            self._notices.say_once("model", "warning", model_unavailable(err))
         self._report_idle()
 
     def _report_idle(self) -> None:
@@ -382,12 +389,7 @@ class SuggestionEngine:
         candidates: list[Candidate] = []
         for generator, result in zip(generators, results, strict=True):
             if isinstance(result, ModelUnavailable):
-                self._notices.say_once(
-                    "model",
-                    "warning",
-                    f"llmstep: {result} Until then, only the model-free tactics (rfl, simp, omega, …) "
-                    "are suggested.",
-                )
+                self._notices.say_once("model", "warning", model_unavailable(result))
             elif isinstance(result, asyncio.CancelledError):
                 raise result
             elif isinstance(result, Exception):

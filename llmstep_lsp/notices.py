@@ -28,6 +28,11 @@ class Notices:
         """The message for the ERROR status while its problem lasts; None when there is none."""
         self._problem_topic: str | None = None
 
+    @property
+    def problem_kind(self) -> str | None:
+        """What the ERROR status is about: "model", "lean" or "verifier"; None when there is none."""
+        return self._problem_topic.split(":", 1)[0] if self._problem_topic else None
+
     def say_once(self, topic: str, severity: str, message: str) -> None:
         """Show `message` (and log it) unless `topic` was told and is not over yet."""
         if topic in self._told:
@@ -52,6 +57,11 @@ class Notices:
         """Every topic starting with one of `prefixes` is over, silently (their sessions are gone)."""
         for topic in [t for t in self._told if t.startswith(prefixes)]:
             self.over(topic)
+
+
+def model_unavailable(err: Exception) -> str:
+    """What the user is told when the model cannot be used: why, and that suggestions go on."""
+    return f"llmstep: {err} Until then, only the model-free tactics (rfl, simp, omega, …) are suggested."
 
 
 def note_lean_health(notices: Notices, root: Path, gate: RestartGate) -> None:

@@ -17,7 +17,10 @@ APPLY_EDIT_COMMAND = "llmstep.applyEdit"
 """workspace/executeCommand, arguments `[WorkspaceEdit]`: a suggestion offered as a `Command` to a
 client without code-action literals; the server sends the edit back as `workspace/applyEdit`."""
 STATUS_NOTIFICATION = "llmstep/status"
-"""Server → client notification `{"state": Status, "message": str}`: drives the status-bar item."""
+"""Server → client notification `{"state": Status, "message": str, "problem": str | None, "model":
+bool}`: drives the status-bar item. `problem` says what an `error` is about ("lean", "model" or
+"verifier"; suggestions without the model still work during a "model" one), `model` whether a model
+is configured (`ready` without one: only the model-free tactics are tried)."""
 
 
 class Status(enum.Enum):

@@ -73,7 +73,10 @@ class LlmstepServer(LanguageServer):
         self.window_log_message(types.LogMessageParams(type=_SEVERITY[severity], message=message))
 
     def status(self, state: Status, message: str) -> None:
-        self.protocol.notify(STATUS_NOTIFICATION, {"state": state.value, "message": message})
+        """`llmstep/status` (see `protocol.STATUS_NOTIFICATION`), and model loading as progress."""
+        problem = self.engine.problem_kind if state is Status.ERROR else None
+        params = {"state": state.value, "message": message, "problem": problem}
+        self.protocol.notify(STATUS_NOTIFICATION, {**params, "model": self.engine.model is not None})
         self._loading_progress(state, message)
 
     def _loading_progress(self, state: Status, message: str) -> None:
@@ -103,6 +106,7 @@ class LlmstepServer(LanguageServer):
 
     def suggestions_ready(self, result: SuggestionSet) -> None:
         """Publish (or clear) the hint diagnostic for a finished computation, if still current."""
+        self.scheduler.announce(result)
         if not self.engine.settings.hint_diagnostic or self._version(result.uri) != result.version:
             return
         hint = hint_diagnostic(result, self.encode_column)
@@ -124,12 +128,16 @@ class LlmstepServer(LanguageServer):
         if self.hints.pop(uri, None) is not None:
             self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
-    async def suggestions_at(self, uri: str, line: int) -> SuggestionSet | None:
+    async def suggestions_at(self, uri: str, line: int, invoked: bool = False) -> SuggestionSet | None:
+        """The suggestions for `line` that are ready in time (`SuggestionScheduler.request`; `invoked`:
+        the user asked explicitly), None when there are none yet or the text changed meanwhile."""
         document = self.documents.get(uri)
         if document is None or uri_to_path(uri) is None:
             return None  # not an open Lean document, or one no Lean server can have (logged once)
         version = document.version
-        result = await self.scheduler.request(uri, version, document.text, line, lambda: self._version(uri))
+        result = await self.scheduler.request(
+            uri, version, document.text, line, lambda: self._version(uri), invoked
+        )
         # Never publish for text that changed while we were computing.
         return result if result is not None and self._version(uri) == version else None
 
@@ -271,7 +279,9 @@ def build_server(settings: Settings) -> LlmstepServer:
         only = params.context.only
         if only and not any(types.CodeActionKind.QuickFix.value.startswith(k) for k in only):
             return None
-        result = await ls.suggestions_at(params.text_document.uri, params.range.start.line)
+        # Ctrl+. (Invoked) waits for a verified result; VS Code's lightbulb asks Automatic ones.
+        invoked = params.context.trigger_kind == types.CodeActionTriggerKind.Invoked
+        result = await ls.suggestions_at(params.text_document.uri, params.range.start.line, invoked)
         if result is None:
             return None
         hint = ls.hints.get(result.uri)
@@ -282,7 +292,8 @@ def build_server(settings: Settings) -> LlmstepServer:
     async def inline_completion(
         ls: LlmstepServer, params: types.InlineCompletionParams
     ) -> types.InlineCompletionList | None:
-        result = await ls.suggestions_at(params.text_document.uri, params.position.line)
+        invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+        result = await ls.suggestions_at(params.text_document.uri, params.position.line, invoked)
         if result is None:
             return None
         cursor = None

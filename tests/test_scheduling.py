@@ -1,11 +1,16 @@
-"""The scheduler's debounce when the document closes meanwhile (found by the fuzz test: KeyError)."""
+"""The scheduler: its debounce (a document closed meanwhile was found by the fuzz test: KeyError),
+requests for the same line, and how long an invoked request waits."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+from llmstep_lsp.engine import Suggestion, SuggestionSet
+from llmstep_lsp.proofpoint import SuggestionPoint
 from llmstep_lsp.scheduling import SuggestionScheduler
+from llmstep_lsp.settings import Settings
+from llmstep_lsp.verification.verifier import Verdict
 
 
 class IdleEngine:
@@ -40,3 +45,101 @@ async def test_a_request_after_reopening_does_not_revive_one_from_before_the_clo
     new = asyncio.create_task(scheduler.request("file:///A.lean", 1, "", 3, lambda: None))
     assert await old is None, "the old request took the new one's ticket"
     assert await new is None
+
+
+class GatedEngine:
+    """Computes for whichever line is asked, finishing when the test opens `gate`; records lines."""
+
+    def __init__(self, wait_ms: int = 60_000) -> None:
+        self.settings = Settings(code_action_wait_ms=wait_ms)
+        self.gate = asyncio.Event()
+        self.budget_spent = asyncio.Event()
+        self.computed: list[int] = []
+        self._tasks: dict[int, asyncio.Task[SuggestionSet]] = {}
+
+    def cached(self, uri: str, version: int, line: int) -> None:
+        return None
+
+    def in_flight(self, uri: str, version: int, line: int) -> bool:
+        return line in self._tasks
+
+    def early_result(self, uri: str, version: int, line: int) -> None:
+        self.budget_spent.set()  # the request's wait budget is over: it now waits on or gives up
+        return None
+
+    async def _compute(self, uri: str, version: int, line: int) -> SuggestionSet:
+        self.computed.append(line)
+        await self.gate.wait()
+        return result_at(uri, version, line, "rfl")
+
+    async def suggest(self, uri: str, version: int, text: str, line: int) -> SuggestionSet:
+        if line not in self._tasks:
+            self._tasks[line] = asyncio.create_task(self._compute(uri, version, line))
+        return await asyncio.shield(self._tasks[line])
+
+
+def result_at(uri: str, version: int, line: int, *tactics: str) -> SuggestionSet:
+    point = SuggestionPoint(line, "  ", "", "", False)
+    found = tuple(Suggestion(t, Verdict.CLOSES, (), None, "automation") for t in tactics)
+    return SuggestionSet(uri, version, point, ("⊢ True",), found)
+
+
+URI = "file:///A.lean"
+
+
+async def test_two_requests_for_the_same_line_share_one_computation_and_both_get_it() -> None:
+    """VS Code asks for code actions and inline completions at the same cursor stop: the second must
+    not make the first give up (on an empty proof line, the lightbulb's request is the first)."""
+    engine = GatedEngine()
+    scheduler = SuggestionScheduler(engine)  # type: ignore[arg-type]
+    first = asyncio.create_task(scheduler.request(URI, 1, "", 4, lambda: 1))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(scheduler.request(URI, 1, "", 4, lambda: 1))
+    await asyncio.sleep(0)
+    engine.gate.set()
+    answers = await asyncio.gather(first, second)
+    assert [a.suggestions[0].tactic if a else None for a in answers] == ["rfl", "rfl"]
+    assert engine.computed == [4]
+
+
+async def test_a_request_for_another_line_makes_the_older_one_give_up() -> None:
+    engine = GatedEngine()
+    scheduler = SuggestionScheduler(engine)  # type: ignore[arg-type]
+    old = asyncio.create_task(scheduler.request(URI, 1, "", 4, lambda: 1))
+    await asyncio.sleep(0)
+    new = asyncio.create_task(scheduler.request(URI, 1, "", 7, lambda: 1))
+    await asyncio.sleep(0)
+    engine.gate.set()
+    assert await old is None
+    answer = await new
+    assert answer is not None and answer.point is not None and answer.point.line == 7
+    assert engine.computed == [7]
+
+
+async def test_an_invoked_request_waits_past_the_budget_for_the_first_verified_result() -> None:
+    """Ctrl+. while Lean is still checking: the menu gets the first verified suggestions, not "No
+    code actions available"; an automatic request (the lightbulb's) gives up after the budget."""
+    engine = GatedEngine(wait_ms=1)
+    scheduler = SuggestionScheduler(engine)  # type: ignore[arg-type]
+    automatic = await scheduler.request(URI, 1, "", 4, lambda: 1)
+    assert automatic is None  # still computing; the hint diagnostic brings the lightbulb later
+    engine.budget_spent.clear()
+    invoked = asyncio.create_task(scheduler.request(URI, 1, "", 4, lambda: 1, invoked=True))
+    await asyncio.wait_for(engine.budget_spent.wait(), 10)  # it now waits for an announcement
+    scheduler.announce(result_at(URI, 1, 4))  # nothing verified yet: keeps waiting
+    assert not invoked.done()
+    early = result_at(URI, 1, 4, "omega")
+    scheduler.announce(early)  # the first closing candidate, while the others are checked
+    assert await asyncio.wait_for(invoked, 10) is early
+    engine.gate.set()
+
+
+async def test_an_invoked_request_gets_the_whole_result_when_it_comes_first() -> None:
+    engine = GatedEngine(wait_ms=1)
+    scheduler = SuggestionScheduler(engine)  # type: ignore[arg-type]
+    invoked = asyncio.create_task(scheduler.request(URI, 1, "", 4, lambda: 1, invoked=True))
+    await asyncio.wait_for(engine.budget_spent.wait(), 10)
+    engine.gate.set()
+    answer = await asyncio.wait_for(invoked, 10)
+    assert answer is not None and [s.tactic for s in answer.suggestions] == ["rfl"]
+    assert not scheduler._waiters  # nothing left behind

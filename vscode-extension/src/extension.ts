@@ -2,6 +2,7 @@
 // The server does all the work; this extension starts it, forwards settings, shows its status and
 // offers three commands.
 
+import { createInterface } from 'node:readline';
 import * as vscode from 'vscode';
 import {
   DidChangeConfigurationNotification,
@@ -12,10 +13,13 @@ import {
   State,
   TransportKind,
 } from 'vscode-languageclient/node';
+import { BootstrapError, type BootstrapSettings, bundledWheel, ensureEnvironment, readMarker, reusable, sha256Of } from './bootstrap';
 import { checkLaunch, type LaunchProblem, serverLaunch } from './launch';
+import { LogLineParser } from './logLines';
 import { isStatusParams, STATUS_NOTIFICATION } from './protocol';
 import { LAUNCH_SETTINGS, SERVER_SETTING_KEYS, serverSettings } from './settings';
 import { StatusItem } from './status';
+import { stateOf } from './statusModel';
 
 /** Client id = settings prefix, so vscode-languageclient reads `llmstep.trace.server`. */
 const CLIENT_ID = 'llmstep';
@@ -26,7 +30,8 @@ let sidecar: Sidecar | undefined;
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const output = vscode.window.createOutputChannel('llmstep', { log: true });
   const status = new StatusItem('llmstep.showLog');
-  sidecar = new Sidecar(output, status);
+  sidecar = new Sidecar(context, output, status);
+  output.info(`llmstep ${String(context.extension.packageJSON.version)}; remote: ${vscode.env.remoteName ?? 'none'}`);
   context.subscriptions.push(
     output,
     status,
@@ -53,6 +58,7 @@ class Sidecar {
   private lifecycle: Promise<void> = Promise.resolve();
 
   constructor(
+    private readonly context: vscode.ExtensionContext,
     private readonly output: vscode.LogOutputChannel,
     private readonly status: StatusItem,
   ) {}
@@ -76,6 +82,12 @@ class Sidecar {
     const editor = vscode.window.activeTextEditor;
     if (editor?.document.languageId !== 'lean4') {
       void vscode.window.showInformationMessage('llmstep: open a Lean 4 file and put the cursor in a proof.');
+      return;
+    }
+    if (this.status.state === 'installing') {
+      void vscode.window.showInformationMessage(
+        'llmstep is setting up its server (first start, a few minutes); suggestions come once it is done.',
+      );
       return;
     }
     if (this.client?.state === State.Starting) {
@@ -112,12 +124,25 @@ class Sidecar {
 
   private async doStart(): Promise<void> {
     const settings = config();
+    const env = settings.get<Record<string, string>>('server.env', {});
+    let pythonPath = settings.get<string>('server.pythonPath', '');
+    const command = settings.get<string[]>('server.command', []);
+    const wheel = bundledWheel(this.context.extensionPath);
+    if (!pythonPath.trim() && command.length === 0 && wheel !== undefined) {
+      // Nothing configured: the extension's own environment with the sidecar it carries.
+      try {
+        pythonPath = await this.ownEnvironment(wheel, { ...process.env, ...env });
+      } catch (error) {
+        const problem =
+          error instanceof BootstrapError
+            ? { message: error.message, detail: error.detail }
+            : { message: `llmstep could not set up its server: ${String(error)}`, detail: String(error) };
+        this.failed(problem);
+        return;
+      }
+    }
     const launch = serverLaunch(
-      {
-        pythonPath: settings.get<string>('server.pythonPath', ''),
-        command: settings.get<string[]>('server.command', []),
-        env: settings.get<Record<string, string>>('server.env', {}),
-      },
+      { pythonPath, command, env },
       process.env,
       vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
     );
@@ -137,6 +162,20 @@ class Sidecar {
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: 'file', language: 'lean4' }],
       outputChannel: this.output,
+      stdioOptions: {
+        // Used only where stdout is not the LSP pipe (not with stdio, which this extension uses).
+        stdout: (input, channel) => {
+          createInterface({ input, crlfDelay: Infinity, terminal: false }).on('line', (line) => channel.info(line));
+        },
+        // Each server log line at its own level (not every stderr line as an error).
+        stderr: (input, channel) => {
+          const parser = new LogLineParser();
+          createInterface({ input, crlfDelay: Infinity, terminal: false }).on('line', (line) => {
+            const { level, text } = parser.parse(line);
+            channel[level](text);
+          });
+        },
+      },
       revealOutputChannelOn: RevealOutputChannelOn.Never, // the server shows its problems itself
       initializationOptions: serverSettings(settings),
       middleware: {
@@ -159,7 +198,7 @@ class Sidecar {
         } else {
           this.output.info(line);
         }
-        this.status.show(params.state, params.message);
+        this.status.show(stateOf(params), params.message);
       }
     });
     client.onDidChangeState((event) => {
@@ -202,14 +241,68 @@ class Sidecar {
     void this.showProblem(problem.message);
   }
 
+  /** The interpreter of the extension's own environment, set up now (with a progress notification)
+   * unless the one made before holds this wheel. */
+  private async ownEnvironment(wheel: string, env: NodeJS.ProcessEnv): Promise<string> {
+    const settings = config();
+    const bootstrap: BootstrapSettings = {
+      setupPython: settings.get<string>('server.setupPython', ''),
+      installModel: settings.get<boolean>('server.installModel', true),
+      torchIndexUrl: settings.get<string>('server.torchIndexUrl', 'auto'),
+      pipArgs: settings.get<string[]>('server.pipArgs', []),
+    };
+    const storage = this.context.globalStorageUri.fsPath;
+    const marker = readMarker(storage);
+    if (marker !== undefined && reusable(marker, wheel, sha256Of(wheel), bootstrap.installModel)) {
+      this.output.info(`using the extension's environment: ${marker.python}`);
+      return marker.python;
+    }
+    this.status.show('installing', '');
+    this.output.info(`setting up the extension's environment in ${storage} for ${wheel}`);
+    return vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'llmstep: setting up the server (first start)' },
+      async (progress) => {
+        let title = '';
+        const python = await ensureEnvironment(storage, wheel, bootstrap, env, {
+          step: (step) => {
+            title = step;
+            this.output.info(`setup: ${step}`);
+            progress.report({ message: `${step}…` });
+          },
+          line: (line) => {
+            this.output.info(`pip: ${line}`);
+            if (/^(Collecting|Downloading|Installing|Successfully)/.test(line.trim())) {
+              progress.report({ message: `${title}: ${line.trim().slice(0, 80)}` });
+            }
+          },
+        });
+        this.output.info(`the extension's environment is ready: ${python}`);
+        return python;
+      },
+    );
+  }
+
   private async showProblem(message: string): Promise<void> {
     const choice = await vscode.window.showErrorMessage(message, 'Open Settings', 'Show Log', 'Restart Server');
     if (choice === 'Open Settings') {
-      await vscode.commands.executeCommand('workbench.action.openSettings', 'llmstep.server');
+      await openSettings('llmstep.server');
     } else if (choice === 'Show Log') {
       this.output.show(true);
     } else if (choice === 'Restart Server') {
       await this.restart();
     }
+  }
+}
+
+/**
+ * The Settings editor where `llmstep.server.*` can be edited: on a remote host (code-server,
+ * Remote-SSH, WSL, containers) the Remote tab, because `machine-overridable` settings are not
+ * offered (and not read) in the User tab there; locally the User tab.
+ */
+export async function openSettings(query: string): Promise<void> {
+  if (vscode.env.remoteName !== undefined) {
+    await vscode.commands.executeCommand('workbench.action.openRemoteSettings', { query });
+  } else {
+    await vscode.commands.executeCommand('workbench.action.openSettings', query);
   }
 }

@@ -9,6 +9,10 @@ export interface StatusParams {
   state: ServerState;
   /** Why (for `error`, also how to fix it); may be empty. */
   message: string;
+  /** What an `error` is about: 'lean', 'model' or 'verifier' (older servers: absent). */
+  problem?: string | null;
+  /** Whether a model is configured (older servers: absent). */
+  model?: boolean;
 }
 
 export function isStatusParams(value: unknown): value is StatusParams {

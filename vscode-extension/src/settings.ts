@@ -49,7 +49,15 @@ export type ServerSettingKey = (typeof SERVER_SETTING_KEYS)[number];
 const EMPTY_MEANS_DEFAULT: ReadonlySet<ServerSettingKey> = new Set(['leanCommand', 'replCommand', 'projectRoot', 'logFile']);
 
 /** Settings that change how the server process is started: a change restarts it. */
-export const LAUNCH_SETTINGS = ['server.pythonPath', 'server.command', 'server.env'] as const;
+export const LAUNCH_SETTINGS = [
+  'server.pythonPath',
+  'server.command',
+  'server.env',
+  'server.setupPython',
+  'server.installModel',
+  'server.torchIndexUrl',
+  'server.pipArgs',
+] as const;
 
 export interface ConfigurationReader {
   get<T>(key: string): T | undefined;

@@ -1,19 +1,8 @@
-// The status-bar item: model loading / ready / working / error, from `llmstep/status` and from the
-// client's own lifecycle (starting, stopped). Clicking it shows the log.
+// The status-bar item: one state per sidecar (statusModel.ts), from `llmstep/status` and from the
+// extension's own lifecycle (setting up, starting, stopped). Clicking it shows the log.
 
 import * as vscode from 'vscode';
-import type { ServerState } from './protocol';
-
-export type ItemState = ServerState | 'starting' | 'stopped';
-
-const LOOK: Record<ItemState, { icon: string; label: string; tooltip: string }> = {
-  starting: { icon: '$(loading~spin)', label: 'llmstep', tooltip: 'llmstep: starting the server' },
-  loading: { icon: '$(loading~spin)', label: 'llmstep: loading model', tooltip: 'llmstep: loading the model' },
-  ready: { icon: '$(check)', label: 'llmstep', tooltip: 'llmstep: ready' },
-  working: { icon: '$(sync~spin)', label: 'llmstep', tooltip: 'llmstep: looking for verified tactics' },
-  error: { icon: '$(error)', label: 'llmstep', tooltip: 'llmstep: error' },
-  stopped: { icon: '$(circle-slash)', label: 'llmstep', tooltip: 'llmstep: the server is not running' },
-};
+import { type ItemState, LOOKS, plainMessage, tooltipOf } from './statusModel';
 
 export class StatusItem implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;
@@ -32,16 +21,15 @@ export class StatusItem implements vscode.Disposable {
   }
 
   show(state: ItemState, message: string): void {
-    const look = LOOK[state];
+    const look = LOOKS[state];
     this.current = state;
     this.item.text = `${look.icon} ${look.label}`;
-    const tooltip = new vscode.MarkdownString();
-    tooltip.appendText(message ? `${look.tooltip}: ${message}` : look.tooltip);
-    tooltip.appendMarkdown('\n\n*Click to show the log.*');
-    this.item.tooltip = tooltip;
-    this.item.accessibilityInformation = { label: message ? `${look.tooltip}: ${message}` : look.tooltip };
+    // Plain text, not markdown: a message is shown as the server wrote it, never with escapes.
+    this.item.tooltip = tooltipOf(state, message);
+    const plain = plainMessage(message);
+    this.item.accessibilityInformation = { label: plain ? `${look.title}: ${plain}` : look.title };
     this.item.backgroundColor =
-      state === 'error' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
+      look.alarm === undefined ? undefined : new vscode.ThemeColor(`statusBarItem.${look.alarm}Background`);
   }
 
   dispose(): void {

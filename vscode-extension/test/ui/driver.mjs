@@ -3,7 +3,7 @@
 // Every wait is on something visible in the UI (with a timeout); the one fixed pause is in the
 // "automatic ghost text off" check, which must show that nothing appears.
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 
@@ -17,6 +17,7 @@ const { chromium } = require('playwright-core');
 
 const OUT = env('OUT_DIR');
 const SUGGEST_TIMEOUT = 90_000; // first request: Lean start + model generation on CPU
+const SETUP_TIMEOUT = 15 * 60_000; // first start: a virtual environment with torch and transformers
 
 // What Lean accepts at `monotone_step'`'s `sorry` (tests/fixtures/examples_script.json): the model's
 // closing `exact h (Nat.le_succ _/n)`, and `apply h`; the automation tactics all fail there.
@@ -65,15 +66,34 @@ async function run() {
   await page.waitForSelector('.monaco-editor .view-lines', { timeout: 30_000 });
   await page.waitForSelector('.tab.active >> text=Examples.lean', { timeout: 30_000 });
 
+  step = 'first start: the extension sets up its own server environment, with a progress notification';
+  // No llmstep.server.pythonPath/command: the .vsix's wheel goes into a new virtual environment.
+  const setup = page.locator('.notification-toast', { hasText: 'llmstep: setting up the server' });
+  await setup.first().waitFor({ timeout: 60_000 });
+  const setupLabel = await waitForStatus((label) => label.startsWith('llmstep: setting up'), 10_000)
+    .catch(() => 'gone by'); // the status item may already have moved on when the toast is seen
+  log(`status while setting up: ${JSON.stringify(setupLabel)}`);
+  await page.screenshot({ path: path.join(OUT, 'vscode-setup.png') });
+  const setupText = await setup.first().locator('.notification-list-item-message').textContent();
+  log(`setup notification: ${JSON.stringify(visibleText(setupText))}`);
+  const started = Date.now();
+
   step = 'status bar shows the server ready';
-  // starting → loading model → ready; the tooltip/aria label carries the state.
+  // installing → starting → loading model → ready; the aria label carries the state.
   const status = page.locator('.statusbar-item', { hasText: 'llmstep' });
   await status.first().waitFor({ timeout: 60_000 });
-  await page.waitForFunction(
-    () => [...document.querySelectorAll('.statusbar-item, .statusbar-item [aria-label]')].some((e) =>
-      (e.getAttribute('aria-label') ?? '').startsWith('llmstep: ready')),
-    null, { timeout: SUGGEST_TIMEOUT });
-  log('status bar: ready');
+  await waitForStatus((label) => label === 'llmstep: ready', SETUP_TIMEOUT);
+  log(`status bar: ready, ${Math.round((Date.now() - started) / 1000)} s after the setup notification`);
+
+  step = 'the lightbulb comes by itself on an empty proof line (no Ctrl+.)';
+  await goToLine(22); // the empty line of add_zero_nat
+  await page.keyboard.press('End');
+  await waitForLightbulbAt(22);
+  await screenshotAround('vscode-lightbulb-empty-line.png', [lineNumber(20), lineNumber(23)]);
+  await page.keyboard.press('Control+Period');
+  await page.locator('.action-widget').locator('text=Try this: rfl (closes goal)').waitFor({ timeout: SUGGEST_TIMEOUT });
+  await page.keyboard.press('Escape');
+  log('lightbulb on the empty line, and the menu lists rfl');
 
   step = 'quick-fix menu at the sorry of monotone_step\'';
   await goToLine(32); // `  sorry` after `intro h n`
@@ -144,6 +164,49 @@ async function run() {
   await page.locator('.action-widget').locator('text=Try this: rfl (closes goal)').waitFor({ timeout: SUGGEST_TIMEOUT });
   await page.keyboard.press('Escape');
 
+  step = 'Lean not found: a toast with the fix, the status bar says Lean error as plain text, then clears';
+  const leanOk = settings['llmstep.leanCommand'];
+  // codeActionWaitMs 1: automatic requests give up at once, for the Ctrl+. step after this one.
+  const quick = { ...settings, 'llmstep.inlineSuggestions.automatic': false, 'llmstep.codeActionWaitMs': 1 };
+  writeFileSync(settingsFile, JSON.stringify({ ...quick, 'llmstep.leanCommand': ['/nonexistent/lake', 'serve'] }, null, 2));
+  await waitForStatus((label) => label === 'llmstep: ready', 30_000); // settings applied
+  await goToLine(17); // two_eq_two's sorry: the lightbulb asks, the sidecar starts Lean
+  await page.keyboard.press('End');
+  const leanToast = page.locator('.notification-toast', { hasText: '/nonexistent/lake' });
+  await leanToast.first().waitFor({ timeout: 30_000 });
+  const leanMessage = visibleText(await leanToast.first().locator('.notification-list-item-message').textContent());
+  log(`Lean toast: ${JSON.stringify(leanMessage)}`);
+  const leanLabel = await waitForStatus((label) => label.startsWith('llmstep: Lean error'), 30_000);
+  log(`status: ${JSON.stringify(leanLabel)}`);
+  check(leanLabel.includes('/nonexistent/lake'), `the status should say what failed: ${leanLabel}`);
+  check(!/llmstep: (error: )?llmstep:|\\[(`]|\.\. /.test(leanLabel), `not plain text: ${leanLabel}`);
+  await page.screenshot({ path: path.join(OUT, 'vscode-lean-error.png') });
+  writeFileSync(settingsFile, JSON.stringify({ ...quick, 'llmstep.leanCommand': leanOk }, null, 2));
+  await waitForStatus((label) => label === 'llmstep: ready', 30_000);
+  log('status back to ready once the Lean command is fixed');
+
+  step = 'Ctrl+. while Lean is still checking waits for the verified result, not "No code actions"';
+  await goToLine(16); // nothing computed on this line since the restart of Lean
+  await goToLine(17);
+  await page.keyboard.press('End');
+  // Past VS Code's 250 ms lightbulb delay: its automatic request (answered "nothing yet" at once,
+  // codeActionWaitMs 1) must not replace the explicit one. There is no UI event for it.
+  await page.waitForTimeout(600);
+  await page.keyboard.press('Control+Period');
+  await page.locator('.action-widget').locator('text=Try this: rfl (closes goal)').waitFor({ timeout: SUGGEST_TIMEOUT });
+  const noActions = page.locator('.monaco-editor-overlaymessage', { hasText: 'No code actions' });
+  check(await noActions.count() === 0 || !(await noActions.first().isVisible()), '"No code actions available" shown');
+  await screenshotAround('vscode-ctrl-dot-waits.png', [page.locator('.action-widget'), lineNumber(16)]);
+  await page.keyboard.press('Escape');
+  log('Ctrl+. on a line still being checked opened the menu with rfl');
+
+  step = 'server log lines keep their level in the Output channel';
+  const logText = readOutputLog();
+  check(/\[info\] llmstep_lsp\.engine: suggest /.test(logText), 'no [info] suggest line from the server');
+  check(!/\[error\] [^\n]*\bINFO\b/.test(logText) && !/\[error\] llmstep_lsp\.engine: suggest /.test(logText),
+    'an INFO line of the server is tagged [error]');
+  log('server INFO lines are [info] in the output channel');
+
   step = 'a Python without llmstep-lsp: an error that says how to fix it, and the log';
   const python = env('PYTHON_WITHOUT_LLMSTEP');
   writeFileSync(settingsFile, JSON.stringify({
@@ -166,9 +229,53 @@ async function run() {
       (e.getAttribute('aria-label') ?? '').startsWith('llmstep: error')),
     null, { timeout: 10_000 });
   await screenshotAround('vscode-not-installed.png', [toast]);
+
+  step = '"Open Settings" leads where llmstep.server.pythonPath can be edited (Remote on code-server)';
+  await toast.locator('.monaco-button', { hasText: 'Open Settings' }).click();
+  const pythonSetting = page.locator('.settings-editor .setting-item-contents', { hasText: 'Python Path' });
+  await pythonSetting.first().waitFor({ timeout: 30_000 });
+  const tab = visibleText(await page.locator(
+    '.settings-editor .settings-tabs-widget .checked, .settings-editor .settings-tabs-widget [aria-selected="true"]',
+  ).first().textContent());
+  log(`Open Settings showed the "${tab}" tab with llmstep.server.pythonPath`);
+  // code-server is a remote host: machine-overridable settings live in the Remote tab, not User.
+  check(tab.startsWith('Remote'), `expected the Remote settings tab, got "${tab}"`);
+  await page.screenshot({ path: path.join(OUT, 'vscode-open-settings.png') });
+  await page.keyboard.press('Control+W');
+
+  step = 'Restart Server: the same error again, and Show Log opens the log';
+  await runCommand('llmstep: Restart Server');
+  await toast.waitFor({ timeout: 60_000 });
   await toast.locator('.monaco-button', { hasText: 'Show Log' }).click();
   await page.locator('.panel', { hasText: "No module named 'llmstep_lsp'" }).first().waitFor({ timeout: 15_000 });
   log('Show Log opened the llmstep output with the import error');
+}
+
+async function waitForStatus(predicate, timeout) {
+  const deadline = Date.now() + timeout;
+  let label = '';
+  while (Date.now() < deadline) {
+    label = await page.evaluate(() => [...document.querySelectorAll('.statusbar-item, .statusbar-item [aria-label]')]
+      .map((e) => e.getAttribute('aria-label') ?? '').find((l) => l.startsWith('llmstep')) ?? '');
+    if (predicate(label)) return label;
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`${step}: the status bar says ${JSON.stringify(label)}`);
+}
+
+/** The extension's output channel as VS Code logged it (code-server's logs folder). */
+function readOutputLog() {
+  const found = [];
+  const walk = (dir) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (/llmstep/.test(entry.name) && entry.name.endsWith('.log')) found.push(full);
+    }
+  };
+  walk(env('VSCODE_LOGS'));
+  check(found.length > 0, 'no llmstep output channel log');
+  return found.map((file) => readFileSync(file, 'utf8')).join('\n');
 }
 
 function lineNumber(line) {

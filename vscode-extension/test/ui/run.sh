@@ -60,7 +60,7 @@ build_extension() {
   if [[ ! "$EXT/node_modules/.package-lock.json" -nt "$EXT/package-lock.json" ]]; then
     (cd "$EXT" && npm ci --no-audit --no-fund --loglevel=error)
   fi
-  (cd "$EXT" && npm run --silent package >/dev/null)
+  (cd "$EXT" && PYTHON="$PY" npm run --silent package >/dev/null)
   test -f "$EXT/llmstep-lsp.vsix"
 }
 
@@ -128,15 +128,18 @@ mkdir -p "$WORK"/{home,tmp,data/User,exts,state,xdg} "$OUT"
 cp -r "$REPO/lean" "$WORK/ws"
 rm -rf "$WORK/ws/.lake"
 mkdir "$WORK/ws/.vscode"
+# No llmstep.server.pythonPath/command: the extension sets up its own environment from the wheel in
+# the .vsix, as on a user's first start. PyTorch's CPU index is not reachable offline, so torch comes
+# from pip's own sources (torchIndexUrl ""), held to the CPU build this machine has (PIP_CONSTRAINT
+# below, as a site's pip configuration would); the rest of the model extra comes from PyPI.
 cat >"$WORK/ws/.vscode/settings.json" <<EOF
 {
-  "llmstep.server.pythonPath": "$PY",
-  "llmstep.server.env": { "PYTHONPATH": "$REPO", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1" },
+  "llmstep.server.env": { "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1" },
+  "llmstep.server.torchIndexUrl": "",
   "llmstep.leanCommand": ["$PY", "$REPO/tests/fake_lean/server.py", "--script",
                           "$REPO/tests/fixtures/examples_script.json", "--state-dir", "$WORK/state"],
   "llmstep.model": "$MODEL",
-  "llmstep.logLevel": "DEBUG",
-  "llmstep.logFile": "$WORK/server.log"
+  "llmstep.logLevel": "DEBUG"
 }
 EOF
 cat >"$WORK/data/User/settings.json" <<'EOF'
@@ -146,13 +149,14 @@ cat >"$WORK/data/User/settings.json" <<'EOF'
   "workbench.enableExperiments": false, "workbench.tips.enabled": false, "security.workspace.trust.enabled": false,
   "editor.inlineSuggest.enabled": true, "editor.minimap.enabled": false, "workbench.colorTheme": "Default Light Modern",
   "editor.fontSize": 15, "window.commandCenter": false, "workbench.layoutControl.enabled": false,
-  "editor.lightbulb.enabled": "on", "editor.wordBasedSuggestions": "off",
   "editor.unicodeHighlight.ambiguousCharacters": false
 }
 EOF
 (cd "$WORK/ws" && find . -type f -exec sha256sum {} + | sort >"$WORK/ws.sha256")
 "$PY" -m venv --without-pip "$WORK/python-without-llmstep" # for the "not installed" message
 
+echo "torch==$("$PY" -c 'import torch; print(torch.__version__)')" >"$WORK/pip-constraints.txt"
+export PIP_CONSTRAINT=$WORK/pip-constraints.txt PIP_CACHE_DIR=$CACHE/pip
 export HOME=$WORK/home TMPDIR=$WORK/tmp XDG_CONFIG_HOME=$WORK/xdg/config XDG_DATA_HOME=$WORK/xdg/data \
   XDG_CACHE_HOME=$WORK/xdg/cache XDG_STATE_HOME=$WORK/xdg/state
 CODE_SERVER=("$CACHE/node_modules/.bin/code-server" --user-data-dir "$WORK/data" --extensions-dir "$WORK/exts")
@@ -182,7 +186,7 @@ t0=$SECONDS
 status=0
 CS_URL="http://127.0.0.1:$PORT" WORKSPACE="$WORK/ws" WORKSPACE_SETTINGS="$WORK/ws/.vscode/settings.json" \
   OUT_DIR="$OUT" CHROMIUM="$CHROMIUM" NODE_MODULES="$CACHE/node_modules" \
-  PYTHON_WITHOUT_LLMSTEP="$WORK/python-without-llmstep/bin/python" \
+  PYTHON_WITHOUT_LLMSTEP="$WORK/python-without-llmstep/bin/python" VSCODE_LOGS="$WORK/data/logs" \
   node "$HERE/driver.mjs" || status=$?
 timings+=("UI test: $((SECONDS - t0)) s")
 
@@ -200,10 +204,10 @@ fi
 if ((status != 0)); then
   echo "--- code-server log (tail)" >&2
   tail -20 "$WORK/code-server.log" >&2
-  echo "--- llmstep-lsp log (tail)" >&2
-  tail -60 "$WORK/server.log" >&2 || true
+  echo "--- the extension's environment" >&2
+  find "$WORK/data/User/globalStorage" -maxdepth 2 >&2 || true
   echo "--- the extension's output channel, with the LSP trace (tail)" >&2
-  find "$WORK/data/logs" -name '*llmstep*.log' -exec tail -80 {} + >&2 || true
+  find "$WORK/data/logs" -name '*llmstep*.log' -exec tail -120 {} + >&2 || true
 fi
 
 if ((status == 0 && UPDATE_SCREENSHOTS)); then

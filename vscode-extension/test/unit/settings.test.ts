@@ -52,3 +52,38 @@ test('client-only settings are never sent to the server (it would warn about unk
   const sent = serverSettings(reader({ 'server.pythonPath': '/usr/bin/python3' }));
   assert.ok(!Object.keys(sent).some((key) => key.startsWith('server') || key.startsWith('inline')));
 });
+
+test('settings that name programs or paths on the machine running the server are machine-overridable', () => {
+  // Edited in the Remote tab on a remote host (the toast's "Open Settings" leads there), in User
+  // settings locally, and per workspace; see README "Settings" for each setting's scope.
+  const machine = [
+    'llmstep.server.pythonPath',
+    'llmstep.server.command',
+    'llmstep.server.env',
+    'llmstep.server.setupPython',
+    'llmstep.server.installModel',
+    'llmstep.server.torchIndexUrl',
+    'llmstep.server.pipArgs',
+    'llmstep.leanCommand',
+    'llmstep.replCommand',
+    'llmstep.logFile',
+  ];
+  const scopes = Object.fromEntries(
+    Object.entries(properties).map(([key, value]) => [key, (value as { scope?: string }).scope ?? 'window']),
+  );
+  for (const key of machine) {
+    assert.equal(scopes[key], 'machine-overridable', key);
+  }
+  for (const [key, scope] of Object.entries(scopes)) {
+    if (!machine.includes(key)) {
+      assert.equal(scope, 'window', `${key}: every other setting is editable in User, Remote and Workspace`);
+    }
+  }
+});
+
+test('Lean files get the lightbulb on empty lines and ghost text in front of word completion', () => {
+  const defaults = (manifest.contributes as unknown as { configurationDefaults: Record<string, Record<string, unknown>> })
+    .configurationDefaults['[lean4]'];
+  assert.equal(defaults['editor.lightbulb.enabled'], 'on'); // VS Code's default "onCode" skips whitespace
+  assert.equal(defaults['editor.inlineSuggest.suppressSuggestions'], true);
+});
