@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -87,6 +88,34 @@ def repl_command(state: Path, *knobs: str) -> list[str]:
         str(state),
         *knobs,
     ]
+
+
+class AnnouncedInputs:
+    """Inputs as fake REPL processes receive them (`--announce FIFO`), awaited as they come: the
+    event a test waits on instead of sleeping until the REPL is busy."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / "inputs.fifo"
+        os.mkfifo(self.path)
+
+    async def __aenter__(self) -> AnnouncedInputs:
+        read_fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+        self._writer_fd = os.open(self.path, os.O_WRONLY)  # held: no end of file between writers
+        self._lines = asyncio.StreamReader()
+        self._transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(self._lines), os.fdopen(read_fd, "rb", buffering=0)
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._transport.close()
+        os.close(self._writer_fd)
+
+    async def received(self, n: int, timeout_s: float = 60) -> None:
+        """Until a REPL process has received its `n`-th input (1: its header), not yet answered."""
+        async with asyncio.timeout(timeout_s):
+            while json.loads(await self._lines.readline())["n"] < n:
+                pass
 
 
 def repl_inputs(state: Path) -> list[tuple[int, dict[str, Any]]]:
@@ -242,19 +271,20 @@ async def test_an_edit_during_repl_checks_keeps_the_repl_process(
 ) -> None:
     """Cancelling a check must not cost a header reload (seconds with Mathlib): the owed answer is
     read and dropped instead of killing the process."""
-    await start_session(
-        client,
-        lean_project,
-        fake_state,
-        model="",
-        automationTactics=["rfl", "simp", "omega"],
-        verifier="repl",
-        replCommand=repl_command(repl_state, "--latency-ms", "300"),
-        replPoolSize=1,
-    )
-    text, uri = open_examples(client, lean_project)
-    asking = asyncio.create_task(code_actions_at(client, uri, proof_line(text, "two_eq_two", 1), 2))
-    await asyncio.sleep(1.0)  # the REPL is loading or checking: ≥ 6 inputs × 300 ms in all
+    async with AnnouncedInputs(repl_state) as inputs:
+        await start_session(
+            client,
+            lean_project,
+            fake_state,
+            model="",
+            automationTactics=["rfl", "simp", "omega"],
+            verifier="repl",
+            replCommand=repl_command(repl_state, "--latency-ms", "300", "--announce", str(inputs.path)),
+            replPoolSize=1,
+        )
+        text, uri = open_examples(client, lean_project)
+        asking = asyncio.create_task(code_actions_at(client, uri, proof_line(text, "two_eq_two", 1), 2))
+        await inputs.received(2)  # header loaded; the file's context is being elaborated (300 ms)
     client.text_document_did_change(
         types.DidChangeTextDocumentParams(
             text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
@@ -270,19 +300,20 @@ async def test_an_edit_during_repl_checks_keeps_the_repl_process(
 async def test_an_edit_while_the_repl_loads_its_header_does_not_restart_the_load(
     client: LanguageClient, lean_project: Path, fake_state: Path, repl_state: Path
 ) -> None:
-    await start_session(
-        client,
-        lean_project,
-        fake_state,
-        model="",
-        automationTactics=["rfl", "simp"],
-        verifier="repl",
-        replCommand=repl_command(repl_state, "--header-ms", "2000"),
-        replPoolSize=1,
-    )
-    text, uri = open_examples(client, lean_project)
-    asking = asyncio.create_task(code_actions_at(client, uri, proof_line(text, "two_eq_two", 1), 2))
-    await asyncio.sleep(1.0)  # loading the header takes 2 s
+    async with AnnouncedInputs(repl_state) as inputs:
+        await start_session(
+            client,
+            lean_project,
+            fake_state,
+            model="",
+            automationTactics=["rfl", "simp"],
+            verifier="repl",
+            replCommand=repl_command(repl_state, "--header-ms", "2000", "--announce", str(inputs.path)),
+            replPoolSize=1,
+        )
+        text, uri = open_examples(client, lean_project)
+        asking = asyncio.create_task(code_actions_at(client, uri, proof_line(text, "two_eq_two", 1), 2))
+        await inputs.received(1)  # the header is loading (2 s)
     client.text_document_did_change(
         types.DidChangeTextDocumentParams(
             text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
