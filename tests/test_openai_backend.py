@@ -120,9 +120,8 @@ def test_prompt_goals_decides_which_goals_the_prompt_holds(
     under promptGoals "main", both (blank-line separated, main first) under "all"."""
     fake.script = Script(texts=[" exact hp"])
     path = lean_project / "Bullets.lean"
-    path.write_text(
-        "theorem and_intro (p q : Prop) (hp : p) (hq : q) : p ∧ q := by\n  constructor\n  sorry\n"
-    )
+    before = "theorem and_intro (p q : Prop) (hp : p) (hq : q) : p ∧ q := by\n  constructor\n"
+    path.write_text(before + "  sorry\n")
     settings = {
         "preset": "llemma",
         "endpoint": fake.endpoint,
@@ -143,6 +142,7 @@ def test_prompt_goals_decides_which_goals_the_prompt_holds(
     (request,) = fake.requests
     prompt = request["body"]["prompt"]
     assert prompt[prompt.index("[STATE]\n") + len("[STATE]\n") : prompt.index("\n[/STATE]")] == goal
+    assert prompt[prompt.index("[CTX]\n") + len("[CTX]\n") : prompt.index("\n[/CTX]")] == before
 
 
 def test_prompt_goals_takes_only_main_or_all() -> None:
