@@ -54,8 +54,9 @@ class Generator(Protocol):
     """Proposes next tactics; every candidate starts with the request's prefix."""
 
     async def generate(self, request: GenerationRequest) -> list[Candidate]:
-        """Candidates for `request`, filtered and best first (the sources' order within a
-        `merge_ranked` list). Raises `ModelUnavailable` when the model cannot be used."""
+        """Candidates for `request`, each starting with its prefix: a model backend's filtered and
+        ranked (`ranking.merge_ranked`), automation's in its configured order. Raises
+        `ModelUnavailable` when the model cannot be used."""
 
 
 def first_line(err: BaseException) -> str:
