@@ -1,4 +1,5 @@
-"""pygls' LSP protocol with its gaps closed (pygls 2.1):
+"""pygls' LSP protocol with its gaps closed (pygls 2.1). The names of our own LSP extensions are
+in `protocol.py`; this module is only the wire-level protocol class. The gaps:
 
 - finished notification handlers are forgotten. pygls keeps the future of every async (and
   generator) handler in `_request_futures`, under a fresh uuid for notifications, and only a
@@ -33,9 +34,14 @@ from pygls.protocol.json_rpc import RPCRequest
 
 
 class LlmstepProtocol(LanguageServerProtocol):
+    """pygls 2.1's `LanguageServerProtocol` with the gaps above closed (the module docstring lists
+    them with their LSP 3.17 sources); the server (`server.py`) is built with it."""
+
     _initialize_received = False
 
     def handle_message(self, message: Any) -> None:
+        """Forget finished handlers, answer requests after `shutdown` with InvalidRequest, else
+        dispatch as pygls does."""
         # Forget finished handlers here, before this message's own handler runs, and not from a
         # done-callback: `lsp_shutdown` cancels the pending futures while iterating over them.
         for msg_id in [key for key, future in self._request_futures.items() if future.done()]:
@@ -47,6 +53,9 @@ class LlmstepProtocol(LanguageServerProtocol):
         super().handle_message(message)
 
     def structure_message(self, data: dict[str, Any]) -> Any:
+        """Turn raw JSON into a typed message, clamping `didChange` positions first. A request pygls
+        cannot read is answered with its JSON-RPC error (id null if unreadable); the
+        `JsonRpcException` is then re-raised for pygls to log."""
         if isinstance(data, dict) and data.get("method") == types.TEXT_DOCUMENT_DID_CHANGE:
             _clamp_change_positions(data.get("params"))
         try:
@@ -82,16 +91,19 @@ class LlmstepProtocol(LanguageServerProtocol):
 
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> Any:
+        """Run only the server's `didOpen` handler: pygls keeps no copy of its own."""
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
             yield handler, (params,), None
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Any:
+        """Run only the server's `didChange` handler: pygls keeps no copy of its own."""
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
             yield handler, (params,), None
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
     def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> Any:
+        """Run only the server's `didClose` handler: pygls keeps no copy of its own."""
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
             yield handler, (params,), None
 

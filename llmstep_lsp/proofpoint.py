@@ -2,7 +2,8 @@
 
 Pure text work, no Lean. The *goal* is never guessed from text: these functions only say where
 the tactic goes (line, indentation, what the user already typed) and build the shadow copies in
-which Lean is asked (`sorry` in the line's place) and candidates are checked.
+which Lean is asked (`sorry` in the line's place) and candidates are checked. (Training data of
+goal/tactic pairs is `proofsteps.py`, unrelated.)
 """
 
 from __future__ import annotations
@@ -264,8 +265,12 @@ _DECLARATION_HEAD = re.compile(
 
 @dataclass(frozen=True)
 class Declaration:
+    """The theorem/lemma/example/def/instance/abbrev a suggestion line belongs to."""
+
     start_line: int
+    """0-based line of its head (`theorem foo …`, attributes and modifiers included)."""
     name: str | None
+    """Its name as written (None for `example`, and for a declaration written without one)."""
     text: str
     """From the declaration's first line up to (not including) the suggestion line."""
 

@@ -1,4 +1,5 @@
-"""Reading (goal state, next tactic) data, shared by `train` and `eval steps`.
+"""Reading (goal state, next tactic) data, shared by `train` and `eval steps`. (Offline data only:
+where a suggestion goes in an open file is `proofpoint.py`.)
 
 Two layouts are accepted: JSON Lines with one `{"state", "tactic"}` object a line (the shared
 miniF2F file, and llmstep-style exports), and LeanDojo's benchmark JSON, a list of theorems each
@@ -22,10 +23,13 @@ EXPECTED = (
 
 @dataclass(frozen=True)
 class ProofStep:
+    """One training/evaluation example: the goal state before a tactic, and the tactic."""
+
     state: str
     """The goal state before the tactic, as Lean pretty-prints it."""
     tactic: str
     theorem: str | None = None
+    """The theorem's full name where the data gives one (LeanDojo's `full_name`)."""
 
 
 class DataError(ValueError):
@@ -33,6 +37,8 @@ class DataError(ValueError):
 
 
 def load_proofsteps(path: Path) -> list[ProofStep]:
+    """Every step in `path`, in file order (either layout above, told apart by a leading `[`).
+    Raises `DataError` naming the line or theorem at fault, or when the file holds no step."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:

@@ -1,4 +1,7 @@
-"""Names of llmstep-lsp's own LSP extensions, in one place (the VS Code extension mirrors them)."""
+"""Names of llmstep-lsp's own LSP extensions, in one place (the VS Code extension mirrors them).
+
+Only names and the status enum; the pygls protocol class that reads the wire is `lsp_protocol.py`.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ is configured (`ready` without one: only the model-free tactics are tried)."""
 
 
 class Status(enum.Enum):
+    """The `state` of an `llmstep/status` notification (its JSON value is the enum's value)."""
+
     LOADING = "loading"  # the model is loading (or downloading)
     READY = "ready"
     WORKING = "working"  # a suggestion is being computed

@@ -24,6 +24,7 @@ from tests.lsp_helpers import (
     start_session,
 )
 from tests.support.cli import run_cli
+from tests.support.repl_inputs import AnnouncedInputs
 
 pytestmark = pytest.mark.e2e
 
@@ -242,19 +243,20 @@ async def test_an_edit_during_repl_checks_keeps_the_repl_process(
 ) -> None:
     """Cancelling a check must not cost a header reload (seconds with Mathlib): the owed answer is
     read and dropped instead of killing the process."""
-    await start_session(
-        client,
-        lean_project,
-        fake_state,
-        model="",
-        automationTactics=["rfl", "simp", "omega"],
-        verifier="repl",
-        replCommand=repl_command(repl_state, "--latency-ms", "300"),
-        replPoolSize=1,
-    )
-    text, uri = open_examples(client, lean_project)
-    asking = asyncio.create_task(code_actions_at(client, uri, proof_line(text, "two_eq_two", 1), 2))
-    await asyncio.sleep(1.0)  # the REPL is loading or checking: ≥ 6 inputs × 300 ms in all
+    async with AnnouncedInputs(repl_state) as inputs:
+        await start_session(
+            client,
+            lean_project,
+            fake_state,
+            model="",
+            automationTactics=["rfl", "simp", "omega"],
+            verifier="repl",
+            replCommand=repl_command(repl_state, "--latency-ms", "300", "--announce", str(inputs.path)),
+            replPoolSize=1,
+        )
+        text, uri = open_examples(client, lean_project)
+        asking = asyncio.create_task(code_actions_at(client, uri, proof_line(text, "two_eq_two", 1), 2))
+        await inputs.received(2)  # header loaded; the file's context is being elaborated (300 ms)
     client.text_document_did_change(
         types.DidChangeTextDocumentParams(
             text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
@@ -270,19 +272,20 @@ async def test_an_edit_during_repl_checks_keeps_the_repl_process(
 async def test_an_edit_while_the_repl_loads_its_header_does_not_restart_the_load(
     client: LanguageClient, lean_project: Path, fake_state: Path, repl_state: Path
 ) -> None:
-    await start_session(
-        client,
-        lean_project,
-        fake_state,
-        model="",
-        automationTactics=["rfl", "simp"],
-        verifier="repl",
-        replCommand=repl_command(repl_state, "--header-ms", "2000"),
-        replPoolSize=1,
-    )
-    text, uri = open_examples(client, lean_project)
-    asking = asyncio.create_task(code_actions_at(client, uri, proof_line(text, "two_eq_two", 1), 2))
-    await asyncio.sleep(1.0)  # loading the header takes 2 s
+    async with AnnouncedInputs(repl_state) as inputs:
+        await start_session(
+            client,
+            lean_project,
+            fake_state,
+            model="",
+            automationTactics=["rfl", "simp"],
+            verifier="repl",
+            replCommand=repl_command(repl_state, "--header-ms", "2000", "--announce", str(inputs.path)),
+            replPoolSize=1,
+        )
+        text, uri = open_examples(client, lean_project)
+        asking = asyncio.create_task(code_actions_at(client, uri, proof_line(text, "two_eq_two", 1), 2))
+        await inputs.received(1)  # the header is loading (2 s)
     client.text_document_did_change(
         types.DidChangeTextDocumentParams(
             text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),

@@ -18,7 +18,7 @@ from pytest_lsp import LanguageClient
 
 from llmstep_lsp.protocol import COMPLETE_PROOF_COMMAND, SEARCH_PROOF_COMMAND
 from tests.conftest import project_files
-from tests.lsp_helpers import SERVER_CONFIG, open_document, record_applied_edits, start_session
+from tests.lsp_helpers import SERVER_CONFIG, open_document, start_session
 from tests.support.fake_openai import FakeOpenAI
 from tests.test_prove import CHAIN, SEARCH_SCRIPT, TACTICS
 
@@ -28,10 +28,35 @@ PROOF = "  apply hqr\n  apply hpq\n  exact hp"
 
 @pytest_lsp.fixture(config=SERVER_CONFIG)
 async def client(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
-    lsp_client.applied_edits = record_applied_edits(lsp_client)  # type: ignore[attr-defined]
+    lsp_client.activity = watch_activity(lsp_client)  # type: ignore[attr-defined]
 
     yield
     await lsp_client.shutdown_session()
+
+
+def watch_activity(client: LanguageClient) -> asyncio.Event:
+    """An event set at every `$/progress` notification and `workspace/applyEdit` request the client
+    gets (edits are applied as an editor does, and recorded in `client.applied_edits`).
+
+    pytest-lsp resolves a `wait_for_notification` future (running its callback, which re-arms it)
+    just before its own handler records the notification, so a waiter woken by the event sees
+    the record."""
+    activity = asyncio.Event()
+    applied: list[types.ApplyWorkspaceEditParams] = []
+    client.applied_edits = applied  # type: ignore[attr-defined]
+
+    @client.feature(types.WORKSPACE_APPLY_EDIT)
+    def on_apply(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+        applied.append(params)
+        activity.set()
+        return types.ApplyWorkspaceEditResult(applied=True)
+
+    def on_progress(_params: object) -> None:
+        activity.set()
+        client.protocol.wait_for_notification(types.PROGRESS, on_progress)
+
+    client.protocol.wait_for_notification(types.PROGRESS, on_progress)
+    return activity
 
 
 @pytest.fixture
@@ -65,12 +90,18 @@ async def command_actions(client: LanguageClient, uri: str, line: int, character
     return commands
 
 
-async def wait_until(condition: Callable[[], bool], timeout_s: float = 120) -> None:
-    for _ in range(int(timeout_s / 0.05)):
-        if condition():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")
+async def wait_until(client: LanguageClient, condition: Callable[[], bool], timeout_s: float = 120) -> None:
+    """Wait until `condition()` holds, re-checking it after each progress report or edit."""
+    activity: asyncio.Event = client.activity  # type: ignore[attr-defined]
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                activity.clear()
+                if condition():
+                    return
+                await activity.wait()
+    except TimeoutError:
+        raise AssertionError(f"condition not reached within {timeout_s:g} s") from None
 
 
 def edits_of(client: LanguageClient) -> list[types.ApplyWorkspaceEditParams]:
@@ -146,8 +177,8 @@ async def test_search_action_runs_in_the_background_and_applies_the_proof(
     }
 
     token = await execute(client, SEARCH_PROOF_COMMAND, uri)
-    await wait_until(lambda: ended(client, token))
-    await wait_until(lambda: len(edits_of(client)) == 1)
+    await wait_until(client, lambda: ended(client, token))
+    await wait_until(client, lambda: len(edits_of(client)) == 1)
 
     (applied,) = edits_of(client)
     assert applied.edit.document_changes is not None
@@ -173,15 +204,17 @@ async def test_cancelling_the_progress_stops_the_search(
 ) -> None:
     uri = await start(client, lean_project, fake_state, endpoint, "--latency-ms", "400")
     token = await execute(client, SEARCH_PROOF_COMMAND, uri)
-    await wait_until(lambda: len(progress_of(client, token)) >= 2)  # begin and the first report
+    await wait_until(client, lambda: len(progress_of(client, token)) >= 2)  # begin and the first report
     client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
-    await wait_until(lambda: ended(client, token))
+    await wait_until(client, lambda: ended(client, token))
 
     assert progress_of(client, token)[-1].message == "cancelled"
+    assert edits_of(client) == []  # "cancelled": this task can apply no proof any more
     checks = shadow_changes(fake_state)
+    # Nothing announces "nothing more happened": a quiet window, long against the fake Lean's
+    # 400 ms per check, in which a search still running would have sent Lean more candidates.
     await asyncio.sleep(2)
     assert shadow_changes(fake_state) == checks, "Lean kept checking candidates after the cancel"
-    assert edits_of(client) == []
 
 
 async def test_an_edit_cancels_the_search(
@@ -189,16 +222,16 @@ async def test_an_edit_cancels_the_search(
 ) -> None:
     uri = await start(client, lean_project, fake_state, endpoint, "--latency-ms", "400")
     token = await execute(client, SEARCH_PROOF_COMMAND, uri)
-    await wait_until(lambda: len(progress_of(client, token)) >= 2)
+    await wait_until(client, lambda: len(progress_of(client, token)) >= 2)
     client.text_document_did_change(
         types.DidChangeTextDocumentParams(
             text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
             content_changes=[types.TextDocumentContentChangeWholeDocument(text=CHAIN + "\n-- edited\n")],
         )
     )
-    await wait_until(lambda: ended(client, token))
+    await wait_until(client, lambda: ended(client, token))
     assert progress_of(client, token)[-1].message == "cancelled"
-    await asyncio.sleep(1)
+    # The server applies a proof only when the task ends with one; "cancelled" means it never will.
     assert edits_of(client) == []
 
 
@@ -229,8 +262,8 @@ async def test_complete_the_proof_applies_a_whole_proof_lean_accepts(
     assert complete["command"] == COMPLETE_PROOF_COMMAND and complete["arguments"] == [uri, 1]
 
     token = await execute(client, COMPLETE_PROOF_COMMAND, uri)
-    await wait_until(lambda: len(edits_of(client)) == 1)
+    await wait_until(client, lambda: len(edits_of(client)) == 1)
     (change,) = edits_of(client)[0].edit.document_changes or []
     assert isinstance(change, types.TextDocumentEdit) and change.text_document.version == 1
     assert isinstance(change.edits[0], types.TextEdit) and change.edits[0].new_text == PROOF.lstrip()
-    await wait_until(lambda: ended(client, token))
+    await wait_until(client, lambda: ended(client, token))

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from llmstep_lsp.lean.client import LeanClient
-from llmstep_lsp.lean.errors import LeanNotFound, LeanServerDied, LeanTimeout
+from llmstep_lsp.lean.client import MAX_ATTEMPTS, LeanClient
+from llmstep_lsp.lean.errors import LeanNotFound, LeanResponseError, LeanServerDied, LeanTimeout
 from llmstep_lsp.lean.project import LeanProject, find_project
 from llmstep_lsp.lean.transport import LeanTransport
 from tests.conftest import fake_lean_command
@@ -82,24 +82,41 @@ async def test_a_query_about_replaced_text_is_refused_not_answered(
         await lean.shutdown()
 
 
-async def test_in_flight_request_during_an_edit_is_retried_not_failed(
-    lean_project: Path, fake_state: Path
-) -> None:
-    """ContentModified means "ask again", never "no goal"."""
-    lean = make_client(lean_project, fake_state, "--latency-ms", "300")
+def requests_of(state: Path, method: str) -> list[dict]:  # type: ignore[type-arg]
+    return [m for m in received(state) if m.get("method") == method and "id" in m]
+
+
+async def test_content_modified_is_asked_again_not_failed(lean_project: Path, fake_state: Path) -> None:
+    """ContentModified means "ask again", never "no goal": Lean is asked the same question again."""
+    lean = make_client(lean_project, fake_state, "--content-modified-requests", "1")
     uri = (lean_project / "Probe.lean").as_uri()
-    shadow = (lean_project / "Other.lean").as_uri()
     try:
         version = await lean.sync(uri, PROOF)
-        await lean.sync(shadow, PROOF)
-        # Re-sending the same text after a worker crash bumps the version: simulate with a resend.
-        ask = asyncio.create_task(lean.plain_goal(uri, version, 1, 2, timeout=10))
-        await asyncio.sleep(0.05)
-        await lean._did_change(uri, lean._documents[uri])  # same text, new version → ContentModified
-        state = await ask
+        state = await lean.plain_goal(uri, version, 1, 2, timeout=10)
         assert state is not None and state.goals == ("⊢ 2 = 2",)
+        diagnostics = await lean.diagnostics(uri, version, timeout=10)
+        assert [d.severity for d in diagnostics] == [2]  # declaration uses `sorry`
     finally:
         await lean.shutdown()
+    asked = requests_of(fake_state, "$/lean/plainGoal")
+    assert len(asked) == 2 and asked[0]["params"] == asked[1]["params"]  # refused, then answered
+    assert len(requests_of(fake_state, "textDocument/waitForDiagnostics")) == 1  # answered at once
+    assert lean.restarts == 0  # a retry, not a restart
+
+
+async def test_content_modified_every_time_is_an_error_after_the_last_attempt(
+    lean_project: Path, fake_state: Path
+) -> None:
+    lean = make_client(lean_project, fake_state, "--content-modified-requests", str(MAX_ATTEMPTS))
+    uri = (lean_project / "Probe.lean").as_uri()
+    try:
+        version = await lean.sync(uri, PROOF)
+        with pytest.raises(LeanResponseError, match="File changed") as refused:
+            await lean.plain_goal(uri, version, 1, 2, timeout=10)
+        assert refused.value.is_retryable  # the caller's "no verdict", never a rejected candidate
+    finally:
+        await lean.shutdown()
+    assert len(requests_of(fake_state, "$/lean/plainGoal")) == MAX_ATTEMPTS
 
 
 async def test_dead_server_is_restarted_and_documents_reopened(lean_project: Path, fake_state: Path) -> None:
@@ -128,7 +145,7 @@ async def test_pending_requests_fail_when_the_child_dies(lean_project: Path, fak
     )
     await transport.start()
     pending = asyncio.create_task(transport.request("initialize", {"capabilities": {}}, timeout=30))
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0)  # a yield, not a wait: the request is sent, then its task awaits the answer
     transport.kill()
     with pytest.raises(LeanServerDied):
         await pending
@@ -137,15 +154,14 @@ async def test_pending_requests_fail_when_the_child_dies(lean_project: Path, fak
 
 async def test_timeout_cancels_on_the_server(lean_project: Path, fake_state: Path) -> None:
     lean = make_client(lean_project, fake_state)
-    uri = (lean_project / "Probe.lean").as_uri()
+    uri = (lean_project / "Hang.lean").as_uri()
     try:
-        await lean.sync(uri, PROOF)
-        assert lean._transport is not None
+        version = await lean.sync(uri, "theorem two_eq_two : 2 = 2 := by\n  aesop_hang\n  sorry\n")
         with pytest.raises(LeanTimeout):
-            # A version never sent: real Lean never answers this.
-            await lean._transport.request("textDocument/waitForDiagnostics", {"uri": uri, "version": 99}, 0.3)
-        await asyncio.sleep(0.2)
+            await lean.diagnostics(uri, version, timeout=0.3)  # this elaboration never ends
     finally:
+        # The cancel was written before LeanTimeout was raised, so before `shutdown`: Lean has
+        # read it once it answers `shutdown`.
         await lean.shutdown()
     cancels = [m for m in received(fake_state) if m.get("method") == "$/cancelRequest"]
     assert len(cancels) == 1

@@ -1,16 +1,23 @@
-"""The OpenAI-compatible backend against a local HTTP server: formats, ranking, failures, the key."""
+"""The OpenAI-compatible backend against a local HTTP server: formats, ranking, failures, the key,
+and which goals a prompt holds (promptGoals)."""
 
 from __future__ import annotations
 
+import json
 import logging
+import shlex
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from llmstep_lsp.generation import GenerationRequest
 from llmstep_lsp.generation.openai_backend import EndpointUnavailable, OpenAIGenerator
 from llmstep_lsp.settings import Settings
+from tests.conftest import fake_lean_command
+from tests.lsp_helpers import bullets_script
+from tests.support.cli import run_cli
 from tests.support.fake_openai import FakeOpenAI, Script, openai_generator
 
 GOAL = "f : ℕ → ℕ\nh : Monotone f\nn : ℕ\n⊢ f n ≤ f (n + 1)"
@@ -105,16 +112,40 @@ async def test_an_endpoint_that_is_down_says_how_to_fix_it() -> None:
     assert f"127.0.0.1:{port}" in message and "cannot connect" in message and "Fix:" in message
 
 
-async def test_prompt_goals_main_sends_only_the_first_goal(tmp_path: object) -> None:
-    from llmstep_lsp.engine import _generation_request
-    from llmstep_lsp.proofpoint import find_suggestion_point
+@pytest.mark.parametrize("prompt_goals", ["main", "all"])
+def test_prompt_goals_decides_which_goals_the_prompt_holds(
+    fake: FakeOpenAI, lean_project: Path, fake_state: Path, tmp_path: Path, prompt_goals: str
+) -> None:
+    """After `constructor` two goals are open: the prompt `suggest` sends holds the first goal only
+    under promptGoals "main", both (blank-line separated, main first) under "all"."""
+    fake.script = Script(texts=[" exact hp"])
+    path = lean_project / "Bullets.lean"
+    before = "theorem and_intro (p q : Prop) (hp : p) (hq : q) : p ∧ q := by\n  constructor\n"
+    path.write_text(before + "  sorry\n")
+    settings = {
+        "preset": "llemma",
+        "endpoint": fake.endpoint,
+        "numSamples": 1,
+        "requestRetries": 0,
+        "automationTactics": [],
+        "promptGoals": prompt_goals,
+    }
+    lean = shlex.join(fake_lean_command(fake_state, script=bullets_script(tmp_path)))
+    result = run_cli(
+        "suggest", f"{path}:3:3", "--json", "--lean-command", lean, "--settings", json.dumps(settings)
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["suggestions"][0]["tactic"] == "exact hp"
+    context = "p q : Prop\nhp : p\nhq : q\n"
+    left, right = f"case left\n{context}⊢ p", f"case right\n{context}⊢ q"
+    goal = left if prompt_goals == "main" else f"{left}\n\n{right}"
+    (request,) = fake.requests
+    prompt = request["body"]["prompt"]
+    assert prompt[prompt.index("[STATE]\n") + len("[STATE]\n") : prompt.index("\n[/STATE]")] == goal
+    assert prompt[prompt.index("[CTX]\n") + len("[CTX]\n") : prompt.index("\n[/CTX]")] == before
 
-    lines = ["theorem t : p ∧ q := by", "  constructor", "  "]
-    point = find_suggestion_point(lines, 2)
-    assert point is not None
-    request = _generation_request(lines, point, ("case left\n⊢ p", "case right\n⊢ q"))
-    assert request.goal == "case left\n⊢ p\n\ncase right\n⊢ q" and request.theorem_name == "t"
-    assert request.context == "theorem t : p ∧ q := by\n  constructor\n"
+
+def test_prompt_goals_takes_only_main_or_all() -> None:
     settings, problems = Settings.from_mapping({"promptGoals": "main"})
     assert not problems and settings.prompt_goals == "main"
     refused = "setting 'promptGoals': Input should be 'all' or 'main' (got 'some')"

@@ -33,8 +33,11 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9_]+")
 
 @dataclass(frozen=True)
 class Statement:
+    """One theorem to prove: its name, the header to put above it, and the statement."""
+
     name: str
     header: str
+    """Imports, options and `open`s (`DEFAULT_HEADER` when the file gives none)."""
     statement: str
     """The theorem up to and including `:= by`."""
 
@@ -50,6 +53,9 @@ class StatementError(ValueError):
 
 
 def read_statements(path: Path, default_header: str = DEFAULT_HEADER) -> list[Statement]:
+    """Every statement in a JSONL file (blank lines skipped), in order; a statement ending in `:=`
+    or `:= by` is normalised to end in `:= by`. Raises `StatementError` naming the line at fault,
+    OSError / UnicodeDecodeError when the file cannot be read."""
     statements = []
     for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not raw.strip():

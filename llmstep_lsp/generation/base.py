@@ -8,6 +8,8 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class GenerationRequest:
+    """What a candidate source is asked for: next tactics at one suggestion point."""
+
     goal: str
     """The tactic state, as Lean pretty-prints it (all goals, blank-line separated)."""
     prefix: str = ""
@@ -17,7 +19,9 @@ class GenerationRequest:
     declaration: str = ""
     """The enclosing declaration from its first line up to the suggestion line (whole-proof formats)."""
     theorem_name: str | None = None
+    """The declaration's name (None for `example`): the filter drops candidates that use it."""
     indent: str = "  "
+    """The point's indentation (what precedes the tactic on its line), for `{indent}` in templates."""
     num_samples: int | None = None
     """Samples to draw instead of the configured count (proof search asks for more)."""
     rejected: list[tuple[Candidate, str]] | None = field(default=None, compare=False, hash=False)
@@ -26,6 +30,8 @@ class GenerationRequest:
 
 @dataclass(frozen=True)
 class Candidate:
+    """One proposed tactic, not yet checked by Lean; `tactic` starts with the request's prefix."""
+
     tactic: str
     score: float | None
     """Mean token log-probability under the model; None where the backend gives none."""
@@ -47,7 +53,10 @@ class ModelUnavailable(Exception):
 class Generator(Protocol):
     """Proposes next tactics; every candidate starts with the request's prefix."""
 
-    async def generate(self, request: GenerationRequest) -> list[Candidate]: ...
+    async def generate(self, request: GenerationRequest) -> list[Candidate]:
+        """Candidates for `request`, each starting with its prefix: a model backend's filtered and
+        ranked (`ranking.merge_ranked`), automation's in its configured order. Raises
+        `ModelUnavailable` when the model cannot be used."""
 
 
 def first_line(err: BaseException) -> str:

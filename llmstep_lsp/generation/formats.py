@@ -75,15 +75,22 @@ linarith
 
 @dataclass(frozen=True)
 class PromptFormat:
+    """One prompt format (the `promptFormat` setting, or a preset's `template` and `stop`)."""
+
     name: str
     template: str
+    """The prompt, with the placeholders above."""
     stop: tuple[str, ...] = ("\n",)
+    """Where a `line` format's output ends (sent to the backend, and cut again here)."""
     chat: bool = False
+    """Sent as a chat conversation (`system`, then the prompt as the user's message)."""
     system: str = ""
     output: Literal["line", "proof"] = "line"
+    """"line": the output continues the tactic; "proof": it is a whole proof (`tactic_from`)."""
 
     @property
     def uses_context(self) -> bool:
+        """The template asks for the file before the point (`{context}`): cut to the prompt budget."""
         return "{context}" in self.template
 
     def render(self, request: GenerationRequest, context: str | None = None) -> str:

@@ -16,6 +16,8 @@ LONGEST_NGRAM = 3
 
 
 class NgramGuesser:
+    """An index from the last 1..`longest` token ids to what followed them; the latest wins."""
+
     def __init__(self, behind: NgramGuesser | None = None, longest: int = LONGEST_NGRAM) -> None:
         """`behind`: asked for an n-gram this index has not seen (earlier requests' outputs)."""
         self._behind = behind
@@ -59,6 +61,7 @@ class RecentOutputs:
         self.index = NgramGuesser()
 
     def remember(self, tokens: list[int]) -> None:
+        """Keep one sample's token ids and index them (halving the memory first when full)."""
         if len(self._outputs) >= self._capacity:
             self._outputs = self._outputs[len(self._outputs) // 2 :]
             self.index = NgramGuesser()
@@ -68,6 +71,7 @@ class RecentOutputs:
         self.index.index(tokens)
 
     def clear(self) -> None:
+        """Forget every sample: later guesses come only from the new request (bench/generation.py)."""
         self._outputs = []
         self.index = NgramGuesser()
 

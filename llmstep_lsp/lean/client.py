@@ -49,10 +49,16 @@ class LeanDiagnostic:
 
     @property
     def is_error(self) -> bool:
+        """Severity 1 (LSP `DiagnosticSeverity.Error`); 2 warning, 3 information."""
         return self.severity == 1
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> LeanDiagnostic:
+        """Read one entry of `textDocument/publishDiagnostics` (LSP 3.17 `Diagnostic` plus Lean's
+        `fullRange` and `leanTags`, `Lean.Lsp.Diagnostics`). `start` is `range.start`; `full_*` come
+        from `fullRange` (the real span: Lean truncates `range` of multi-line messages), else
+        `range`. A missing severity counts as an error. Raises KeyError / TypeError / ValueError on
+        an entry without a readable `range`."""
         full = raw.get("fullRange") or raw["range"]
         return cls(
             severity=int(raw.get("severity", 1)),
@@ -72,6 +78,7 @@ class GoalState:
 
     @property
     def closed(self) -> bool:
+        """No goal left (`$/lean/plainGoal` answered `goals: []`, "no goals")."""
         return not self.goals
 
 
@@ -87,6 +94,20 @@ class _Document:
 
 
 class LeanClient:
+    """One project's own Lean server (`lake serve` / `lean --server`), seen as one long-lived server.
+
+    Documents are mirrored in full text (`sync`) under versions that only ever grow per URI, even
+    across close/reopen and restarts. Queries (`plain_goal`, `diagnostics`) name the (uri, token)
+    the caller synced and are retried (up to `MAX_ATTEMPTS`) on ContentModified, RequestCancelled
+    and crashed workers while that text is still current; a stale token raises
+    `LeanResponseError` (ContentModified) at once. A server that died is restarted on the next
+    call, behind `gate` (`supervisor.RestartGate`: back-off, then `LeanUnavailable`); one whose
+    goal requests time out `HUNG_AFTER_TIMEOUTS` times in a row is killed and restarted. Every
+    failure is a `LeanError` (`lean/errors.py`). Protocol: the LSP 3.17 lifecycle plus Lean's
+    extensions as in `Lean.Server.Watchdog` / `Lean.Server.FileWorker`
+    (/work/shared/reference/lean-server-protocol.md §3-§8).
+    """
+
     def __init__(
         self,
         project: LeanProject,
@@ -113,6 +134,7 @@ class LeanClient:
 
     @property
     def pid(self) -> int | None:
+        """The server process's pid (the process group's leader); None while none runs."""
         return self._transport.pid if self._transport else None
 
     async def ensure_started(self) -> None:
@@ -162,10 +184,13 @@ class LeanClient:
         await self._start()
 
     def kill(self) -> None:
+        """Kill the server's whole process group now (workers included), without the LSP
+        `shutdown`; the next call starts a fresh server. Never raises."""
         if self._transport is not None:
             self._transport.kill()
 
     async def shutdown(self) -> None:
+        """LSP `shutdown` + `exit`, then kill what is left of the process group (2 s grace)."""
         if self._transport is not None:
             await self._transport.close()
             self._transport = None
@@ -200,7 +225,8 @@ class LeanClient:
     # --- documents -----------------------------------------------------------------------------
 
     async def sync(self, uri: str, text: str) -> int:
-        """Make Lean's copy of `uri` hold `text`; returns the token to query this text with."""
+        """Make Lean's copy of `uri` hold `text` (`didOpen`, else a full-text `didChange`); returns
+        the token to query this text with. Raises what `ensure_started` raises."""
         await self.ensure_started()
         document = self._documents.get(uri)
         if document is None:
@@ -221,6 +247,8 @@ class LeanClient:
         return (document.text, document.text_version) if document else None
 
     async def close(self, uri: str) -> None:
+        """Forget `uri` and send `didClose` (Lean then ends its worker). Its version counter is
+        kept, so a reopened `uri` gets a higher version than any before."""
         document = self._documents.pop(uri, None)
         if document is not None and self._transport is not None and self._transport.alive:
             await self._transport.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
@@ -263,7 +291,10 @@ class LeanClient:
     async def plain_goal(
         self, uri: str, version: int, line: int, character: int, timeout: float
     ) -> GoalState | None:
-        """Goals at (line, UTF-16 column): None where Lean has no tactic state."""
+        """`$/lean/plainGoal` at (0-based line, UTF-16 column) of the synced `version`: None where
+        Lean has no tactic state there. `timeout` in seconds per attempt. Raises `LeanTimeout`
+        (after `HUNG_AFTER_TIMEOUTS` in a row the server is restarted first), `LeanResponseError`
+        (ContentModified once `version` is stale), `LeanServerDied`, `LeanUnavailable`."""
 
         async def ask(transport: LeanTransport) -> GoalState | None:
             result = await transport.request(
@@ -288,7 +319,9 @@ class LeanClient:
         return state
 
     async def diagnostics(self, uri: str, version: int, timeout: float) -> list[LeanDiagnostic]:
-        """All diagnostics of the fully elaborated `version` (waitForDiagnostics, with a deadline)."""
+        """All diagnostics of the fully elaborated `version`: `textDocument/waitForDiagnostics`
+        (`timeout` seconds per attempt), then the latest `publishDiagnostics` of that version.
+        Raises like `plain_goal`."""
 
         async def ask(transport: LeanTransport) -> list[LeanDiagnostic]:
             current = self._documents[uri].version

@@ -16,6 +16,7 @@ class LeanError(Exception):
 
     @property
     def is_retryable(self) -> bool:
+        """Whether asking again after re-syncing may succeed; False for the base class."""
         return False
 
 
@@ -45,10 +46,13 @@ class LeanResponseError(LeanError):
 
     @property
     def is_retryable(self) -> bool:
+        """ContentModified (-32801), RequestCancelled (-32800) and a worker that exited (-32901) or
+        crashed (-32902): Lean's `Lean.JsonRpc.ErrorCode`s that say "not now", not "no"."""
         return self.code in (CONTENT_MODIFIED, REQUEST_CANCELLED, WORKER_EXITED, WORKER_CRASHED)
 
     @property
     def worker_crashed(self) -> bool:
+        """The file's worker is dead (-32901/-32902); Lean restarts it only on the next didChange."""
         return self.code in (WORKER_EXITED, WORKER_CRASHED)
 
 

@@ -13,10 +13,15 @@ SERVER_ARGS = ("-Dserver.reportDelayMs=0",)
 
 @dataclass(frozen=True)
 class LeanProject:
+    """A Lean project: its root directory, and whether a lakefile makes it a Lake workspace."""
+
     root: Path
     uses_lake: bool
 
     def server_command(self, override: tuple[str, ...] | None = None) -> list[str]:
+        """The server's argv: `override` (the `leanCommand` setting) as given, else what VS Code's
+        lean4 extension runs (`vscode-lean4 src/leanclient.ts`): `lake serve --` with a lakefile,
+        plain `lean --server` without, each with `-Dserver.reportDelayMs=0`."""
         if override:
             return list(override)
         if self.uses_lake:

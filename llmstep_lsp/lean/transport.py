@@ -34,6 +34,11 @@ MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 
 
 class LeanTransport:
+    """One Lean server child and its JSON-RPC stream (JSON-RPC 2.0 framed as in LSP 3.17, "Base
+    Protocol"). Lives once: after the child dies every call raises `LeanServerDied`; the owner
+    (`LeanClient`) makes a new transport. `on_notification(method, params)` is called, in the event
+    loop, for each server notification; its exceptions are logged, never raised."""
+
     def __init__(self, command: Sequence[str], cwd: str, on_notification: NotificationHandler) -> None:
         self.command = list(command)
         self.cwd = cwd
@@ -49,6 +54,7 @@ class LeanTransport:
 
     @property
     def alive(self) -> bool:
+        """Started, and neither dead nor its stream broken."""
         return self._process is not None and self._dead is None
 
     @property
@@ -58,13 +64,17 @@ class LeanTransport:
 
     @property
     def pid(self) -> int | None:
+        """The child's pid (its process group's id too); None before `start`."""
         return self._process.pid if self._process else None
 
     @property
     def stderr_tail(self) -> str:
+        """The child's last `STDERR_TAIL_LINES` stderr lines, newline-joined."""
         return "\n".join(self._stderr_tail)
 
     async def start(self) -> None:
+        """Spawn the child in `cwd` in a process group of its own and start reading its output.
+        Raises `LeanNotFound` when the command is not found, OSError when it cannot be run."""
         executable = find_executable(self.command[0], self.cwd)
         if executable is None:
             raise LeanNotFound(
@@ -84,7 +94,9 @@ class LeanTransport:
         ]
 
     async def request(self, method: str, params: Any, timeout: float) -> Any:
-        """Send a request and await its result; raises a `LeanError` subclass on failure."""
+        """Send a request and await its result (`timeout` in seconds). Raises `LeanTimeout` (the
+        request is then cancelled on the server with `$/cancelRequest`), `LeanResponseError`,
+        `LeanServerDied`."""
         if self._dead:
             raise self._dead
         request_id = next(self._ids)
@@ -103,6 +115,7 @@ class LeanTransport:
             self._pending.pop(request_id, None)
 
     async def notify(self, method: str, params: Any) -> None:
+        """Send a notification; raises `LeanServerDied` when the child is gone."""
         if self._dead:
             raise self._dead
         await self._send(notification(method, params=params))

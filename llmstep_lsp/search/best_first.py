@@ -33,16 +33,22 @@ class Child:
 
     @property
     def closes(self) -> bool:
+        """Lean reports no goal after it: the path to it is a complete proof."""
         return not self.goals_after
 
 
 class Expander(Protocol):
+    """What the search asks for each node (`search/lean_expander.py` against Lean; a fake in tests)."""
+
     async def expand(self, path: tuple[str, ...], goals: tuple[str, ...]) -> list[Child]:
-        """The next tactics that Lean accepts after `path`, at the state `goals`."""
+        """The next tactics that Lean accepts after `path`, at the state `goals` (Lean's goal strings,
+        main first). May be cancelled at any await: the search is then stopped."""
 
 
 @dataclass(frozen=True)
 class SearchLimits:
+    """When the search gives up (iterations and time as in llmstep's proof search)."""
+
     iterations: int = 100
     """Most node expansions (llmstep: 100)."""
     time_limit_s: float = 600.0
@@ -53,11 +59,16 @@ class SearchLimits:
 
 @dataclass(frozen=True)
 class SearchProgress:
+    """Reported before each expansion (the editor's work-done progress shows it)."""
+
     expanded: int
+    """Nodes expanded so far."""
     depth: int
     """Depth of the node being expanded (number of tactics on its path)."""
     open_nodes: int
+    """Nodes queued, not yet expanded."""
     elapsed_s: float
+    """Seconds since the search started (monotonic clock)."""
 
 
 Outcome = Literal["proved", "exhausted", "iterations", "timeout"]
@@ -65,13 +76,20 @@ Outcome = Literal["proved", "exhausted", "iterations", "timeout"]
 
 @dataclass(frozen=True)
 class SearchResult:
+    """How the search ended: `outcome` "proved" (a proof), "exhausted" (no open node left),
+    "iterations" or "timeout" (a `SearchLimits` budget spent)."""
+
     outcome: Outcome
     proof: tuple[str, ...] | None
     """The tactics of the complete proof, in order (None unless `outcome == 'proved'`)."""
     expanded: int
+    """Nodes expanded (calls to `Expander.expand` that returned)."""
     max_depth: int
+    """The deepest path reached, in tactics."""
     elapsed_s: float
+    """Seconds the search took (monotonic clock)."""
     logprob: float | None = None
+    """The proof's score: the sum of its steps' log-probs (None unless proved)."""
 
 
 async def best_first_search(

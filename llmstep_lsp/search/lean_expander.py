@@ -23,6 +23,14 @@ RequestBuilder = Callable[[list[str], SuggestionPoint, tuple[str, ...]], Generat
 
 
 class LeanExpander:
+    """The `Expander` for a search from `point` in `lines`: each expansion asks `candidates` (the
+    model and automation) for tactics after the path and keeps those `verifier` accepts.
+
+    `environment` is the digest of the file before the declaration (the verdict cache's key part);
+    `build_request` makes the generation request for a point. Raises nothing of its own: what
+    `candidates` raises propagates; Lean trouble drops a candidate (no verdict, `batch.py`).
+    """
+
     def __init__(
         self,
         verifier: CandidateVerifier,

@@ -27,16 +27,24 @@ WHOLE_PROOF_MIN_TOKENS = 1024
 
 
 class ProofSampler(Protocol):
+    """A backend that can sample raw completions (the model backends, not automation)."""
+
     async def sample_texts(
         self, request: GenerationRequest, stop: tuple[str, ...], max_tokens: int
-    ) -> list[tuple[str, float | None]]: ...
+    ) -> list[tuple[str, float | None]]:
+        """Raw completions of the request's prompt, each with its mean token log-prob (None where
+        the backend has none), cut at any of `stop`, at most `max_tokens` tokens each. Raises
+        `ModelUnavailable` (or a backend's subclass) when the model cannot be used."""
 
 
 @dataclass(frozen=True)
 class WholeProof:
+    """One sampled complete proof, filtered, not yet checked by Lean."""
+
     lines: tuple[str, ...]
     """The proof, relative to the point (see `search/proof.py`)."""
     score: float | None
+    """The sample's mean token log-prob (None where the backend gives none)."""
 
 
 async def sample_proofs(

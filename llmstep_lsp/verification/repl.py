@@ -56,6 +56,7 @@ class ReplProbe:
 
 
 def repl_probe(lines: list[str], point: SuggestionPoint) -> ReplProbe | None:
+    """The REPL inputs for `point` in `lines`; None outside any declaration."""
     declaration = enclosing_declaration(lines, point.line)
     if declaration is None:
         return None
@@ -102,6 +103,7 @@ class ReplProcess:
 
     @classmethod
     async def start(cls, command: Sequence[str], cwd: str, header: str) -> ReplProcess:
+        """Spawn the REPL and load `header`. Raises ReplError (not found, or no `env` answered), OSError."""
         executable = find_executable(command[0], cwd)
         if executable is None:
             raise ReplError(f"cannot start the REPL: '{command[0]}' was not found (setting 'replCommand')")
@@ -121,11 +123,13 @@ class ReplProcess:
 
     @property
     def alive(self) -> bool:
+        """Running, and its output still makes sense (else it is never leased again)."""
         # returncode is set only once the exit is reaped, which can lag behind the closed output.
         return not self._broken and self._process.returncode is None
 
     @property
     def pid(self) -> int:
+        """The child's pid (its process group's id too)."""
         return self._process.pid
 
     async def request(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -249,6 +253,7 @@ class ReplPool:
 
     @contextlib.asynccontextmanager
     async def lease(self, header: str) -> AsyncIterator[ReplProcess]:
+        """A process for `header`, exclusively, until the block ends (waits for a free slot)."""
         slots = self._slots_for(header)
         process = await slots.get()
         if process is None or not process.alive:
@@ -312,6 +317,7 @@ class ReplPool:
         return slots
 
     def close(self) -> None:
+        """Cancel starts in progress and kill every process."""
         for task in list(self._starting):
             task.cancel()
         for process in self.processes():
@@ -333,6 +339,7 @@ class ReplVerifier(VerdictCache):
         self.verify_timeout_s = verify_timeout_s
 
     async def goal_at(self, uri: str, lines: list[str], point: SuggestionPoint) -> GoalState | None:
+        """The Lean server's goals at the point (`Verifier.goal_at`: all goals, main first)."""
         return await self._goals.goal_at(uri, lines, point)
 
     async def check(
@@ -381,4 +388,5 @@ class ReplVerifier(VerdictCache):
         )
 
     def close(self) -> None:
+        """Stop every REPL process."""
         self.pool.close()

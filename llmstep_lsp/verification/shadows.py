@@ -17,6 +17,8 @@ SHADOW_DIR = ".llmstep"
 
 
 class ShadowPool:
+    """`size` shadow URIs (`<project>/.llmstep/Shadow<n>.lean`), each leased to one user at a time."""
+
     def __init__(self, project_root: Path, size: int) -> None:
         self.uris = [(project_root / SHADOW_DIR / f"Shadow{n}.lean").as_uri() for n in range(1, size + 1)]
         self._free: asyncio.Queue[str] = asyncio.Queue()
@@ -25,6 +27,7 @@ class ShadowPool:
 
     @contextlib.asynccontextmanager
     async def lease(self) -> AsyncIterator[str]:
+        """A free shadow URI until the block ends; waits (untimed) while all are leased."""
         uri = await self._free.get()
         try:
             yield uri

@@ -8,6 +8,9 @@ the goals that remain: none means it *closes* the goal. Lean never answering in 
 ContentModified after all retries, is not a verdict: the candidate is dropped, never shown unchecked.
 A candidate that closes the goal is CLOSES only once `#print axioms` shows it uses no `sorry`
 (`verification/soundness.py`); otherwise USES_SORRY, never shown.
+
+Names: `CandidateVerifier` is the interface the engine checks candidates through; `Verifier` is the
+concrete shadow-document verifier (one implementation of it; `repl.ReplVerifier` is the other).
 """
 
 from __future__ import annotations
@@ -41,9 +44,14 @@ INFORMATION = 3
 
 
 class Verdict(enum.Enum):
+    """Lean's answer on one candidate at one point; only CLOSES and VALID are ever offered."""
+
     CLOSES = "closes"
+    """No goal left, and (search tactics aside) `#print axioms` shows no `sorryAx`."""
     VALID = "valid"
+    """No error on the candidate; goals remain (`CheckResult.goals_after`)."""
     INVALID = "invalid"
+    """Lean reports an error on the candidate (or its `sorry` line), or no tactic state after it."""
     UNKNOWN = "unknown"
     """Lean gave no usable answer (timeout, server trouble): never published."""
     USES_SORRY = "uses_sorry"
@@ -74,7 +82,13 @@ VERDICT_CACHE_SIZE = 4096
 
 
 class CandidateVerifier(Protocol):
-    """What the engine needs from a verifier (the shadow-document one, or the REPL one)."""
+    """The interface: what the engine needs from whichever verifier checks next-tactic candidates.
+
+    Two implementations: `Verifier` (this module: shadow documents in the project's Lean server,
+    the default) and `verification.repl.ReplVerifier` (leanprover-community/repl in tactic mode,
+    setting `verifier: "repl"`). Not to be confused with `Verifier`, the concrete shadow-document
+    class, which has more (whole proofs, `#print axioms` probes) that only it can do.
+    """
 
     async def goal_at(self, uri: str, lines: list[str], point: SuggestionPoint) -> GoalState | None:
         """The tactic state at the suggestion point (None: not in a tactic block)."""
@@ -86,9 +100,11 @@ class CandidateVerifier(Protocol):
         first); UNKNOWN: no verdict, never shown. A verifier that sees only the main goal (the REPL)
         needs the others to tell "closes the goal" from "closes everything"."""
 
-    def cached_verdict(self, key: VerdictKey) -> CheckResult | None: ...
+    def cached_verdict(self, key: VerdictKey) -> CheckResult | None:
+        """The remembered verdict for (environment digest, goals, tactic), or None."""
 
-    def remember(self, key: VerdictKey, result: CheckResult) -> None: ...
+    def remember(self, key: VerdictKey, result: CheckResult) -> None:
+        """Keep `result` for `key` (a verifier may decline: no verdict is never kept)."""
 
     def problem(self) -> str | None:
         """What to tell the user (once) while the verifier cannot work; None when it can."""
@@ -129,7 +145,16 @@ class VerdictCache:
 
 
 class Verifier(VerdictCache):
-    """Goals and verdicts from shadow documents in our Lean server."""
+    """The concrete shadow-document verifier: goals and verdicts from hidden copies of the user's
+    file in the project's own Lean server (`LeanClient`, `ShadowPool`).
+
+    One `CandidateVerifier` implementation (the other is `ReplVerifier`), and more than that
+    interface: it also reads the goal at the cursor for the REPL verifier, checks whole proofs
+    (`probe_diagnostics`: multi-line text needs a document) and runs the `#print axioms` check
+    (`sorry_check`). Every call leases one shadow slot; waiting for a slot is not timed, the work in
+    it is (`goal_timeout_s`, `verify_timeout_s`, seconds). No method raises for Lean trouble in a
+    check: that is a `Verdict.UNKNOWN`; `goal_at` raises `LeanError`.
+    """
 
     def __init__(
         self, lean: LeanClient, shadows: ShadowPool, goal_timeout_s: float, verify_timeout_s: float
@@ -141,9 +166,11 @@ class Verifier(VerdictCache):
         self.verify_timeout_s = verify_timeout_s
 
     def problem(self) -> str | None:
+        """Always None: the Lean server's problems are reported for the project session."""
         return None  # the Lean server's problems are the engine's (`LeanClient.gate`)
 
     def close(self) -> None:
+        """Nothing to stop: the shadow documents close with the Lean server."""
         pass  # the shadow documents live and die with the Lean server
 
     async def goal_at(self, uri: str, lines: list[str], point: SuggestionPoint) -> GoalState | None:

@@ -187,6 +187,7 @@ class FakeLean:
         self.outstanding: set[str] = set()  # ids of our requests the client has not answered yet
         self.next_server_id = 0
         self.n_requests = 0
+        self.n_content_modified = 0
         self.shut_down = False
         self.faults_armed = True  # cleared by --faults-first-start-only in a restarted process
 
@@ -502,6 +503,10 @@ class FakeLean:
             return self.respond_error(rid, INVALID_PARAMS, f"Invalid params for '{method}': {params}")
         if uri not in self.docs:
             return self.respond_error(rid, CONTENT_MODIFIED, f"Cannot process request to closed file '{uri}'")
+        if self.faults_armed and self.n_content_modified < self.args.content_modified_requests:
+            # What Lean answers a request whose document changed under it (reference §8).
+            self.n_content_modified += 1
+            return self.respond_error(rid, CONTENT_MODIFIED, "File changed.")
         key = id_key(rid)
         if key in self.pending:
             self.violation(f"request id {rid!r} reused while still pending")
@@ -569,6 +574,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--start-delay-ms", type=int, default=0, help="sleep before answering initialize")
     p.add_argument("--state-dir", help="append starts.log, violations.log, received.jsonl here")
     p.add_argument("--crash-after-requests", type=int, default=0, help="exit 1 upon the N-th client request")
+    p.add_argument(
+        "--content-modified-requests",
+        type=int,
+        default=0,
+        help="answer the first N goal/diagnostics requests with ContentModified 'File changed.'",
+    )
     p.add_argument(
         "--garbage-after-requests",
         type=int,

@@ -218,6 +218,14 @@ async def test_crash_after_requests(spawn: Spawn) -> None:
     assert not fut.done()
 
 
+async def test_content_modified_requests(spawn: Spawn) -> None:
+    w = await spawn("--content-modified-requests", "1")
+    await w.open(URI, "theorem two_eq_two : 2 = 2 := by\n  sorry\n")
+    refused = await w.plain_goal(URI, 1, 2)
+    assert refused["error"] == {"code": -32801, "message": "File changed."}
+    assert (await w.plain_goal(URI, 1, 2))["result"] == goals("⊢ 2 = 2")
+
+
 async def test_garbage_after_requests_garbles_the_stream_and_keeps_running(spawn: Spawn) -> None:
     w = await spawn("--garbage-after-requests", "2")
     assert w.proc.stdout is not None

@@ -50,11 +50,29 @@ class FakeRepl:
         while (raw := self.read_input()) is not None:
             self.inputs += 1
             self.log("received.jsonl", json.dumps({"pid": os.getpid(), "input": raw}, ensure_ascii=False))
+            self.announce()
             if self.args.crash_after_inputs and self.inputs >= self.args.crash_after_inputs:
                 self.die(f"fake repl: crash (--crash-after-inputs {self.args.crash_after_inputs})")
             answer = self.handle(raw)
             sys.stdout.write(json.dumps(answer, indent=2, ensure_ascii=False) + "\n\n")
             sys.stdout.flush()
+
+    def announce(self) -> None:
+        """With --announce PATH (a FIFO a test reads): one line `{"pid", "n"}` per input as it
+        arrives, before it is handled. Skipped when nobody reads: never blocks, never fails."""
+        if not self.args.announce:
+            return
+        line = json.dumps({"pid": os.getpid(), "n": self.inputs}) + "\n"  # < PIPE_BUF: one write
+        try:
+            fd = os.open(self.args.announce, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            return  # no reader (ENXIO)
+        try:
+            os.write(fd, line.encode())
+        except OSError:
+            pass  # the reader's pipe is full, or it went away
+        finally:
+            os.close(fd)
 
     def read_input(self) -> str | None:
         """One input: lines up to a blank line (`#`/`--` lines skipped); None at EOF or empty input."""
@@ -220,6 +238,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--decl-ms", type=int, default=0, help="extra sleep per declaration in a command")
     p.add_argument("--state-dir", help="append starts.log (pid per start) and received.jsonl here")
     p.add_argument("--crash-after-inputs", type=int, default=0, help="exit 1 upon the N-th input")
+    p.add_argument("--announce", help='write {"pid", "n"} per input, as it arrives, to this FIFO')
     return p.parse_args(argv)
 
 

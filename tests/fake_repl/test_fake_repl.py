@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import select
 import subprocess
 import sys
@@ -176,6 +177,24 @@ def test_latency_model_header_once_then_per_input(tmp_path: Path) -> None:
     finally:
         r.proc.kill()
         r.proc.wait()
+
+
+def test_announce_tells_each_input_before_answering_it(tmp_path: Path) -> None:
+    fifo = tmp_path / "inputs.fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    writer = os.open(fifo, os.O_WRONLY)  # held: no end of file between the REPL's writes
+    r = Repl(tmp_path, "--announce", str(fifo), "--header-ms", "60000")
+    try:
+        r.send({"cmd": "import Mathlib"})  # answered in a minute, announced at once
+        ready, _, _ = select.select([reader], [], [], 30)
+        assert ready, "no announcement"
+        assert json.loads(os.read(reader, 4096)) == {"pid": r.proc.pid, "n": 1}
+    finally:
+        r.proc.kill()
+        r.proc.wait()
+        os.close(reader)
+        os.close(writer)
 
 
 def test_hang_blocks_the_process_and_crash_ends_it(repl: Repl) -> None:
