@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging(args.log_level or settings.log_level, args.log_file or settings.log_file)
         return _serve(args, settings)
     # A one-shot command's own output is its report: the log adds errors only, unless asked.
-    level = args.log_level or (settings.log_level if _LOG_LEVEL_SET & set(_raw_settings(args)) else None)
-    configure_logging(level or "ERROR", args.log_file or settings.log_file, shown_elsewhere=True)
+    level = args.log_level or (settings.log_level if _asks_log_level(args.settings) else "ERROR")
+    configure_logging(level, args.log_file or settings.log_file, shown_elsewhere=True)
     if args.command == "suggest":
         return _suggest(args, settings)
     if args.command == "prove":
@@ -146,23 +146,24 @@ def _add_proof_parsers(sub: Any, eval_sub: Any, common: argparse.ArgumentParser)
     eval_prove.add_argument("--limit", type=int, help="only the first N statements")
 
 
-_LOG_LEVEL_SET = {"logLevel", "log_level"}
-
-
-def _raw_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """--settings as given (a JSON object; raises `json.JSONDecodeError`), flat or under `llmstep`."""
-    raw = json.loads(args.settings) if args.settings else {}
-    return {**raw, **raw.get("llmstep", {})} if isinstance(raw, dict) else {}
+def _asks_log_level(settings_json: str | None) -> bool:
+    """Whether --settings (a valid JSON object by now) sets `logLevel`, flat or under `llmstep`."""
+    raw = json.loads(settings_json) if settings_json else {}
+    nested = raw.get("llmstep")
+    return any(isinstance(m, dict) and {"logLevel", "log_level"} & set(m) for m in (raw, nested))
 
 
 def _settings_from_args(args: argparse.Namespace) -> Settings | None:
-    raw: dict[str, Any] = {}
-    if args.settings:
-        try:
-            raw.update(json.loads(args.settings))
-        except json.JSONDecodeError as err:
-            print(f"llmstep-lsp: --settings is not valid JSON: {err}", file=sys.stderr)
-            return None
+    try:
+        given = json.loads(args.settings) if args.settings else {}
+    except json.JSONDecodeError as err:
+        print(f"llmstep-lsp: --settings is not valid JSON: {err}", file=sys.stderr)
+        return None
+    if not isinstance(given, dict):
+        print("llmstep-lsp: --settings must be a JSON object", file=sys.stderr)
+        return None
+    # Flat, or under "llmstep" as editors nest it; the flags below apply on top either way.
+    raw: dict[str, Any] = dict(given["llmstep"] if isinstance(given.get("llmstep"), dict) else given)
     for name in ("preset", "model", "endpoint", "project_root", "num_samples", "temperature"):
         value = getattr(args, name, None)
         if value is not None:

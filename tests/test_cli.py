@@ -225,3 +225,19 @@ def test_a_note_says_that_nothing_was_generated_and_why(lean_project: Path, fake
         "no suggestions: nothing was generated: no model-free tactic starts with 'exact', "
         "and no model is configured"
     )
+
+
+def test_flags_apply_on_top_of_settings_nested_as_editors_nest_them(
+    lean_project: Path, fake_state: Path
+) -> None:
+    """`--settings '{"llmstep": {…}}'` dropped every flag (--lean-command, --model) before."""
+    path = lean_project / "Examples.lean"
+    line = line_of(path.read_text(), "theorem two_eq_two ") + 1
+    lean = shlex.join(fake_lean_command(fake_state))
+    nested = json.dumps({"llmstep": {"maxSuggestions": 2}})
+    flags = ["--model", "", "--lean-command", lean]
+    result = run_cli("suggest", f"{path}:{line}:3", "--settings", nested, *flags)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["Try this: rfl (closes goal)", "Try this: simp (closes goal)"]
+    not_an_object = run_cli("suggest", f"{path}:{line}:3", "--settings", "[]")
+    assert not_an_object.returncode == 2 and "must be a JSON object" in not_an_object.stderr
