@@ -41,15 +41,20 @@ def hub_arguments(model: str, timeout_s: float = HUB_TIMEOUT_S) -> dict[str, boo
     worker thread.
 
     Raises `ModelUnavailable` naming the fix (`hf download MODEL`, or a local `model`) when the
-    model is not cached and the hub is unreachable or offline mode is set."""
+    model is not cached and the hub is unreachable or offline mode is set, and when `model` is
+    neither an existing path nor a hub id."""
     from huggingface_hub import constants, try_to_load_from_cache
 
     if is_gguf(model) or Path(model).expanduser().exists():
         return {}
     try:
         cached = isinstance(try_to_load_from_cache(model, _CONFIG_FILE), str)
-    except ValueError:  # not a hub id (HFValidationError): from_pretrained says what is wrong
-        return {}
+    except ValueError as err:  # HFValidationError: not a hub id either
+        raise ModelUnavailable(
+            f"there is no model directory or file at {Path(model).expanduser()}, and '{model}' is not "
+            "a Hugging Face model id (namespace/name). Fix: set 'model' to an existing model "
+            "directory or .gguf file, or to a hub id."
+        ) from err
     where = f"the local Hugging Face cache ({constants.HF_HUB_CACHE})"
     fix = (
         f"Fix: run `hf download {model}` on this machine while it has network access, or set 'model' "
