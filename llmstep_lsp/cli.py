@@ -13,15 +13,12 @@ import logging
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from llmstep_lsp.console import ConsoleChannel
 from llmstep_lsp.logs import configure_logging
-from llmstep_lsp.protocol import Status
-from llmstep_lsp.train_command import add_train_parser, run_train
-
-if TYPE_CHECKING:
-    from llmstep_lsp.engine import SuggestionSet
 from llmstep_lsp.settings import Settings
+from llmstep_lsp.train_command import add_train_parser, run_train
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     settings = _settings_from_args(args)
     if settings is None:
         return 2
-    configure_logging(args.log_level or settings.log_level, args.log_file or settings.log_file)
     if args.command == "serve":
+        configure_logging(args.log_level or settings.log_level, args.log_file or settings.log_file)
         return _serve(args, settings)
+    # A one-shot command's own output is its report: the log adds errors only, unless asked.
+    level = args.log_level or (settings.log_level if _asks_log_level(args.settings) else "ERROR")
+    configure_logging(level, args.log_file or settings.log_file, shown_elsewhere=True)
     if args.command == "suggest":
         return _suggest(args, settings)
     if args.command == "prove":
@@ -65,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--endpoint", help="OpenAI-compatible endpoint for the openai backends")
     common.add_argument("--lean-command", help="command that starts the Lean server, e.g. 'lake serve'")
     common.add_argument("--project-root", help="Lean project root (default: found from the file)")
-    common.add_argument("--log-level", help="DEBUG, INFO, WARNING, …")
+    common.add_argument(
+        "--log-level", help="DEBUG, INFO, WARNING, … (default: INFO for serve, ERROR for the other commands)"
+    )
     common.add_argument("--log-file", help="write logs here instead of stderr")
 
     sampling = argparse.ArgumentParser(add_help=False)
@@ -144,14 +146,24 @@ def _add_proof_parsers(sub: Any, eval_sub: Any, common: argparse.ArgumentParser)
     eval_prove.add_argument("--limit", type=int, help="only the first N statements")
 
 
+def _asks_log_level(settings_json: str | None) -> bool:
+    """Whether --settings (a valid JSON object by now) sets `logLevel`, flat or under `llmstep`."""
+    raw = json.loads(settings_json) if settings_json else {}
+    nested = raw.get("llmstep")
+    return any(isinstance(m, dict) and {"logLevel", "log_level"} & set(m) for m in (raw, nested))
+
+
 def _settings_from_args(args: argparse.Namespace) -> Settings | None:
-    raw: dict[str, Any] = {}
-    if args.settings:
-        try:
-            raw.update(json.loads(args.settings))
-        except json.JSONDecodeError as err:
-            print(f"llmstep-lsp: --settings is not valid JSON: {err}", file=sys.stderr)
-            return None
+    try:
+        given = json.loads(args.settings) if args.settings else {}
+    except json.JSONDecodeError as err:
+        print(f"llmstep-lsp: --settings is not valid JSON: {err}", file=sys.stderr)
+        return None
+    if not isinstance(given, dict):
+        print("llmstep-lsp: --settings must be a JSON object", file=sys.stderr)
+        return None
+    # Flat, or under "llmstep" as editors nest it; the flags below apply on top either way.
+    raw: dict[str, Any] = dict(given["llmstep"] if isinstance(given.get("llmstep"), dict) else given)
     for name in ("preset", "model", "endpoint", "project_root", "num_samples", "temperature"):
         value = getattr(args, name, None)
         if value is not None:
@@ -272,19 +284,21 @@ async def _suggest_once(settings: Settings, uri: str, text: str, line: int, as_j
     from llmstep_lsp.engine import SuggestionEngine
     from llmstep_lsp.publish import suggestion_report, suggestion_title
 
-    engine = SuggestionEngine(settings, _ConsoleChannel())
+    channel = ConsoleChannel(hold=True)
+    engine = SuggestionEngine(settings, channel)
     try:
         await engine.document_opened(uri, text)
         result = await engine.suggest(uri, 1, text, line)
     finally:
         await engine.shutdown()
     if as_json:
-        print(json.dumps(suggestion_report(result), ensure_ascii=False, indent=2))
+        answer = json.dumps(suggestion_report(result), ensure_ascii=False, indent=2)
     elif not result.suggestions:
-        print(f"no suggestions: {result.note}")
+        answer = f"no suggestions: {result.note}"
     else:
-        for suggestion in result.suggestions:
-            print(suggestion_title(suggestion))
+        answer = "\n".join(suggestion_title(suggestion) for suggestion in result.suggestions)
+    channel.release(answer if not as_json else "")
+    print(answer)
     return 0 if result.suggestions else 1
 
 
@@ -300,7 +314,8 @@ async def _prove_once(settings: Settings, uri: str, text: str, line: int, whole:
     from llmstep_lsp.engine import SuggestionEngine
     from llmstep_lsp.search.proof import render_proof
 
-    engine = SuggestionEngine(settings, _ConsoleChannel())
+    channel = ConsoleChannel(hold=True)
+    engine = SuggestionEngine(settings, channel)
     try:
         await engine.document_opened(uri, text)
         if whole:
@@ -310,6 +325,7 @@ async def _prove_once(settings: Settings, uri: str, text: str, line: int, whole:
     finally:
         await engine.shutdown()
     proofs = [render_proof(report.point, p) for p in report.proofs] if report.point else []
+    channel.release("" if as_json or proofs else f"no proof: {report.note}")
     if as_json:
         search = report.search
         print(
@@ -357,8 +373,10 @@ def _eval_prove(args: argparse.Namespace, settings: Settings) -> int:
         print(f"llmstep-lsp: --project {args.project}: no such directory (the Lean project)", file=sys.stderr)
         return 2
 
+    channel = ConsoleChannel(hold=False)
+
     async def run() -> None:
-        engine = SuggestionEngine(settings, _ConsoleChannel())
+        engine = SuggestionEngine(settings, channel)
         try:
             mode: ProofMode = "whole" if args.whole else "search"
             await prove_all(statements, project, results, engine, mode, sys.stderr)
@@ -368,21 +386,9 @@ def _eval_prove(args: argparse.Namespace, settings: Settings) -> int:
     try:
         asyncio.run(run())
     except LeanDidNotRun as err:
-        print(f"llmstep-lsp: Lean could not run: {err}", file=sys.stderr)
+        reason = " (said above)" if channel.told(err.reason) else f": {err.reason.rstrip('.')}"
+        print(f"llmstep-lsp: Lean could not run{reason}; nothing recorded for {err.name}", file=sys.stderr)
         return 2
     print(summary_table(results))
     print(f"results: {results}")
     return 0
-
-
-class _ConsoleChannel:
-    """`suggest` shows messages on stderr and has no status bar."""
-
-    def show(self, severity: str, message: str) -> None:
-        print(f"{severity}: {message}", file=sys.stderr)
-
-    def status(self, state: Status, message: str) -> None:
-        log.debug("status %s %s", state.value, message)
-
-    def suggestions_ready(self, result: SuggestionSet) -> None:
-        pass  # `suggest` prints the result it awaited

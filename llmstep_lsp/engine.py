@@ -27,7 +27,13 @@ from llmstep_lsp.generation.ranking import merge_ranked
 from llmstep_lsp.lean.client import LeanClient
 from llmstep_lsp.lean.errors import LeanError, LeanNotFound
 from llmstep_lsp.lean.project import LeanProject
-from llmstep_lsp.notices import Notices, model_unavailable, note_lean_health, note_verifier_health
+from llmstep_lsp.notices import (
+    Notices,
+    model_unavailable,
+    note_lean_health,
+    note_verifier_health,
+    suggestion_note,
+)
 from llmstep_lsp.proofpoint import SuggestionPoint, enclosing_declaration, find_suggestion_point
 from llmstep_lsp.protocol import Status
 from llmstep_lsp.search.best_first import SearchLimits, SearchProgress, SearchResult, best_first_search
@@ -86,7 +92,7 @@ class SuggestionSet:
     goals: tuple[str, ...] = ()
     suggestions: tuple[Suggestion, ...] = ()
     note: str = ""
-    """Why there is nothing to show, when there is nothing."""
+    """Why there is nothing to show; beside model-free suggestions, why the model gave none."""
     timings_ms: dict[str, float] = field(default_factory=dict)
     outcomes: tuple[Outcome, ...] = ()
     """Every candidate, kept or dropped, with the reason (`verification/batch.py`)."""
@@ -350,26 +356,16 @@ class SuggestionEngine:
             return SuggestionSet(uri, version, point, note=f"Lean: {err}", timings_ms=timings, failed=True)
         suggestions = self._ranked(checked)
         timings["total"] = _ms_since(started)
-        note = "" if suggestions else "no candidate passed Lean's check"
+        note = suggestion_note(
+            kept=len(suggestions), checked=len(candidates), filtered=len(rejected), prefix=point.prefix,
+            model=self.model.config.model if self.model else None, model_problem=self._notices.told("model"),
+        )  # fmt: skip
         log.info(
-            "suggest %s:%d v%d: %d/%d verified %s",
-            uri,
-            line,
-            version,
-            len(suggestions),
-            len(candidates),
+            "suggest %s:%d v%d: %d/%d verified %s", uri, line, version, len(suggestions), len(candidates),
             {k: round(v) for k, v in timings.items()},
-        )
-        return SuggestionSet(
-            uri,
-            version,
-            point,
-            state.goals,
-            suggestions,
-            note,
-            timings,
-            (*_filtered_once(rejected), *checked),
-        )
+        )  # fmt: skip
+        outcomes = (*_filtered_once(rejected), *checked)
+        return SuggestionSet(uri, version, point, state.goals, suggestions, note, timings, outcomes)
 
     def _ranked(self, outcomes: list[Outcome]) -> tuple[Suggestion, ...]:
         """Verified ones only: closing first, the generation order (model score, then automation) within."""

@@ -11,6 +11,8 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from llmstep_lsp.logs import SHOWN
+from llmstep_lsp.protocol import MESSAGE_TAG
 from llmstep_lsp.supervisor import RestartGate
 from llmstep_lsp.verification.verifier import CandidateVerifier
 
@@ -23,7 +25,8 @@ Show = Callable[[str, str], None]
 class Notices:
     def __init__(self, show: Show) -> None:
         self._show = show
-        self._told: set[str] = set()
+        self._told: dict[str, str] = {}
+        """Topic → the message told, while the problem lasts."""
         self.problem: str | None = None
         """The message for the ERROR status while its problem lasts; None when there is none."""
         self._problem_topic: str | None = None
@@ -37,9 +40,10 @@ class Notices:
         """Show `message` (and log it) unless `topic` was told and is not over yet."""
         if topic in self._told:
             return
-        self._told.add(topic)
+        self._told[topic] = message
         self.problem, self._problem_topic = message, topic
-        log.log(logging.ERROR if severity == "error" else logging.WARNING, "%s", message)
+        level = logging.ERROR if severity == "error" else logging.WARNING
+        log.log(level, "%s", message, extra={SHOWN: True})
         self._show(severity, message)
 
     def over(self, topic: str, info: str | None = None) -> None:
@@ -47,11 +51,17 @@ class Notices:
         been told. A later problem of this topic is told again."""
         if topic not in self._told:
             return
-        self._told.discard(topic)
+        del self._told[topic]
         if self._problem_topic == topic:
             self.problem = self._problem_topic = None
         if info:
             self._show("info", info)
+
+    def told(self, topic: str) -> str | None:
+        """The message told about `topic` while its problem lasts (without the `llmstep: ` tag);
+        None when there is no such problem."""
+        message = self._told.get(topic)
+        return message.removeprefix(MESSAGE_TAG) if message is not None else None
 
     def forget(self, *prefixes: str) -> None:
         """Every topic starting with one of `prefixes` is over, silently (their sessions are gone)."""
@@ -76,3 +86,27 @@ def note_verifier_health(notices: Notices, root: Path, verifier: CandidateVerifi
         notices.say_once(f"verifier:{root}", "error", problem)
     else:
         notices.over(f"verifier:{root}", "llmstep: the REPL verifier works again.")
+
+
+def suggestion_note(
+    *, kept: int, checked: int, filtered: int, prefix: str, model: str | None, model_problem: str | None
+) -> str:
+    """What a suggestion answer says beside its suggestions (`SuggestionSet.note`): the model's
+    problem when the suggestions are model-free only, why nothing was kept, or why nothing was
+    generated at all. `checked`: candidates sent to Lean; `filtered`: samples the filter dropped;
+    `model`: the configured model, None without one; `model_problem`: what the user was told."""
+    if kept:
+        return model_problem or ""
+    if checked:
+        note = f"no candidate passed Lean's check ({checked} tried)"
+        return f"{note}; {model_problem}" if model_problem else note
+    free = f"no model-free tactic starts with {prefix!r}" if prefix else "the model-free tactics are off"
+    if model is None:
+        sampled = "no model is configured"
+    elif model_problem:
+        sampled = model_problem
+    elif filtered:
+        sampled = f"the filter dropped all {filtered} of the model's samples (see candidates)"
+    else:
+        sampled = f"{model} sampled nothing"
+    return f"nothing was generated: {free}, and {sampled}"

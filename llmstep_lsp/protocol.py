@@ -19,6 +19,9 @@ COMPLETE_PROOF_COMMAND = "llmstep.completeProof"
 APPLY_EDIT_COMMAND = "llmstep.applyEdit"
 """workspace/executeCommand, arguments `[WorkspaceEdit]`: a suggestion offered as a `Command` to a
 client without code-action literals; the server sends the edit back as `workspace/applyEdit`."""
+MESSAGE_TAG = "llmstep: "
+"""How the sidecar's messages to the user (window/showMessage) start: the editor shows other
+extensions' messages beside them."""
 STATUS_NOTIFICATION = "llmstep/status"
 """Server → client notification `{"state": Status, "message": str, "problem": str | None, "model":
 bool}`: drives the status-bar item. `problem` says what an `error` is about ("lean", "model" or

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from llmstep_lsp.checkpoints import Position, latest_checkpoint, load_state, save_checkpoint, save_model
-from llmstep_lsp.generation.base import INSTALL_MODEL_BACKEND, GenerationRequest, first_line
+from llmstep_lsp.generation.base import INSTALL_MODEL_BACKEND, GenerationRequest, ModelUnavailable, first_line
 from llmstep_lsp.generation.formats import FORMATS
 from llmstep_lsp.generation.hf_loading import choose_device
+from llmstep_lsp.generation.hub import hub_arguments
 from llmstep_lsp.proofsteps import ProofStep, load_proofsteps
 
 log = logging.getLogger(__name__)
@@ -315,8 +316,12 @@ def _import_backend() -> tuple[Any, Any, Any]:
 
 def _load(transformers: Any, torch: Any, name: str, device: str, dtype: str) -> tuple[Any, Any]:
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(name)
-        model = transformers.AutoModelForCausalLM.from_pretrained(name, dtype=getattr(torch, dtype))
+        hub = hub_arguments(name)  # an uncached model with the hub unreachable fails at once
+    except ModelUnavailable as err:
+        raise TrainingError(str(err)) from err
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(name, **hub)
+        model = transformers.AutoModelForCausalLM.from_pretrained(name, dtype=getattr(torch, dtype), **hub)
         model.to(device)
     except Exception as err:  # OSError offline, ValueError not a causal LM, RuntimeError out of memory, …
         raise TrainingError(

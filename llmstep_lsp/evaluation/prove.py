@@ -126,7 +126,7 @@ async def prove_all(
         finally:
             await engine.document_closed(uri)
         if report.failed:
-            raise LeanDidNotRun(f"{statement.name}: {report.note}; nothing recorded for it")
+            raise LeanDidNotRun(statement.name, report.note)
         record = _record(statement, report, time.monotonic() - started)
         with results.open("a", encoding="utf-8") as out:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -135,7 +135,13 @@ async def prove_all(
 
 
 class LeanDidNotRun(Exception):
-    """Lean could not run for a theorem (the message says why); the run stops there."""
+    """Lean could not run for the theorem `name` (`reason` says why); the run stops there and
+    nothing is recorded for it."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"{name}: {reason}")
+        self.name = name
+        self.reason = reason
 
 
 def _record(statement: Statement, report: ProofReport, seconds: float) -> dict[str, Any]:

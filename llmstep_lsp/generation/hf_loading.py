@@ -14,6 +14,7 @@ from typing import Any
 from llmstep_lsp.generation.base import INSTALL_MODEL_BACKEND, ModelUnavailable, first_line
 from llmstep_lsp.generation.gguf import pretrained_source
 from llmstep_lsp.generation.guesses import RecentOutputs
+from llmstep_lsp.generation.hub import hub_arguments
 from llmstep_lsp.generation.presets import GenerationConfig
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,12 @@ class LoadedModel:
 
 def load_model(config: GenerationConfig) -> LoadedModel:
     """Load `config.model` (hub id, directory or `.gguf`) on the chosen device and dtype; raises
-    `ModelUnavailable` with the fix (backend not installed, not found offline, not loadable)."""
+    `ModelUnavailable` with the fix (backend not installed, not found offline, not loadable).
+
+    Where the files come from is settled first, in well under a second without torch: a model
+    that is not cached while the hub is unreachable fails at once (`hub.py`)."""
     try:
+        hub = hub_arguments(config.model)
         import torch
         import transformers
     except ImportError as err:
@@ -63,12 +68,12 @@ def load_model(config: GenerationConfig) -> LoadedModel:
     if gguf:
         log.info("%s is a GGUF file: dequantised to %s (llama.cpp runs it quantised)", config.model, dtype)
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(source, **gguf)
-        model: Any = auto_model.from_pretrained(source, dtype=getattr(torch, dtype), **gguf)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(source, **gguf, **hub)
+        model: Any = auto_model.from_pretrained(source, dtype=getattr(torch, dtype), **gguf, **hub)
         model.to(device)
     except Exception as err:  # OSError offline, ValueError bad config, RuntimeError out of memory, …
         raise ModelUnavailable(
-            f"could not load the model '{config.model}': {first_line(err)}. Fix: connect to the "
+            f"could not load the model '{config.model}': {first_line(err).rstrip('.')}. Fix: connect to the "
             f"network once so it downloads (or run `hf download {config.model}`), or set "
             "'model' to a local model directory, or pick a smaller 'preset'; `llmstep-lsp doctor` "
             "checks this."

@@ -1,7 +1,8 @@
 """Running a real editor (headless Neovim, `emacs --batch`) as an LSP client of the real server.
 
-Each editor runs a script (next to this file) that opens a copy of `lean/Examples.lean`, starts
-`python -m llmstep_lsp serve` wired to the fake Lean server, asks for code actions at a proof position,
+Each editor is configured by the README's snippet for it, verbatim, with an `llmstep-lsp` command on
+PATH that runs this checkout's server wired to the fake Lean server (`llmstep_on_path`). A script
+(next to this file) opens a copy of `lean/Examples.lean`, asks for code actions at a proof position,
 applies the first one and prints `key: value` lines, which the tests assert on.
 """
 
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 from collections import defaultdict
@@ -45,10 +48,30 @@ class EditorRun:
         return f"exit {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr (tail)\n{self.stderr[-3000:]}"
 
 
-def run_editor(
-    argv: list[str], tmp_path: Path, state: Path, line: int, column: int, **extra_env: str
-) -> EditorRun:
-    """Runs the editor with its own HOME/XDG dirs; the server has the fake Lean and no model."""
+def readme_snippet(language: str, first_line: str) -> str:
+    """The README's fenced `language` block that starts with `first_line`, verbatim."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(rf"```{language}\n(.*?)```", readme, flags=re.DOTALL)
+    [block] = [b for b in blocks if b.startswith(first_line + "\n")]
+    return str(block)
+
+
+def llmstep_on_path(tmp_path: Path, state: Path) -> str:
+    """A directory holding an `llmstep-lsp` command, as the README's install puts one on PATH,
+    that runs this checkout's server with the fake Lean and no model (the snippets' own
+    initializationOptions apply on top). Returns PATH with it first."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    settings = json.dumps({"leanCommand": fake_lean_command(state), "model": ""})
+    command = shlex.join([sys.executable, "-m", "llmstep_lsp"])
+    script = bin_dir / "llmstep-lsp"
+    script.write_text(f'#!/bin/sh\nexec {command} "$@" --settings {shlex.quote(settings)}\n')
+    script.chmod(0o755)
+    return os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")])
+
+
+def run_editor(argv: list[str], tmp_path: Path, line: int, column: int, **extra_env: str) -> EditorRun:
+    """Runs the editor with its own HOME/XDG dirs (`extra_env` adds to or overrides the environment)."""
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     env = {
@@ -58,8 +81,6 @@ def run_editor(
         **{f"XDG_{kind}_HOME": str(home / kind.lower()) for kind in ("CONFIG", "CACHE", "DATA", "STATE")},
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
         "HF_HUB_OFFLINE": "1",
-        "LLMSTEP_SERVER_CMD": json.dumps([sys.executable, "-m", "llmstep_lsp", "serve", "--stdio"]),
-        "LLMSTEP_INIT_OPTIONS": json.dumps({"leanCommand": fake_lean_command(state), "model": ""}),
         "LLMSTEP_LINE": str(line),
         "LLMSTEP_COLUMN": str(column),
         **extra_env,

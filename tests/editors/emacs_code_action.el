@@ -3,8 +3,9 @@
 ;; user would (the "Pick an action" prompt answered with its default, the preferred action), and
 ;; print the line. Eglot is built in from Emacs 29; on 28 it comes from Debian's elpa-eglot.
 ;; Run by tests/editors/test_emacs.py:  emacs --batch -Q -l emacs_code_action.el FILE
-;; Parameters (environment): LLMSTEP_SERVER_CMD and LLMSTEP_INIT_OPTIONS (JSON), LLMSTEP_LINE
-;; (1-based), LLMSTEP_COLUMN (0-based, in characters).  Output: "key: value" lines on stdout.
+;; Parameters (environment): LLMSTEP_EMACS_CONFIG (a file holding the README's eglot snippet, which
+;; runs `llmstep-lsp' from PATH), LLMSTEP_LINE (1-based), LLMSTEP_COLUMN (0-based, in characters).
+;; Output: "key: value" lines on stdout.
 
 (require 'cl-lib)
 (require 'package)
@@ -18,10 +19,7 @@
 (define-derived-mode lean4-mode prog-mode "Lean4")   ; stand-in for lean4-mode; eglot's languageId: "lean4"
 (add-to-list 'auto-mode-alist '("\\.lean\\'" . lean4-mode))
 
-(let* ((cmd (append (json-parse-string (getenv "LLMSTEP_SERVER_CMD") :array-type 'list) nil))
-       (options (json-parse-string (getenv "LLMSTEP_INIT_OPTIONS") :object-type 'plist
-                                   :null-object :null :false-object :json-false)))
-  (add-to-list 'eglot-server-programs `(lean4-mode . (,@cmd :initializationOptions ,options))))
+(load (getenv "LLMSTEP_EMACS_CONFIG") nil t)   ; the README's eglot snippet, verbatim
 (setq eglot-sync-connect 60 eglot-connect-timeout 120 jsonrpc-default-request-timeout 120)
 
 (condition-case err

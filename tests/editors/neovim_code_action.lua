@@ -1,9 +1,9 @@
--- Headless Neovim as an LSP client of llmstep-lsp: open a Lean file, start the server, ask for code
--- actions at a proof position, apply the first one and print the line. Works on Neovim 0.7 (apt)
--- through 0.11+ (uses vim.lsp.start when it exists). Run by tests/editors/test_neovim.py:
---   nvim --headless --clean -c 'luafile neovim_code_action.lua' FILE
--- Parameters (environment): LLMSTEP_SERVER_CMD and LLMSTEP_INIT_OPTIONS (JSON), LLMSTEP_LINE (1-based),
--- LLMSTEP_COLUMN (0-based, UTF-16). Output: "key: value" lines on stdout; exit code 0 on success.
+-- Headless Neovim as an LSP client of llmstep-lsp, configured by a README snippet (the test writes it
+-- as init.lua): wait for the server the snippet attached to the Lean buffer, ask for code actions at
+-- a proof position, apply the first one and print the line. Works on Neovim 0.7 (apt) through 0.11+.
+-- Run by tests/editors/test_neovim.py:  nvim --headless FILE -c 'luafile neovim_code_action.lua'
+-- Parameters (environment): LLMSTEP_LINE (1-based), LLMSTEP_COLUMN (0-based, UTF-16).
+-- Output: "key: value" lines on stdout; exit code 0 on success.
 
 local function out(s) io.stdout:write(s .. '\n') end -- print() goes to the message area in headless
 local function finish(code, why)
@@ -12,32 +12,25 @@ local function finish(code, why)
 end
 
 local ok, err = pcall(function()
-  local cmd = vim.fn.json_decode(os.getenv('LLMSTEP_SERVER_CMD'))
-  local init_options = vim.fn.json_decode(os.getenv('LLMSTEP_INIT_OPTIONS'))
   local line = tonumber(os.getenv('LLMSTEP_LINE')) - 1
   local column = tonumber(os.getenv('LLMSTEP_COLUMN'))
   local timeout = tonumber(os.getenv('LLMSTEP_TIMEOUT_MS') or '60000')
 
-  -- 0.11+ detects *.lean as `lean`; older versions detect nothing, and lean.nvim users have `lean`.
-  if vim.bo.filetype == '' then vim.bo.filetype = 'lean4' end
   out('version: ' .. tostring(vim.version().major) .. '.' .. tostring(vim.version().minor))
   out('languageId: ' .. vim.bo.filetype)
 
-  local config = { name = 'llmstep', cmd = cmd, root_dir = vim.fn.expand('%:p:h'), init_options = init_options }
-  local client_id
-  if vim.lsp.start then -- 0.8+
-    client_id = vim.lsp.start(config)
-  else
-    client_id = vim.lsp.start_client(config)
-    if client_id then vim.lsp.buf_attach_client(0, client_id) end
+  local function attached() -- the snippet's client on this buffer, once it has initialized
+    local clients = vim.lsp.get_clients and vim.lsp.get_clients({ bufnr = 0 }) or vim.lsp.buf_get_clients(0)
+    for _, c in pairs(clients) do
+      if c.initialized then return c end
+    end
   end
-  if not client_id then return finish(2, 'the server did not start') end
-  local initialized = vim.wait(timeout, function()
-    local c = vim.lsp.get_client_by_id(client_id)
-    return c ~= nil and c.initialized
-  end, 20)
-  if not initialized then return finish(3, 'not initialized') end
+  local client_id
+  if not vim.wait(timeout, function() client_id = (attached() or {}).id; return client_id ~= nil end, 20) then
+    return finish(3, 'no initialized client attached to the buffer (filetype ' .. vim.bo.filetype .. ')')
+  end
   local client = vim.lsp.get_client_by_id(client_id)
+  out('client: ' .. client.name)
   out('inlineCompletionProvider: ' .. tostring(client.server_capabilities.inlineCompletionProvider ~= nil))
 
   local position = { line = line, character = column }

@@ -1,4 +1,5 @@
-"""`emacs --batch` + eglot as the client: `eglot-code-actions` at a proof position, default taken."""
+"""`emacs --batch` + eglot as the client, configured by the README's eglot snippet verbatim:
+`eglot-code-actions` at a proof position, default taken."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from tests.editors.clients import (
     comment_the_sorry,
     fake_lean_violations,
     lean_processes_alive,
+    llmstep_on_path,
+    readme_snippet,
     require_editor,
     run_editor,
 )
@@ -27,15 +30,18 @@ def test_eglot_applies_the_preferred_verified_code_action(
     tmp_path: Path, lean_project: Path, fake_state: Path
 ) -> None:
     emacs = require_editor(shutil.which("emacs"), "Emacs", "apt-get install emacs-nox elpa-eglot")
+    config = tmp_path / "llmstep-eglot.el"
+    config.write_text(readme_snippet("elisp", "(with-eval-after-load 'eglot"))
     path = lean_project / "Examples.lean"
     comment_the_sorry(path)
     before = path.read_bytes()
     run = run_editor(
         [emacs, "--batch", "-Q", "-l", str(HERE / "emacs_code_action.el"), str(path)],
         tmp_path,
-        fake_state,
         TWO_EQ_TWO_LINE,
         TWO_EQ_TWO_COLUMN,
+        PATH=llmstep_on_path(tmp_path, fake_state),
+        LLMSTEP_EMACS_CONFIG=str(config),
     )
     assert run.returncode == 0, run
     assert run.one("languageId") == "lean4"
