@@ -20,7 +20,7 @@ from llmstep_lsp.protocol import Status
 from llmstep_lsp.train_command import add_train_parser, run_train
 
 if TYPE_CHECKING:
-    from llmstep_lsp.engine import SuggestionSet
+    from llmstep_lsp.engine import SuggestionEngine, SuggestionSet
 from llmstep_lsp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--preset", help="model preset: llmstep, reprover, llemma, deepseek-prover, …")
     common.add_argument("--model", help="model id or local directory; '' for no model")
+    common.add_argument("--backend", help="transformers, openai, llama.cpp (runs a .gguf --model), …")
     common.add_argument("--endpoint", help="OpenAI-compatible endpoint for the openai backends")
     common.add_argument("--lean-command", help="command that starts the Lean server, e.g. 'lake serve'")
     common.add_argument("--project-root", help="Lean project root (default: found from the file)")
@@ -152,7 +153,7 @@ def _settings_from_args(args: argparse.Namespace) -> Settings | None:
         except json.JSONDecodeError as err:
             print(f"llmstep-lsp: --settings is not valid JSON: {err}", file=sys.stderr)
             return None
-    for name in ("preset", "model", "endpoint", "project_root", "num_samples", "temperature"):
+    for name in ("preset", "model", "backend", "endpoint", "project_root", "num_samples", "temperature"):
         value = getattr(args, name, None)
         if value is not None:
             raw[name] = value
@@ -277,7 +278,7 @@ async def _suggest_once(settings: Settings, uri: str, text: str, line: int, as_j
         await engine.document_opened(uri, text)
         result = await engine.suggest(uri, 1, text, line)
     finally:
-        await engine.shutdown()
+        await _end(engine)
     if as_json:
         print(json.dumps(suggestion_report(result), ensure_ascii=False, indent=2))
     elif not result.suggestions:
@@ -308,7 +309,7 @@ async def _prove_once(settings: Settings, uri: str, text: str, line: int, whole:
         else:
             report = await engine.search_proof(uri, 1, text, line)
     finally:
-        await engine.shutdown()
+        await _end(engine)
     proofs = [render_proof(report.point, p) for p in report.proofs] if report.point else []
     if as_json:
         search = report.search
@@ -363,7 +364,7 @@ def _eval_prove(args: argparse.Namespace, settings: Settings) -> int:
             mode: ProofMode = "whole" if args.whole else "search"
             await prove_all(statements, project, results, engine, mode, sys.stderr)
         finally:
-            await engine.shutdown()
+            await _end(engine)
 
     try:
         asyncio.run(run())
@@ -373,6 +374,13 @@ def _eval_prove(args: argparse.Namespace, settings: Settings) -> int:
     print(summary_table(results))
     print(f"results: {results}")
     return 0
+
+
+async def _end(engine: SuggestionEngine) -> None:
+    """Stop what the command started: Lean sessions, and a llama.cpp server the model backend runs."""
+    await engine.shutdown()
+    if engine.model is not None:
+        await engine.model.close()
 
 
 class _ConsoleChannel:

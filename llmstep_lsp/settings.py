@@ -69,6 +69,9 @@ class Settings:
     context_window: int = 8192
     """The served model's context in tokens: HTTP prompts are cut so that prompt + `maxNewTokens`
     fit (learned lower from the server's own refusal where it says its window)."""
+    llama_server: str | None = None
+    """llama.cpp's `llama-server` program for `backend: "llama.cpp"` (a path, or a name on PATH);
+    default: `llama-server` on PATH, else llama-cpp-python's server (`llmstep-lsp[llamacpp]`)."""
     presets: dict[str, Any] = field(default_factory=dict)
     prompt_goals: str = "all"
     """Goals shown to the model: 'all' (LeanDojo/llmstep training style) or 'main' (the first)."""
@@ -146,6 +149,7 @@ class Settings:
                 "request_retries": self.request_retries,
                 "context_tokens": self.context_tokens,
                 "context_window": self.context_window,
+                "llama_server": self.llama_server,
             },
         )
         return config if config.num_samples > 0 else None

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from llmstep_lsp.generation.formats import FORMATS, PromptFormat
+from llmstep_lsp.generation.gguf import is_gguf
 
-Backend = Literal["transformers", "transformers-seq2seq", "openai", "openai-chat"]
-BACKENDS: tuple[Backend, ...] = ("transformers", "transformers-seq2seq", "openai", "openai-chat")
+Backend = Literal["transformers", "transformers-seq2seq", "openai", "openai-chat", "llama.cpp"]
+BACKENDS: tuple[Backend, ...] = ("transformers", "transformers-seq2seq", "openai", "openai-chat", "llama.cpp")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ class GenerationConfig:
     request_retries: int = 2
     context_tokens: int = 2048
     context_window: int = 8192
+    llama_server: str | None = None
+    """The `llama-server` program for the `llama.cpp` backend (None: found on PATH or installed)."""
 
 
 class PresetError(ValueError):
@@ -85,11 +88,15 @@ def resolve(
             raise PresetError(f"unknown prompt format '{values['format']}' (one of: {', '.join(FORMATS)})")
         prompt_format = FORMATS[values["format"]]
     # A chat format goes to a chat endpoint, or to a local causal model through its own chat
-    # template (`tokenizer.apply_chat_template`); a completion format never to a chat endpoint.
-    chat_backends = ("openai-chat", "transformers")
-    if prompt_format.chat != (values["backend"] == "openai-chat") and not (
-        prompt_format.chat and values["backend"] in chat_backends
-    ):
+    # template (`tokenizer.apply_chat_template`); a completion format never to a chat endpoint. A
+    # managed llama.cpp server takes both (its completion or its chat endpoint).
+    if values["backend"] == "llama.cpp" and not is_gguf(str(values["model"])):
+        raise PresetError(
+            "backend llama.cpp runs a GGUF file: set 'model' to a path ending in .gguf "
+            f"(it is {values['model']!r})"
+        )
+    chat_backends = ("openai-chat", "transformers", "llama.cpp")
+    if values["backend"] not in chat_backends if prompt_format.chat else values["backend"] == "openai-chat":
         kind = "a chat" if prompt_format.chat else "a completion"
         raise PresetError(
             f"prompt format '{prompt_format.name}' is {kind} format; backend is '{values['backend']}'"
