@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from llmstep_lsp.generation import ModelUnavailable, llama_launch
+from llmstep_lsp.generation.llama_backend import LlamaCppGenerator
 from llmstep_lsp.settings import Settings
 from tests.conftest import fake_lean_command
 from tests.fake_lean.wire import LeanWire
@@ -208,3 +209,27 @@ def test_eval_steps_runs_the_gguf_and_stops_its_server(gguf: Path) -> None:
     report = json.loads(result.stdout)
     assert report["states"] == 2 and report["generator"].startswith(f"{gguf} (llama.cpp")
     assert wait_until_none_mention(str(gguf), timeout_s=30) == [], "eval left its server running"
+
+
+async def test_a_server_that_keeps_failing_is_reported_with_its_output_and_backed_off(tmp_path: Path) -> None:
+    program = tmp_path / "llama-server"
+    program.write_text("#!/bin/sh\necho 'error: cannot load this model' >&2\nexit 1\n")
+    program.chmod(0o755)
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF")
+    settings, problems = Settings.from_mapping(
+        {"backend": "llama.cpp", "model": str(model), "llamaServer": str(program), **SAMPLING}
+    )
+    config = settings.generation()
+    assert not problems and config is not None
+    generator = LlamaCppGenerator(config)
+    try:
+        with pytest.raises(ModelUnavailable, match=r"exited with code 1 while loading") as first:
+            await generator.load()
+        assert "error: cannot load this model" in str(first.value), "the server's own words"
+        with pytest.raises(ModelUnavailable, match="exited with code 1"):
+            await generator.load()  # one failure is retried at once
+        with pytest.raises(ModelUnavailable, match=r"failed 2 times in a row; next try in \d+ s"):
+            await generator.load()  # then it backs off, answering at once meanwhile
+    finally:
+        await generator.close()

@@ -86,7 +86,8 @@ def find_launcher(setting: str | None) -> Launcher:
     if found := shutil.which("llama-server"):
         return Launcher("llama-server", (found,))
     if python_server_installed():
-        return Launcher("llama-cpp-python", (sys.executable, "-m", "llama_cpp.server"))
+        # -P: nothing from the working directory (the model's folder) shadows the server's modules.
+        return Launcher("llama-cpp-python", (sys.executable, "-P", "-m", "llama_cpp.server"))
     raise ModelUnavailable(f"no llama.cpp server to run the GGUF file. Fix: {INSTALL_LLAMA_SERVER}.")
 
 

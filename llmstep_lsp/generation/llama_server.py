@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 OUTPUT_TAIL_LINES = 40
 REPORTED_LINES = 8
-HEALTH_POLL_S = 0.2
+HEALTH_POLL_S = 0.25
 LINE_LIMIT = 1 << 20
 LOAD_TIMEOUT_S = 600.0
 """Longest one start may take, loading included (a multi-GB GGUF from a slow disk)."""
@@ -87,7 +87,7 @@ class ManagedServer:
                 self.gate.exited(f"it exited with code {self._process.returncode}{self._tail_block()}")
                 await self._forget()
             if (reason := self.gate.wait_reason()) is not None:
-                raise ModelUnavailable(f"{reason}. {self.broken_report()}".rstrip(". ") + ".")
+                raise ModelUnavailable(" ".join(filter(None, [f"{reason}.", self.broken_report()])))
             try:
                 self.endpoint = await self._start()
             except ModelUnavailable as err:
@@ -111,8 +111,9 @@ class ManagedServer:
         """After repeated failures: the last one, with the server's own last lines ('' before)."""
         if not self.gate.broken:
             return ""
-        lines = self.gate.last_error.splitlines()
-        return "\n".join([f"Last failure: {lines[0]}", *lines[1:][-REPORTED_LINES:]]) if lines else ""
+        lines = self.gate.last_error.splitlines() or ["unknown"]
+        fix = f"Fix: run `llmstep-lsp doctor FILE --backend llama.cpp --model {self.model}`."
+        return "\n".join([f"Last failure: {lines[0]}", *lines[1:][-REPORTED_LINES:], fix])
 
     async def stop(self) -> None:
         """Kill the server's whole process group and wait for it (nothing is left behind)."""
