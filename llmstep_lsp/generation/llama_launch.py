@@ -9,8 +9,9 @@ Two routes, tried in this order:
    extra installs into the sidecar's own Python. It answers one request at a time and ignores `n`
    (one choice per request), so the generator asks for one sample per request (README, "llama.cpp").
 
-Measured side by side on SmolLM2-135M Q4_1, 2 busy cores (README): 8 samples of 32 tokens took
-21 s from llama-server (2 requests of n=4) and 60 s from llama-cpp-python (8 requests, served in turn).
+Measured side by side on SmolLM2-135M Q4_1 (README, "A GGUF file on your own machine"): on two
+oversubscribed cores neither was reliably faster for 8 samples; llama-server is preferred where it is
+found because it batches (one request per suggestion, concurrent suggestions decoded together).
 """
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ class ManagedServer:
         async with self._lock:
             if self.alive and self.endpoint is not None:
                 return self.endpoint
-            if self._process is not None:  # it ran and died
+            if self._process is not None:  # it died (or a cancelled caller left its start unfinished)
                 self.gate.exited(f"it exited with code {self._process.returncode}{self._tail_block()}")
                 await self._forget()
             if (reason := self.gate.wait_reason()) is not None:
