@@ -191,7 +191,8 @@ class SuggestionEngine:
             self._channel.status(Status.LOADING, f"loading {self.model.config.model}")
         with contextlib.suppress(ModelUnavailable):  # reported once, at the first suggestion
             await self.model.load()
-        self._report_idle()
+        if announce:
+            self._report_idle()
 
     def _report_idle(self) -> None:
         for root, session in self._sessions.items():
