@@ -13,12 +13,15 @@ import logging
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmstep_lsp.console import ConsoleChannel
 from llmstep_lsp.logs import configure_logging
 from llmstep_lsp.settings import Settings
 from llmstep_lsp.train_command import add_train_parser, run_train
+
+if TYPE_CHECKING:
+    from llmstep_lsp.engine import SuggestionEngine
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--preset", help="model preset: llmstep, reprover, llemma, deepseek-prover, …")
     common.add_argument("--model", help="model id or local directory; '' for no model")
+    common.add_argument("--backend", help="transformers, openai, llama.cpp (runs a .gguf --model), …")
     common.add_argument("--endpoint", help="OpenAI-compatible endpoint for the openai backends")
     common.add_argument("--lean-command", help="command that starts the Lean server, e.g. 'lake serve'")
     common.add_argument("--project-root", help="Lean project root (default: found from the file)")
@@ -164,7 +168,7 @@ def _settings_from_args(args: argparse.Namespace) -> Settings | None:
         return None
     # Flat, or under "llmstep" as editors nest it; the flags below apply on top either way.
     raw: dict[str, Any] = dict(given["llmstep"] if isinstance(given.get("llmstep"), dict) else given)
-    for name in ("preset", "model", "endpoint", "project_root", "num_samples", "temperature"):
+    for name in ("preset", "model", "backend", "endpoint", "project_root", "num_samples", "temperature"):
         value = getattr(args, name, None)
         if value is not None:
             raw[name] = value
@@ -290,7 +294,7 @@ async def _suggest_once(settings: Settings, uri: str, text: str, line: int, as_j
         await engine.document_opened(uri, text)
         result = await engine.suggest(uri, 1, text, line)
     finally:
-        await engine.shutdown()
+        await _end(engine)
     if as_json:
         answer = json.dumps(suggestion_report(result), ensure_ascii=False, indent=2)
     elif not result.suggestions:
@@ -323,7 +327,7 @@ async def _prove_once(settings: Settings, uri: str, text: str, line: int, whole:
         else:
             report = await engine.search_proof(uri, 1, text, line)
     finally:
-        await engine.shutdown()
+        await _end(engine)
     proofs = [render_proof(report.point, p) for p in report.proofs] if report.point else []
     channel.release("" if as_json or proofs else f"no proof: {report.note}")
     if as_json:
@@ -381,7 +385,7 @@ def _eval_prove(args: argparse.Namespace, settings: Settings) -> int:
             mode: ProofMode = "whole" if args.whole else "search"
             await prove_all(statements, project, results, engine, mode, sys.stderr)
         finally:
-            await engine.shutdown()
+            await _end(engine)
 
     try:
         asyncio.run(run())
@@ -392,3 +396,11 @@ def _eval_prove(args: argparse.Namespace, settings: Settings) -> int:
     print(summary_table(results))
     print(f"results: {results}")
     return 0
+
+
+async def _end(engine: SuggestionEngine) -> None:
+    """Stop what the command started: Lean sessions, and a llama.cpp server the model backend runs."""
+    await engine.shutdown()
+    if engine.model is not None:
+        await engine.model.close()
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import shutil
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from llmstep_lsp.generation import ModelUnavailable
 from llmstep_lsp.generation.base import INSTALL_MODEL_BACKEND
 from llmstep_lsp.generation.factory import build_model_generator
+from llmstep_lsp.generation.llama_launch import find_launcher
 from llmstep_lsp.lean.project import find_project
 from llmstep_lsp.settings import Settings
 from llmstep_lsp.verification.repl import ReplError, ReplProcess
@@ -66,6 +68,9 @@ async def run_doctor(settings: Settings, path: Path) -> int:
     else:
         if config.backend.startswith("transformers"):
             report(*_device_line(settings.device, config.model))
+        if config.backend == "llama.cpp":
+            for line in await _llama_cpp_lines(config.model, settings.llama_server):
+                report(*line)
         print(f"     preset {settings.preset}: {config.backend} backend, format {config.format.name}")
         generator = build_model_generator(config)
         try:
@@ -76,6 +81,8 @@ async def run_doctor(settings: Settings, path: Path) -> int:
         except ModelUnavailable as err:
             report(False, f"model: {err}")
             print("     until then, suggestions come from the model-free tactics alone")
+        finally:
+            await generator.close()  # a llama.cpp server started for the check stops
     print("all good" if problems == 0 else f"{problems} problem(s) found")
     return 0 if problems == 0 else 1
 
@@ -91,6 +98,31 @@ async def _repl_line(command: tuple[str, ...], root: Path, timeout_s: float) -> 
         return False, f"REPL ({shown}): {err or 'no answer in time'}", fix
     await process.stop()
     return True, f"REPL: {shown} answers in {root}", ""
+
+
+async def _llama_cpp_lines(model: str, setting: str | None) -> list[tuple[bool, str, str]]:
+    """The `llama.cpp` backend's GGUF file and the server program that would run it, with versions."""
+    size = await asyncio.to_thread(_file_size, model)
+    if size is not None:
+        lines = [(True, f"GGUF file: {model} ({size / (1 << 20):.0f} MB)", "")]
+    else:
+        lines = [(False, f"GGUF file: {model} does not exist", "set 'model' to the path of a .gguf file")]
+    try:
+        launcher = find_launcher(setting)
+    except ModelUnavailable as err:
+        reason, _, fix = str(err).partition(" Fix: ")
+        return [*lines, (False, f"llama.cpp server: {reason}", fix)]
+    if launcher.route == "llama-server":
+        version = await _version(launcher.program[0])
+    else:
+        version = f"llama-cpp-python {importlib.metadata.version('llama_cpp_python')} (one request at a time)"
+    return [*lines, (True, f"llama.cpp server: {launcher.describe()} — {version}", "")]
+
+
+def _file_size(path: str) -> int | None:
+    """The size in bytes of the file at `path` (`~` expanded), or None when there is no such file."""
+    file = Path(path).expanduser()
+    return file.stat().st_size if file.is_file() else None
 
 
 def _device_line(wanted: str, model: str) -> tuple[bool, str, str]:

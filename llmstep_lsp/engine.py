@@ -148,6 +148,8 @@ class SuggestionEngine:
     # --- configuration -------------------------------------------------------------------------
 
     def _build_generators(self) -> None:
+        if (old := getattr(self, "model", None)) is not None:  # a server it started stops
+            asyncio.get_running_loop().create_task(old.close()).add_done_callback(_log_task_failure)
         self.model: ModelGenerator | None = None
         try:
             config = self.settings.generation()
@@ -194,14 +196,16 @@ class SuggestionEngine:
         else:
             self._report_idle()
 
-    async def _load_model(self) -> None:
+    async def _load_model(self, announce: bool = True) -> None:
         assert self.model is not None
-        self._channel.status(Status.LOADING, f"loading {self.model.config.model}")
+        if announce:  # at warm-up, and when a managed server restarts
+            self._channel.status(Status.LOADING, f"loading {self.model.config.model}")
         try:
             await self.model.load()
         except ModelUnavailable as err:  # said now: the status bar must not say "ready"
             self._notices.say_once("model", "warning", model_unavailable(err))
-        self._report_idle()
+        if announce:
+            self._report_idle()
 
     def _report_idle(self) -> None:
         for root, session in self._sessions.items():
@@ -325,8 +329,7 @@ class SuggestionEngine:
                 request = replace(self._request_for(lines, point, state.goals), rejected=rejected)
                 if self.model is not None:  # the wait for the weights is not generation time
                     mark = time.perf_counter()
-                    with contextlib.suppress(ModelUnavailable):  # said once, by _candidates
-                        await self.model.load()
+                    await self._load_model(announce=self.model.load_pending)  # failures: by _candidates
                     timings["load"] = _ms_since(mark)
                 mark = time.perf_counter()
                 candidates = await self._candidates(request)
@@ -475,11 +478,8 @@ class SuggestionEngine:
     @property
     def whole_proofs_available(self) -> bool:
         """A whole-proof capable model is configured and `wholeProofSamples` > 0."""
-        return (
-            self.model is not None
-            and self.settings.whole_proof_samples > 0
-            and writes_whole_proofs(self.model.config.format)
-        )
+        samples = self.settings.whole_proof_samples
+        return self.model is not None and samples > 0 and writes_whole_proofs(self.model.config.format)
 
     async def complete_proof(self, uri: str, version: int, text: str, line: int) -> ProofReport:
         """Whole-proof mode: sample `wholeProofSamples` proofs from the model, keep those Lean accepts."""
@@ -491,9 +491,8 @@ class SuggestionEngine:
         if isinstance(start, ProofReport):
             return start
         session, point, goals = start
-        request = replace(
-            self._request_for(lines, point, goals), num_samples=self.settings.whole_proof_samples
-        )
+        request = self._request_for(lines, point, goals)
+        request = replace(request, num_samples=self.settings.whole_proof_samples)
         try:
             candidates = await sample_proofs(
                 self.model, self.model.config.format, request, self.model.config.max_new_tokens

@@ -343,6 +343,8 @@ def build_server(settings: Settings) -> LlmstepServer:
     async def shutdown(ls: LlmstepServer, params: None) -> None:
         ls.lifecycle.shutdown_received = True
         await ls.engine.shutdown()
+        if ls.engine.model is not None:  # a llama.cpp server it started
+            await ls.engine.model.close()
 
     @server.feature(types.EXIT)
     def exit(ls: LlmstepServer, params: None) -> None:

@@ -100,6 +100,9 @@ class Settings(BaseModel):
     context_window: int = Field(8192, ge=1)
     """The served model's context in tokens: HTTP prompts are cut so that prompt + `maxNewTokens`
     fit (learned lower from the server's own refusal where it says its window)."""
+    llama_server: str | None = None
+    """llama.cpp's `llama-server` program for `backend: "llama.cpp"` (a path, or a name on PATH);
+    default: `llama-server` on PATH, else llama-cpp-python's server (`llmstep-lsp[llamacpp]`)."""
     presets: dict[str, Any] = Field(default_factory=dict)
     prompt_goals: PromptGoals = "all"
     automation_tactics: tuple[str, ...] = DEFAULT_AUTOMATION_TACTICS
@@ -190,6 +193,7 @@ class Settings(BaseModel):
                 "request_retries": self.request_retries,
                 "context_tokens": self.context_tokens,
                 "context_window": self.context_window,
+                "llama_server": self.llama_server,
             },
         )
         return config if config.num_samples > 0 else None

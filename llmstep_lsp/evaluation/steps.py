@@ -241,15 +241,17 @@ async def _evaluate(
     main_goal_only: bool,
     fitted: tuple[str, list[StateTactics]] | None,
 ) -> StepsReport:
-    if model is not None:
-        await model.load()  # fail on a missing model before the first state, with the fix
     progress = _progress(len(states))
     try:
+        if model is not None:
+            await model.load()  # fail on a missing model before the first state, with the fix
         return await evaluate_steps(
             states, generator, ks, label, main_goal_only, lambda: progress.update(1), fitted
         )
     finally:
         progress.close()
+        if model is not None:
+            await model.close()  # a llama.cpp server it started stops with the command
 
 
 def _format_problem(prompt_format: PromptFormat) -> str | None:

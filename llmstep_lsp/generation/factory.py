@@ -14,6 +14,12 @@ class ModelGenerator(Protocol):
     async def load(self) -> object:
         """Prepare the model (load weights); raises `ModelUnavailable` with the fix."""
 
+    @property
+    def load_pending(self) -> bool:
+        """True when the next `load` does slow work again (a managed server restarting after its
+        death), so the caller can show progress; the first load is announced by its caller."""
+        ...
+
     async def generate(self, request: GenerationRequest) -> list[Candidate]: ...
 
     async def sample_texts(
@@ -22,12 +28,19 @@ class ModelGenerator(Protocol):
         """Raw samples (text, mean token log-prob) with the given stop strings: whole proofs."""
         ...
 
+    async def close(self) -> None:
+        """Release what the backend holds (connections, a server process it started)."""
+
 
 def build_model_generator(config: GenerationConfig) -> ModelGenerator:
     if config.backend in ("openai", "openai-chat"):
         from llmstep_lsp.generation.openai_backend import OpenAIGenerator
 
         return OpenAIGenerator(config)
+    if config.backend == "llama.cpp":
+        from llmstep_lsp.generation.llama_backend import LlamaCppGenerator
+
+        return LlamaCppGenerator(config)
     from llmstep_lsp.generation.transformers_backend import TransformersGenerator
 
     return TransformersGenerator(config)

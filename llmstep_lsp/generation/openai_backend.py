@@ -70,6 +70,11 @@ class OpenAIGenerator:
         self._chars_per_token = float(CHARS_PER_TOKEN)
         self._last_prompt = ""
 
+    @property
+    def load_pending(self) -> bool:
+        """Never: nothing is loaded locally."""
+        return False
+
     async def load(self) -> None:
         """Nothing to load locally; the endpoint is checked by the first request."""
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from llmstep_lsp.generation.formats import FORMATS, PromptFormat
+from llmstep_lsp.generation.gguf import is_gguf
 
-Backend = Literal["transformers", "transformers-seq2seq", "openai", "openai-chat"]
+Backend = Literal["transformers", "transformers-seq2seq", "openai", "openai-chat", "llama.cpp"]
 BACKENDS: tuple[Backend, ...] = typing.get_args(Backend)
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 """Weights' dtype for local models; "auto" picks half precision where the hardware computes in it."""
@@ -72,6 +73,8 @@ class GenerationConfig:
     request_retries: int
     context_tokens: int
     context_window: int
+    llama_server: str | None
+    """The `llama-server` program for the `llama.cpp` backend (None: found on PATH or installed)."""
 
 
 class PresetError(ValueError):
@@ -96,11 +99,15 @@ def resolve(
             raise PresetError(f"unknown prompt format '{values['format']}' (one of: {', '.join(FORMATS)})")
         prompt_format = FORMATS[values["format"]]
     # A chat format goes to a chat endpoint, or to a local causal model through its own chat
-    # template (`tokenizer.apply_chat_template`); a completion format never to a chat endpoint.
-    chat_backends = ("openai-chat", "transformers")
-    if prompt_format.chat != (values["backend"] == "openai-chat") and not (
-        prompt_format.chat and values["backend"] in chat_backends
-    ):
+    # template (`tokenizer.apply_chat_template`); a completion format never to a chat endpoint. A
+    # managed llama.cpp server takes both (its completion or its chat endpoint).
+    if values["backend"] == "llama.cpp" and not is_gguf(str(values["model"])):
+        raise PresetError(
+            "backend llama.cpp runs a GGUF file: set 'model' to a path ending in .gguf "
+            f"(it is {values['model']!r})"
+        )
+    chat_backends = ("openai-chat", "transformers", "llama.cpp")
+    if values["backend"] not in chat_backends if prompt_format.chat else values["backend"] == "openai-chat":
         kind = "a chat" if prompt_format.chat else "a completion"
         raise PresetError(
             f"prompt format '{prompt_format.name}' is {kind} format; backend is '{values['backend']}'"

@@ -42,10 +42,15 @@ class TransformersGenerator:
         self._load_lock = asyncio.Lock()
         self._generate_lock = asyncio.Lock()
 
+    load_pending = False  # the weights stay loaded: only the first load (announced by its caller)
+
     @property
     def loaded(self) -> LoadedModel | None:
         """The loaded model, or None before the first successful `load`."""
         return self._loaded
+
+    async def close(self) -> None:
+        """Nothing to release: the weights go with the object."""
 
     async def load(self) -> LoadedModel:
         """Load the model once; raises `ModelUnavailable` (remembered) when it cannot be loaded."""

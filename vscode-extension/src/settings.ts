@@ -29,6 +29,7 @@ export const SERVER_SETTING_KEYS = [
   'requestRetries',
   'contextTokens',
   'contextWindow',
+  'llamaServer',
   'presets',
   'promptGoals',
   'automationTactics',
@@ -46,7 +47,13 @@ export const SERVER_SETTING_KEYS = [
 export type ServerSettingKey = (typeof SERVER_SETTING_KEYS)[number];
 
 /** Keys whose empty value in VS Code ("" or []) means "the server's own default", sent as null. */
-const EMPTY_MEANS_DEFAULT: ReadonlySet<ServerSettingKey> = new Set(['leanCommand', 'replCommand', 'projectRoot', 'logFile']);
+const EMPTY_MEANS_DEFAULT: ReadonlySet<ServerSettingKey> = new Set([
+  'leanCommand',
+  'replCommand',
+  'projectRoot',
+  'llamaServer',
+  'logFile',
+]);
 
 /** Settings that change how the server process is started: a change restarts it. */
 export const LAUNCH_SETTINGS = [
