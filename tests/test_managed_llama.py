@@ -188,7 +188,7 @@ def test_the_llamacpp_extra_serves_through_llama_cpp_python(
     log = tmp_path / "sidecar.log"
     settings = {
         **{k: v for k, v in managed(gguf).items() if k not in ("backend", "model", "llamaServer")},
-        "numSamples": 4, "logFile": str(log),
+        "numSamples": 4, "logFile": str(log), "logLevel": "INFO",
     }  # fmt: skip
     paths = os.environ["PATH"].split(os.pathsep)
     monkeypatch.setenv("PATH", os.pathsep.join(p for p in paths if not Path(p, "llama-server").exists()))
