@@ -169,7 +169,8 @@ def fine_tune(base: Path, train_file: Path, train_args: list[str], minutes: floa
     elif partial.exists():
         shutil.rmtree(partial)
     started = time.perf_counter()
-    if minutes is None or minutes > 0 or latest_checkpoint(partial) is None:
+    ran = minutes is None or minutes > 0 or latest_checkpoint(partial) is None
+    if ran:
         print("$ " + " ".join(command), flush=True)
         process = subprocess.Popen(command, start_new_session=True)
         try:
@@ -178,7 +179,7 @@ def fine_tune(base: Path, train_file: Path, train_args: list[str], minutes: floa
             print(f"training budget of {minutes} min spent: using the newest checkpoint", flush=True)
             os.killpg(process.pid, signal.SIGTERM)
             process.wait()
-    elapsed = time.perf_counter() - started
+    elapsed = time.perf_counter() - started if ran else 0.0
     if process_finished := (partial / "config.json").exists() and (partial / "train_report.json").exists():
         for checkpoint in partial.glob("checkpoint-*"):  # the model is what is kept; checkpoints are big
             shutil.rmtree(checkpoint)
