@@ -1,7 +1,7 @@
 """Generation speed: our sampler vs. the loop llmstep's HF server runs, side by side in one run.
 
-    python bench/generation.py [--model medium|small] [--rounds 3] [--threads N] [--dtype auto]
-                               [--seed 0] [--json out.json]
+    python bench/generation.py [--model medium|small|smollm2] [--rounds 3] [--cases N] [--threads N]
+                               [--dtype auto] [--seed 0] [--json out.json]
 
 Setup: a small GPT-NeoX (Pythia's architecture, 3.7M parameters) with a BPE tokenizer, trained for
 600 steps on part of ../shared/data/proofsteps in llmstep's format (≈ 5 min on two idle cores) so
@@ -9,7 +9,9 @@ that it has learned to stop: its output lengths are realistic, its accuracy mean
 a model that small cost Python and kernel-launch overhead, not weights, unlike any real model; so by
 default (`--model medium`) it is grown to 24M parameters without changing what it computes (new MLP
 neurons and identity layers whose output weights are zero, see `grow`): same outputs, the cost of
-a model whose weights do not fit in cache. Both are cached by content hash.
+a model whose weights do not fit in cache. Both are cached by content hash. `--model smollm2` is the
+real SmolLM2-135M fine-tuned by bench/quality.py, beside the same model through llama.cpp
+(`llama_side.py`: GGUF f32 and Q8_0 by llama.cpp's converter, `llama-server --parallel 10`).
 
 Measured, on the same model and the 17 goal states (+ prefixes) of llmstep's runtime benchmark:
 - naive: `model.generate(input_ids, do_sample=True, temperature=0.5, num_return_sequences=10,
@@ -26,8 +28,7 @@ recent outputs is cleared at the start of each round: a round asks each goal onc
 guesses from its own earlier samples. The machine's load average is printed with the results: on a
 shared machine the absolute times mean little, the ratios still compare like with like.
 
-Also printed: the memory-bandwidth floor, i.e. weight bytes × decode steps / measured copy
-bandwidth — the time a decode-bound sampler cannot beat on this machine.
+Also printed: the bandwidth floor (weight bytes × decode steps / copy bandwidth), which no sampler beats.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -52,6 +54,10 @@ from llmstep_lsp.generation.formats import FORMATS  # noqa: E402
 from llmstep_lsp.generation.hf_loading import LoadedModel, load_model  # noqa: E402
 from llmstep_lsp.generation.presets import GenerationConfig  # noqa: E402
 from llmstep_lsp.generation.ranking import from_samples  # noqa: E402
+
+sys.path.insert(0, str(REPO / "bench"))
+import llama_side  # noqa: E402
+from gen_measures import copy_bandwidth_bytes_per_s, dtype_agreement  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data" / "proofsteps"
 CASES = SHARED / "llmstep_runtime_test_cases.jsonl"
@@ -77,7 +83,7 @@ def training_texts() -> list[str]:
 # computes (`grow`): its steps cost what the weights cost, as for llmstep's 2.8B model on a CPU,
 # and it still stops by itself. (Training a 24M model takes far longer here than a setup may.)
 MEDIUM_GROWTH = {"intermediate_size": 4096, "num_hidden_layers": 10}
-MODELS = ("medium", "small")
+MODELS = ("medium", "small", "smollm2")
 NEW_LAYER_OUTPUTS = (
     "attention.dense.weight",
     "attention.dense.bias",
@@ -209,20 +215,6 @@ def ours_without_guesses(loaded: LoadedModel, prompt: str) -> list[Any]:
     return ours(loaded, prompt, step_positions=1)
 
 
-def copy_bandwidth_bytes_per_s() -> float:
-    import torch
-
-    source = torch.empty(64 * 1024 * 1024, dtype=torch.float32)
-    target = torch.empty_like(source)
-    target.copy_(source)
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        target.copy_(source)
-        best = min(best, time.perf_counter() - start)
-    return 2 * source.numel() * source.element_size() / best  # read + write
-
-
 class ForwardCounter:
     """Counts forward passes of a model (a request's decode steps: its passes but the prefill)."""
 
@@ -238,47 +230,6 @@ class ForwardCounter:
         return self._forward(*args, **kwargs)
 
 
-def dtype_agreement(model_dir: Path, dtype: str, limit: int = 300) -> dict[str, float]:
-    """How far the model's next-token distributions move in `dtype` from float32, on the first
-    `limit` (state, tactic) pairs of the shared miniF2F proofsteps (teacher-forced over the tactic
-    and EOS): mean NLL a token in each, the share of positions with the same argmax, and the KL
-    divergence a token at llmstep's sampling temperature."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    reference = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-    other = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype)).eval()
-    lines = (SHARED / "minif2f_test_verified_proofsteps.jsonl").read_text(encoding="utf-8").splitlines()
-    nll = {"float32": 0.0, dtype: 0.0}
-    positions = same_argmax = 0
-    kl = 0.0
-    with torch.inference_mode():
-        for line in lines[:limit]:
-            row = json.loads(line)
-            prompt = tokenizer(f"[GOAL]{row['state']}[PROOFSTEP]").input_ids
-            target = [*tokenizer(row["tactic"]).input_ids, tokenizer.eos_token_id]
-            ids = torch.tensor([prompt + target])
-            picked = torch.tensor(target)[:, None]
-            both = {}
-            for name, model in (("float32", reference), (dtype, other)):
-                logits = model(input_ids=ids).logits[0, len(prompt) - 1 : -1].float()
-                both[name] = logits
-                nll[name] -= torch.log_softmax(logits, -1).gather(1, picked).sum().item()
-            positions += len(target)
-            same_argmax += int((both["float32"].argmax(-1) == both[dtype].argmax(-1)).sum())
-            p = torch.log_softmax(both["float32"] / TEMPERATURE, -1)
-            q = torch.log_softmax(both[dtype] / TEMPERATURE, -1)
-            kl += float((p.exp() * (p - q)).sum())
-    return {
-        "tokens": positions,
-        "nll_per_token_float32": nll["float32"] / positions,
-        f"nll_per_token_{dtype}": nll[dtype] / positions,
-        "same_argmax": same_argmax / positions,
-        "kl_per_token_at_temperature": kl / positions,
-    }
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -286,13 +237,12 @@ def main() -> int:
     parser.add_argument("--model", choices=MODELS, default="medium")
     parser.add_argument("--train-steps", type=int, default=600)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cases", type=int, help="the first N of llmstep's 17 goal states (default: all)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     parser.add_argument("--dtype", default="auto", help="our weights (default: the product's choice)")
     parser.add_argument("--seed", type=int, default=0, help="torch's seed for the measured requests")
-    parser.add_argument(
-        "--ablation", action="store_true", help="also ours without guessed tokens (speculative steps)"
-    )
+    parser.add_argument("--ablation", action="store_true", help="also ours without guessed tokens")
     args = parser.parse_args()
 
     import torch
@@ -300,9 +250,22 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    model_dir = build_model(args.train_steps)
-    if args.model == "medium":
-        model_dir = grow(model_dir)
+    llama: dict[str, Any] = {}  # the llama.cpp sides (--model smollm2): name → LlamaSide
+    if args.model == "smollm2":
+        model_dir, model_note = llama_side.model_dir()
+        if why := llama_side.available():
+            print(f"note: no llama.cpp side: {why}", file=sys.stderr)
+        else:
+            for precision in ("f32", "q8_0"):
+                gguf = llama_side.to_gguf(model_dir, precision)
+                log = Path(tempfile.mkdtemp()) / "llama-server.log"
+                llama[f"llama_{precision}"] = llama_side.LlamaSide(
+                    gguf, log, SAMPLES, TEMPERATURE, MAX_NEW_TOKENS
+                )
+    else:
+        model_dir, model_note = build_model(args.train_steps), ""
+        if args.model == "medium":
+            model_dir = grow(model_dir)
 
     def load(dtype: str) -> LoadedModel:
         return load_model(
@@ -324,7 +287,7 @@ def main() -> int:
     if args.ablation:
         models["ours_no_guesses"] = load(args.dtype)
     runs = {"naive": naive, "ours": ours, "ours_float32": ours, "ours_no_guesses": ours_without_guesses}
-    cases = [json.loads(line) for line in CASES.read_text(encoding="utf-8").splitlines()]
+    cases = [json.loads(line) for line in CASES.read_text(encoding="utf-8").splitlines()][: args.cases]
     prompts = [
         FORMATS["proofstep"].template.format(goal=c["tactic_state"], prefix=c["prefix"]) for c in cases
     ]
@@ -332,16 +295,24 @@ def main() -> int:
 
     for name, loaded in models.items():  # warm-up
         runs[name](loaded, prompts[0])
-    times: dict[str, list[float]] = {name: [] for name in models}
+    for side in llama.values():
+        side.request(cases[0]["tactic_state"], cases[0]["prefix"])
+    times: dict[str, list[float]] = {name: [] for name in [*models, *llama]}
     steps = dict.fromkeys(models, 0)
-    lengths: dict[str, list[int]] = {name: [] for name in models}
+    lengths: dict[str, list[int]] = {name: [] for name in [*models, *llama]}
+    tokenizer = models["ours"].tokenizer
     torch.manual_seed(args.seed)
     for _ in range(args.rounds):
         # Our sampler guesses from its recent outputs. A round asks each goal once, and each round
         # starts with no memory, so a goal's guesses never come from its own earlier samples.
         for loaded in models.values():
             loaded.recent_outputs.clear()
-        for prompt in prompts:
+        for case, prompt in zip(cases, prompts, strict=True):
+            for name, side in llama.items():  # the same model through llama.cpp, our openai backend
+                start = time.perf_counter()
+                answer = side.request(case["tactic_state"], case["prefix"])
+                times[name].append(time.perf_counter() - start)
+                lengths[name].extend(len(tokenizer.encode(c.tactic)) for c in answer)
             for name, loaded in models.items():
                 before = counters[name].passes
                 start = time.perf_counter()
@@ -351,14 +322,19 @@ def main() -> int:
                 texts = result if name == "naive" else [c.tactic for c in result]
                 lengths[name].extend(len(loaded.tokenizer.encode(t)) for t in texts)
 
+    for side in llama.values():
+        side.close()
     bandwidth = copy_bandwidth_bytes_per_s()
     total = {name: sum(values) for name, values in times.items()}
     weight_bytes = sum(p.numel() * p.element_size() for p in models["ours"].model.parameters())
     floor_s = weight_bytes * steps["ours"] / bandwidth
+    floor32_s = 4 * sum(p.numel() for p in models["naive"].model.parameters()) / bandwidth
     requests = len(times["ours"])
     report: dict[str, Any] = {
         "machine": f"{os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads",
-        "model": f"GPT-NeoX {weight_bytes / 1e6:.1f} MB weights ({models['ours'].dtype}), {model_dir.name}",
+        "model": f"{models['ours'].model.config.model_type} {weight_bytes / 1e6:.1f} MB weights"
+        f" ({models['ours'].dtype}), {model_dir.name}",
+        "model_note": model_note,
         "ours_dtype": models["ours"].dtype,
         "requests": requests,
         **{f"{name}_s_per_request": total[name] / requests for name in models},
@@ -370,17 +346,29 @@ def main() -> int:
         "copy_bandwidth_GB_s": bandwidth / 1e9,
         "ours_vs_bandwidth_floor": total["ours"] / floor_s if floor_s else float("nan"),
     }
+    if "ours_float32" in models:
+        floor32_s *= steps["ours_float32"]
+        report["ours_float32_vs_bandwidth_floor"] = total["ours_float32"] / floor32_s
+    if llama:
+        report.update(llama_side.llama_report(llama, models, runs, prompts, total, lengths, requests))
     if "ours_no_guesses" in models:
         report["speedup_from_guesses"] = total["ours_no_guesses"] / total["ours"]
     if "ours_float32" in models:
         report["speedup_same_dtype"] = total["naive"] / total["ours_float32"]
-        report["dtype_agreement"] = dtype_agreement(model_dir, models["ours"].dtype)
+        report["dtype_agreement"] = dtype_agreement(model_dir, models["ours"].dtype, 20 * (args.cases or 15))
     print(f"generation benchmark — {report['machine']}; {report['model']}")
     print(f"{'':>15} {'dtype':>9} {'s/request':>10} {'decode steps':>13}")
     for name, loaded in models.items():
         per_request = report[f"{name}_s_per_request"]
         decode_steps = report[f"{name}_decode_steps_per_request"]
         print(f"{name:>15} {loaded.dtype:>9} {per_request:>10.3f} {decode_steps:>13.1f}")
+    for name in llama:
+        print(f"{name:>15} {name.split('_', 1)[1]:>9} {report[f'{name}_s_per_request']:>10.3f} {'-':>13}")
+    if llama:
+        print(
+            f"fastest ours ({report['fastest_ours']}) / best llama.cpp ({report['best_llama']}):"
+            f" {report['fastest_ours_vs_best_llama']:.2f} (below 1: ours is faster)"
+        )
     print(f"speedup (naive / ours): {report['speedup']:.2f}x over {requests} requests each")
     if "speedup_from_guesses" in report:
         print(f"guessed tokens (ours_no_guesses / ours): {report['speedup_from_guesses']:.2f}x")
