@@ -52,8 +52,8 @@ sys.path.insert(0, str(REPO))
 from llmstep_lsp.generation.causal_sampler import STEP_POSITIONS, sample_causal  # noqa: E402
 from llmstep_lsp.generation.formats import FORMATS  # noqa: E402
 from llmstep_lsp.generation.hf_loading import LoadedModel, load_model  # noqa: E402
-from llmstep_lsp.generation.presets import GenerationConfig  # noqa: E402
 from llmstep_lsp.generation.ranking import from_samples  # noqa: E402
+from llmstep_lsp.settings import Settings  # noqa: E402
 
 sys.path.insert(0, str(REPO / "bench"))
 import llama_side  # noqa: E402
@@ -268,17 +268,17 @@ def main() -> int:
             model_dir = grow(model_dir)
 
     def load(dtype: str) -> LoadedModel:
-        return load_model(
-            GenerationConfig(
-                "transformers",
-                str(model_dir),
-                FORMATS["proofstep"],
-                SAMPLES,
-                TEMPERATURE,
-                MAX_NEW_TOKENS,
-                dtype=dtype,
-            )
-        )
+        config = Settings(
+            model=str(model_dir),
+            backend="transformers",
+            prompt_format="proofstep",
+            num_samples=SAMPLES,
+            temperature=TEMPERATURE,
+            max_new_tokens=MAX_NEW_TOKENS,
+            dtype=dtype,  # a --dtype choice: auto, float32, bfloat16
+        ).generation()
+        assert config is not None
+        return load_model(config)
 
     # llmstep's server loads the model as from_pretrained does, in float32 on a CPU.
     models = {"naive": load("float32"), "ours": load(args.dtype)}

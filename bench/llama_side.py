@@ -104,9 +104,8 @@ class LlamaSide:
     """A `llama-server -m GGUF --parallel 10` and our openai backend asking it (see the module)."""
 
     def __init__(self, gguf: Path, log: Path, samples: int, temperature: float, max_new_tokens: int) -> None:
-        from llmstep_lsp.generation.formats import FORMATS
         from llmstep_lsp.generation.openai_backend import OpenAIGenerator
-        from llmstep_lsp.generation.presets import GenerationConfig
+        from llmstep_lsp.settings import Settings
         from tests.support.llama_server import running_llama_server
 
         self.gguf = gguf
@@ -114,10 +113,12 @@ class LlamaSide:
         # -c is shared among the slots: 1,024 tokens each holds llmstep's longest prompt and 128 tokens.
         flags = ("-t", str(os.cpu_count() or 1), "--parallel", str(PARALLEL), "-c", str(PARALLEL * 1024))
         server = self._stack.enter_context(running_llama_server(gguf, log, *flags))
-        config = GenerationConfig(
-            "openai", gguf.stem, FORMATS["proofstep"], samples, temperature, max_new_tokens,
-            endpoint=server.endpoint, request_timeout_s=300.0,
-        )  # fmt: skip
+        config = Settings(
+            model=gguf.stem, backend="openai", prompt_format="proofstep", num_samples=samples,
+            temperature=temperature, max_new_tokens=max_new_tokens, endpoint=server.endpoint,
+            request_timeout_s=300.0,
+        ).generation()  # fmt: skip
+        assert config is not None
         self.generator = OpenAIGenerator(config)
         self._loop = asyncio.new_event_loop()
 
