@@ -20,7 +20,7 @@ from llmstep_lsp.protocol import Status
 from llmstep_lsp.train_command import add_train_parser, run_train
 
 if TYPE_CHECKING:
-    from llmstep_lsp.engine import SuggestionSet
+    from llmstep_lsp.results import SuggestionSet
 from llmstep_lsp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -334,7 +334,7 @@ async def _prove_once(settings: Settings, uri: str, text: str, line: int, whole:
 
 
 def _eval_prove(args: argparse.Namespace, settings: Settings) -> int:
-    from llmstep_lsp.engine import ProofMode, SuggestionEngine
+    from llmstep_lsp.engine import SuggestionEngine
     from llmstep_lsp.evaluation.prove import (
         LeanDidNotRun,
         StatementError,
@@ -342,6 +342,7 @@ def _eval_prove(args: argparse.Namespace, settings: Settings) -> int:
         read_statements,
         summary_table,
     )
+    from llmstep_lsp.results import ProofMode
 
     statements_path = Path(args.statements)
     try:

@@ -15,22 +15,23 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
-from llmstep_lsp.generation import Candidate, GenerationRequest, Generator, ModelUnavailable
+from llmstep_lsp.generation import Candidate, GenerationRequest, ModelUnavailable
 from llmstep_lsp.generation.automation import AutomationGenerator
 from llmstep_lsp.generation.factory import ModelGenerator, build_model_generator
 from llmstep_lsp.generation.presets import PresetError
-from llmstep_lsp.generation.ranking import merge_ranked
 from llmstep_lsp.lean.client import LeanClient
 from llmstep_lsp.lean.errors import LeanError, LeanNotFound
 from llmstep_lsp.lean.project import LeanProject
 from llmstep_lsp.notices import Notices, note_lean_health, note_verifier_health
+from llmstep_lsp.pipeline import CandidateSources, Computation, Growth, filtered_once, grow, ranked
 from llmstep_lsp.proofpoint import SuggestionPoint, enclosing_declaration, find_suggestion_point
 from llmstep_lsp.protocol import Status
-from llmstep_lsp.search.best_first import SearchLimits, SearchProgress, SearchResult, best_first_search
+from llmstep_lsp.results import ProofMode, ProofReport, SuggestionSet
+from llmstep_lsp.search.best_first import SearchLimits, SearchProgress, best_first_search
 from llmstep_lsp.search.lean_expander import LeanExpander
 from llmstep_lsp.search.whole_proof import (
     WholeProof,
@@ -42,10 +43,10 @@ from llmstep_lsp.search.whole_proof import (
 from llmstep_lsp.settings import Settings
 from llmstep_lsp.text.lines import split_lines
 from llmstep_lsp.uris import project_of
-from llmstep_lsp.verification.batch import Outcome, filtered, verify_candidates
+from llmstep_lsp.verification.batch import Outcome, verify_candidates
 from llmstep_lsp.verification.factory import build_verifiers
 from llmstep_lsp.verification.goals import goal_for_point
-from llmstep_lsp.verification.verifier import CandidateVerifier, Verdict, Verifier
+from llmstep_lsp.verification.verifier import CandidateVerifier, Verifier
 
 log = logging.getLogger(__name__)
 
@@ -62,57 +63,8 @@ class UserChannel(Protocol):
         """The sidecar's state, for a status-bar item."""
 
     def suggestions_ready(self, result: SuggestionSet) -> None:
-        """A computation finished (whether or not a request still waits for it)."""
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    tactic: str
-    verdict: Verdict
-    goals_after: tuple[str, ...]
-    score: float | None
-    source: str
-
-    @property
-    def closes(self) -> bool:
-        return self.verdict is Verdict.CLOSES
-
-
-@dataclass(frozen=True)
-class SuggestionSet:
-    uri: str
-    version: int
-    point: SuggestionPoint | None
-    goals: tuple[str, ...] = ()
-    suggestions: tuple[Suggestion, ...] = ()
-    note: str = ""
-    """Why there is nothing to show, when there is nothing."""
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    outcomes: tuple[Outcome, ...] = ()
-    """Every candidate, kept or dropped, with the reason (`verification/batch.py`)."""
-    failed: bool = False
-    """Lean failed (no server, a crash, a hang): not an answer for this text, so it is not cached
-    and asking again, once Lean is back, computes again."""
-
-
-ProofMode = Literal["search", "whole"]
-"""Best-first proof search, or whole-proof sampling."""
-
-
-@dataclass(frozen=True)
-class ProofReport:
-    """The outcome of a proof search or of whole-proof sampling at one point."""
-
-    uri: str
-    version: int
-    point: SuggestionPoint | None
-    proofs: tuple[tuple[str, ...], ...] = ()
-    """Complete proofs Lean accepted, best first, as lines relative to the point."""
-    search: SearchResult | None = None
-    note: str = ""
-    """Why there is no proof, when there is none."""
-    failed: bool = False
-    """Lean could not run (not found, broken, crashed): no answer about this theorem at all."""
+        """A computation finished (whether or not a request still waits for it), or its result grew
+        (`result.final` is False then)."""
 
 
 @dataclass
@@ -134,8 +86,7 @@ class SuggestionEngine:
         self._sessions: dict[Path, ProjectSession] = {}
         self._documents: dict[str, str] = {}  # mirrored editor documents: uri -> normalised text
         self._cache: collections.OrderedDict[tuple[str, int, int], SuggestionSet] = collections.OrderedDict()
-        self._in_flight: dict[tuple[str, int, int], asyncio.Task[SuggestionSet]] = {}
-        self._early: dict[tuple[str, int, int], SuggestionSet] = {}
+        self._in_flight: dict[tuple[str, int, int], Computation] = {}
         self._proof_tasks: dict[str, set[asyncio.Task[ProofReport]]] = {}
         self._build_generators()
 
@@ -151,6 +102,7 @@ class SuggestionEngine:
         if config is not None:
             self.model = build_model_generator(config)
         self.automation = AutomationGenerator(self.settings.automation_tactics)
+        self.sources = CandidateSources(self.model, self.automation, self._notices)
 
     def configure(self, settings: Settings) -> None:
         """Replace the settings before any Lean server started (at `initialize`)."""
@@ -229,19 +181,17 @@ class SuggestionEngine:
         for proof_task in self._proof_tasks.pop(uri, set()):
             proof_task.cancel()  # a proof for old text would be refused by the editor anyway
         for key in [k for k in self._in_flight if k[0] == uri]:
-            self._in_flight.pop(key).cancel()
+            self._in_flight.pop(key).task.cancel()
         for key in [k for k in self._cache if k[0] == uri]:
             del self._cache[key]
-        for key in [k for k in self._early if k[0] == uri]:
-            del self._early[key]
 
     def _forget_all(self) -> None:
         for proofs in self._proof_tasks.values():
             for proof_task in proofs:
                 proof_task.cancel()
         self._proof_tasks.clear()
-        for task in self._in_flight.values():
-            task.cancel()
+        for computation in self._in_flight.values():
+            computation.task.cancel()
         self._in_flight.clear()
         self._cache.clear()
 
@@ -254,29 +204,36 @@ class SuggestionEngine:
         return (uri, version, line) in self._in_flight
 
     def early_result(self, uri: str, version: int, line: int) -> SuggestionSet | None:
-        """What is known while the computation goes on (set once a candidate closes the goal)."""
-        return self._early.get((uri, version, line))
+        """The latest snapshot of a computation still growing (None before anything is known)."""
+        computation = self._in_flight.get((uri, version, line))
+        return computation.latest if computation is not None else None
 
-    async def suggest(self, uri: str, version: int, text: str, line: int) -> SuggestionSet:
-        """Verified suggestions for `line` of `uri` at editor `version` (cached, shared in flight)."""
+    async def suggest(
+        self, uri: str, version: int, text: str, line: int, settled: bool = False
+    ) -> SuggestionSet:
+        """Verified suggestions for `line` of `uri` at editor `version` (cached, shared in flight).
+
+        The final set; with `settled`, a settled snapshot with suggestions as soon as there is one
+        (the model-free ones while the model is still generating, `pipeline.py`).
+        """
         key = (uri, version, line)
         if (hit := self._cache.get(key)) is not None:
             self._cache.move_to_end(key)
             return hit
-        task = self._in_flight.get(key)
-        if task is None:
+        computation = self._in_flight.get(key)
+        if computation is None:
             task = asyncio.create_task(self._compute(uri, version, text, line))
-            self._in_flight[key] = task
+            computation = self._in_flight[key] = Computation(task)
             self._working += 1
             self._channel.status(Status.WORKING, f"line {line + 1}")
             task.add_done_callback(lambda t: self._finish(key, t))
         # One caller giving up (a $/cancelRequest) must not cancel the others' computation.
-        return await asyncio.shield(task)
+        return await computation.result(settled)
 
     def _finish(self, key: tuple[str, int, int], task: asyncio.Task[SuggestionSet]) -> None:
-        if self._in_flight.get(key) is task:
+        computation = self._in_flight.get(key)
+        if computation is not None and computation.task is task:
             del self._in_flight[key]
-        self._early.pop(key, None)
         self._working -= 1
         self._report_idle()
         if task.cancelled():
@@ -290,6 +247,13 @@ class SuggestionEngine:
             self._cache.popitem(last=False)
         self._channel.suggestions_ready(task.result())
 
+    def _grew(self, key: tuple[str, int, int], snapshot: SuggestionSet) -> None:
+        """A new snapshot of the computation for `key`: kept for requests, and published (a hint)
+        when settled with new suggestions (`Computation.grew`); the final one is published by `_finish`."""
+        computation = self._in_flight.get(key)
+        if computation is not None and computation.grew(snapshot):
+            self._channel.suggestions_ready(snapshot)
+
     async def _compute(self, uri: str, version: int, text: str, line: int) -> SuggestionSet:
         lines = split_lines(text)
         point = find_suggestion_point(lines, line)
@@ -300,6 +264,8 @@ class SuggestionEngine:
             return SuggestionSet(uri, version, point, note=session, failed=True)
         timings: dict[str, float] = {}
         started = time.perf_counter()
+        latest = SuggestionSet(uri, version, point)
+        rejected: list[tuple[Candidate, str]] = []
         try:
             async with asyncio.timeout(self.settings.suggest_budget_s):
                 state, point = await goal_for_point(session.verifier, uri, lines, point)
@@ -308,104 +274,66 @@ class SuggestionEngine:
                     return SuggestionSet(
                         uri, version, point, note="Lean reports no open goal here", timings_ms=timings
                     )
-                rejected: list[tuple[Candidate, str]] = []
-                request = replace(self._request_for(lines, point, state.goals), rejected=rejected)
-                if self.model is not None:  # the wait for the weights is not generation time
-                    mark = time.perf_counter()
-                    with contextlib.suppress(ModelUnavailable):  # said once, by _candidates
-                        await self.model.load()
-                    timings["load"] = _ms_since(mark)
-                mark = time.perf_counter()
-                candidates = await self._candidates(request)
-                timings["generate"] = _ms_since(mark)
-                mark = time.perf_counter()
-
-                def announce_early(so_far: list[Outcome]) -> None:
-                    early = SuggestionSet(
-                        uri, version, point, state.goals, self._ranked(so_far), "still checking"
-                    )
-                    self._early[(uri, version, line)] = early
-                    self._channel.suggestions_ready(early)
-
+                goals = state.goals
+                request = replace(self._request_for(lines, point, goals), rejected=rejected)
                 environment = _environment_digest(lines, point)
-                checked = await verify_candidates(
-                    session.verifier, environment, lines, point, state.goals, candidates,
-                    request.theorem_name, announce_early,
-                )  # fmt: skip
-                timings["verify"] = _ms_since(mark)
+
+                async def check(candidate: Candidate) -> list[Outcome]:
+                    return await verify_candidates(
+                        session.verifier, environment, lines, point, goals, [candidate], request.theorem_name
+                    )
+
+                def step(growth: Growth) -> None:
+                    nonlocal latest
+                    latest = self._snapshot(latest, goals, growth, rejected, timings, started)
+                    self._grew((uri, version, line), latest)
+
+                mark = time.perf_counter()
+                growth = await grow(
+                    self.sources.runs(request, timings), check, request.theorem_name, rejected, step
+                )
                 note_verifier_health(self._notices, session.project.root, session.verifier)
         except TimeoutError:
-            return SuggestionSet(
-                uri, version, point, note="suggestion budget exceeded", timings_ms=timings, failed=True
-            )
+            waiting = f" (waiting for {', '.join(latest.pending)})" if latest.pending else ""
+            note = "suggestion budget exceeded" + waiting
+            return replace(latest, note=note, timings_ms=timings, failed=True)
         except LeanError as err:
             log.warning("suggestion failed: %s", err)
             return SuggestionSet(uri, version, point, note=f"Lean: {err}", timings_ms=timings, failed=True)
-        suggestions = self._ranked(checked)
-        timings["total"] = _ms_since(started)
-        note = "" if suggestions else "no candidate passed Lean's check"
+        generated_ms = max(growth.answered_ms.values(), default=0.0)
+        timings.update(growth.answered_ms, generate=generated_ms, verify=_ms_since(mark) - generated_ms)
+        result = self._snapshot(latest, goals, growth, rejected, timings, started)
         log.info(
             "suggest %s:%d v%d: %d/%d verified %s",
-            uri,
-            line,
-            version,
-            len(suggestions),
-            len(candidates),
+            uri, line, version, len(result.suggestions), growth.candidates,
             {k: round(v) for k, v in timings.items()},
-        )
-        return SuggestionSet(
-            uri,
-            version,
-            point,
-            state.goals,
-            suggestions,
-            note,
-            timings,
-            (*_filtered_once(rejected), *checked),
-        )
+        )  # fmt: skip
+        return result
 
-    def _ranked(self, outcomes: list[Outcome]) -> tuple[Suggestion, ...]:
-        """Verified ones only: closing first, the generation order (model score, then automation) within."""
-        suggestions: dict[str, Suggestion] = {}
-        for o in outcomes:
-            if o.kept and o.result is not None and o.candidate.tactic not in suggestions:
-                c, r = o.candidate, o.result
-                suggestions[c.tactic] = Suggestion(c.tactic, r.verdict, r.goals_after, c.score, c.source)
-        ranked = sorted(suggestions.values(), key=lambda s: not s.closes)
-        return tuple(ranked[: self.settings.max_suggestions])
-
-    async def _candidates(self, request: GenerationRequest) -> list[Candidate]:
-        generators: list[Generator] = [self.automation]
-        if self.model is not None:
-            generators.insert(0, self.model)
-        results = await asyncio.gather(*(g.generate(request) for g in generators), return_exceptions=True)
-        candidates: list[Candidate] = []
-        for generator, result in zip(generators, results, strict=True):
-            if isinstance(result, ModelUnavailable):
-                self._notices.say_once(
-                    "model",
-                    "warning",
-                    f"llmstep: {result} Until then, only the model-free tactics (rfl, simp, omega, …) "
-                    "are suggested.",
-                )
-            elif isinstance(result, asyncio.CancelledError):
-                raise result
-            elif isinstance(result, Exception):
-                # A bug or a crash inside a backend (out of memory mid-generation, …): keep serving.
-                log.error("generation failed", exc_info=result)
-                self._notices.say_once(
-                    "model",
-                    "warning",
-                    f"llmstep: generation failed ({type(result).__name__}: "
-                    f"{result}); only the model-free tactics are suggested. See the log.",
-                )
-            elif isinstance(result, BaseException):
-                raise result
-            else:
-                if generator is self.model:  # it works (again: a later outage is worth a message)
-                    self._notices.over("model", "llmstep: the model answers again.")
-                candidates.extend(result)
-        return merge_ranked(candidates, request.theorem_name, request.rejected)
+    def _snapshot(
+        self,
+        previous: SuggestionSet,
+        goals: tuple[str, ...],
+        growth: Growth,
+        rejected: list[tuple[Candidate, str]],
+        timings: dict[str, float],
+        started: float,
+    ) -> SuggestionSet:
+        """The set a growth step shows (final once nothing is pending); a copy of `timings`, with
+        `first`, the milliseconds until suggestions were first settled, once they were."""
+        suggestions = ranked(growth.outcomes, self.settings.max_suggestions)
+        if "first" not in timings and growth.settled and suggestions:
+            timings["first"] = _ms_since(started)
+        if not growth.pending:
+            timings["total"] = _ms_since(started)
+            note = "" if suggestions else "no candidate passed Lean's check"
+        else:
+            note = f"waiting for {', '.join(growth.pending)}"
+        outcomes = (*filtered_once(rejected), *growth.outcomes)
+        return replace(
+            previous, goals=goals, suggestions=suggestions, note=note, timings_ms=dict(timings),
+            outcomes=outcomes, pending=growth.pending, settled=growth.settled,
+        )  # fmt: skip
 
     # --- proof search and whole proofs --------------------------------------------------------
 
@@ -446,7 +374,7 @@ class SuggestionEngine:
         session, point, goals = start
         expander = LeanExpander(
             session.verifier,
-            lambda request: self._candidates(replace(request, num_samples=self.settings.search_samples)),
+            lambda request: self.sources.all(replace(request, num_samples=self.settings.search_samples)),
             self._request_for,
             lines,
             point,
@@ -598,14 +526,6 @@ _SEARCH_NOTES = {
     "iterations": "none within the search's iteration limit (searchIterations)",
     "timeout": "none within the search's time limit (searchTimeLimitS)",
 }
-
-
-def _filtered_once(rejected: list[tuple[Candidate, str]]) -> list[Outcome]:
-    """The filter's rejections as outcomes, one per distinct text (a model may sample one many times)."""
-    first: dict[str, Outcome] = {}
-    for candidate, rule in rejected:
-        first.setdefault(candidate.tactic, filtered(candidate, rule))
-    return list(first.values())
 
 
 def _generation_request(

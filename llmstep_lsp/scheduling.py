@@ -6,6 +6,11 @@ newer request for the document) or the text changed, nothing is computed. A requ
 `codeActionWaitMs` for the result; the computation then continues in the background, and when it
 lands the engine's `suggestions_ready` hook lets the server publish a hint diagnostic, which makes
 the editor ask again: the lightbulb appears without the user moving the cursor.
+
+A computation grows (`pipeline.py`): a code action or ghost text request takes the first *settled*
+snapshot with suggestions (the model-free tactics, verified, while the model still generates)
+instead of waiting for the model; each later growth is published as a new hint, and the next
+request sees the grown set. Only the final set is cached.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import asyncio
 import itertools
 from collections.abc import Callable
 
-from llmstep_lsp.engine import SuggestionEngine, SuggestionSet
+from llmstep_lsp.engine import SuggestionEngine
+from llmstep_lsp.results import SuggestionSet
 
 DEBOUNCE_S = 0.15
 
@@ -26,9 +32,17 @@ class SuggestionScheduler:
         self._next_ticket = itertools.count(1)  # never reused, even after `forget`
 
     async def request(
-        self, uri: str, version: int, text: str, line: int, current_version: Callable[[], int | None]
+        self,
+        uri: str,
+        version: int,
+        text: str,
+        line: int,
+        current_version: Callable[[], int | None],
+        settled: bool = False,
     ) -> SuggestionSet | None:
-        """The suggestions if ready within the wait budget, else None (they arrive later)."""
+        """The suggestions if ready within the wait budget, else what is known then (None before
+        anything is; the rest arrives later). With `settled`, a settled snapshot with suggestions
+        answers at once (the model-free ones while the model generates)."""
         if (hit := self.engine.cached(uri, version, line)) is not None:
             return hit
         if not self.engine.in_flight(uri, version, line):
@@ -38,7 +52,7 @@ class SuggestionScheduler:
                 return None  # the cursor moved on, the text changed or was closed: not worth computing
         wait_s = self.engine.settings.code_action_wait_ms / 1000
         try:
-            return await asyncio.wait_for(self.engine.suggest(uri, version, text, line), wait_s)
+            return await asyncio.wait_for(self.engine.suggest(uri, version, text, line, settled), wait_s)
         except TimeoutError:
             # Still computing (the computation is shielded from this timeout): give what is known.
             return self.engine.early_result(uri, version, line)

@@ -35,9 +35,9 @@ class CrashingModel:
 async def test_a_crashing_backend_degrades_to_model_free_candidates_and_says_so_once() -> None:
     channel = Channel()
     engine = SuggestionEngine(Settings(model="", automation_tactics=("rfl", "simp")), channel)
-    engine.model = CrashingModel()  # type: ignore[assignment]
+    engine.model = engine.sources.model = CrashingModel()  # type: ignore[assignment]
     request = GenerationRequest(goal="⊢ 2 = 2")
     for _ in range(2):
-        candidates = await engine._candidates(request)
+        candidates = await engine.sources.all(request)
         assert [c.tactic for c in candidates] == ["rfl", "simp"]
     assert len(channel.shown) == 1 and "CUDA out of memory" in channel.shown[0][1]
