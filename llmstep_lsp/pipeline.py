@@ -238,3 +238,34 @@ class Computation:
                 await asyncio.wait({self.task, changed}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 changed.cancel()
+
+
+def snapshot(
+    previous: SuggestionSet,
+    goals: tuple[str, ...],
+    growth: Growth,
+    rejected: list[tuple[Candidate, str]],
+    timings: dict[str, float],
+    started: float,
+    limit: int,
+) -> SuggestionSet:
+    """`previous` grown to what `growth` shows (at most `limit` suggestions; final once nothing is
+    pending), with a copy of `timings`: `first` is the milliseconds since `started` (perf_counter)
+    until suggestions were first settled, `total` until the final set."""
+    suggestions = ranked(growth.outcomes, limit)
+    if "first" not in timings and growth.settled and suggestions:
+        timings["first"] = _ms_since(started)
+    if not growth.pending:
+        timings["total"] = _ms_since(started)
+        note = "" if suggestions else "no candidate passed Lean's check"
+    else:
+        note = f"waiting for {', '.join(growth.pending)}"
+    outcomes = (*filtered_once(rejected), *growth.outcomes)
+    return replace(
+        previous, goals=goals, suggestions=suggestions, note=note, timings_ms=dict(timings),
+        outcomes=outcomes, pending=growth.pending, settled=growth.settled,
+    )  # fmt: skip
+
+
+def _ms_since(start: float) -> float:
+    return (time.perf_counter() - start) * 1000

@@ -7,9 +7,10 @@ the model-free ones, `pipeline.py`) makes a new one at each step, and only the f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from llmstep_lsp.proofpoint import SuggestionPoint
+from llmstep_lsp.protocol import Status
 from llmstep_lsp.search.best_first import SearchResult
 from llmstep_lsp.verification.batch import Outcome
 from llmstep_lsp.verification.verifier import Verdict
@@ -84,3 +85,17 @@ class ProofReport:
     """Why there is no proof, when there is none."""
     failed: bool = False
     """Lean could not run (not found, broken, crashed): no answer about this theorem at all."""
+
+
+class UserChannel(Protocol):
+    """How the engine talks to the person at the editor."""
+
+    def show(self, severity: str, message: str) -> None:
+        """A message ('error' | 'warning' | 'info') shown to the user and logged."""
+
+    def status(self, state: Status, message: str) -> None:
+        """The sidecar's state, for a status-bar item."""
+
+    def suggestions_ready(self, result: SuggestionSet) -> None:
+        """A computation finished (whether or not a request still waits for it), or its result grew
+        (`result.final` is False then)."""

@@ -106,13 +106,13 @@ async def test_an_endpoint_that_is_down_says_how_to_fix_it() -> None:
 
 
 async def test_prompt_goals_main_sends_only_the_first_goal(tmp_path: object) -> None:
-    from llmstep_lsp.engine import _generation_request
+    from llmstep_lsp.proof_modes import generation_request
     from llmstep_lsp.proofpoint import find_suggestion_point
 
     lines = ["theorem t : p ∧ q := by", "  constructor", "  "]
     point = find_suggestion_point(lines, 2)
     assert point is not None
-    request = _generation_request(lines, point, ("case left\n⊢ p", "case right\n⊢ q"))
+    request = generation_request(lines, point, ("case left\n⊢ p", "case right\n⊢ q"))
     assert request.goal == "case left\n⊢ p\n\ncase right\n⊢ q" and request.theorem_name == "t"
     assert request.context == "theorem t : p ∧ q := by\n  constructor\n"
     settings, problems = Settings.from_mapping({"promptGoals": "main"})
