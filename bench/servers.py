@@ -172,7 +172,7 @@ async def measure_model_free_wait(
                 samples["model_free_with_model"].append(first_ms)
                 samples["final_with_model"].append(final_ms)
                 samples["model_free_without_model"].append(free_ms)
-                samples["sidecar_first"].append(float(timings.get("first", timings["total"])))
+                samples["sidecar_first"].append(float(timings.get("first", final_ms)))
                 samples["sidecar_model"].append(float(timings.get("model", 0.0)))
                 samples["sidecar_total"].append(float(timings.get("total", final_ms)))
                 samples["wait_share_of_budget"].append(max(0.0, first_ms - free_ms) / (BUDGET_S * 1000))
@@ -216,9 +216,15 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     }  # fmt: skip
     with running_llama_server(gguf, workdir / "llama-server.log", *flags) as server:
         report["generation"] = await measure_generation(server, cases, args)
+        write_json(args.json, report)  # a later failure keeps what was measured
         report["model_free_wait"] = await measure_model_free_wait(server, workload, args, workdir)
     report["machine"]["load_average_at_end"] = list(os.getloadavg())
     return report
+
+
+def write_json(path: Path, report: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
 
 
 def print_summary(report: dict[str, Any]) -> None:
@@ -266,8 +272,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="llmstep-servers-"))
     report = asyncio.run(run(args, workdir))
     print_summary(report)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    write_json(args.json, report)
     print(f"JSON: {args.json}; logs: {workdir}")
     return 0
 
