@@ -238,6 +238,7 @@ class SuggestionEngine(ProofModes):
                         uri, version, point, note="Lean reports no open goal here", timings_ms=timings
                     )
                 goals = state.goals
+                latest = SuggestionSet(uri, version, point)  # the point as Lean placed the goal
                 request = replace(self._request_for(lines, point, goals), rejected=rejected)
                 environment = environment_digest(lines, point)
 
