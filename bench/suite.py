@@ -89,7 +89,7 @@ def server_options(workload: Workload, latency_ms: int, model: str) -> dict[str,
 
 async def measure_stages(client: BenchClient, workload: Workload, uri: str, rounds: int) -> dict[str, Any]:
     """Per-stage timings over every case, `rounds` times."""
-    samples: dict[str, list[float]] = {stage: [] for stage in (*STAGES, "client_code_action")}
+    samples: dict[str, list[float]] = {stage: [] for stage in (*STAGES, "first", "client_code_action")}
     suggestions: list[int] = []
     version = 1
     for round_ in range(1, rounds + 1):
@@ -107,6 +107,8 @@ async def measure_stages(client: BenchClient, workload: Workload, uri: str, roun
                 raise RuntimeError(f"case {index}: no {missing} timings ({report.note!r})")
             for stage in STAGES:
                 samples[stage].append(float(timings[stage]))
+            if "first" in timings:  # suggestions were settled (the model-free ones may come first)
+                samples["first"].append(float(timings["first"]))
             samples["client_code_action"].append(elapsed)
             suggestions.append(len(actions))
     section = {

@@ -354,7 +354,7 @@ async def _prove_once(settings: Settings, uri: str, text: str, line: int, whole:
 
 
 def _eval_prove(args: argparse.Namespace, settings: Settings) -> int:
-    from llmstep_lsp.engine import ProofMode, SuggestionEngine
+    from llmstep_lsp.engine import SuggestionEngine
     from llmstep_lsp.evaluation.prove import (
         LeanDidNotRun,
         StatementError,
@@ -362,6 +362,7 @@ def _eval_prove(args: argparse.Namespace, settings: Settings) -> int:
         read_statements,
         summary_table,
     )
+    from llmstep_lsp.results import ProofMode
 
     statements_path = Path(args.statements)
     try:

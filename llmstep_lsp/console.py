@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 from llmstep_lsp.protocol import MESSAGE_TAG, Status
 
 if TYPE_CHECKING:
-    from llmstep_lsp.engine import SuggestionSet
+    from llmstep_lsp.results import SuggestionSet
 
 log = logging.getLogger(__name__)
 

@@ -11,22 +11,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import hashlib
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Literal, Protocol
 
-from llmstep_lsp.generation import Candidate, GenerationRequest, Generator, ModelUnavailable
+from llmstep_lsp.generation import Candidate, ModelUnavailable
 from llmstep_lsp.generation.automation import AutomationGenerator
 from llmstep_lsp.generation.factory import ModelGenerator, build_model_generator
 from llmstep_lsp.generation.presets import PresetError
-from llmstep_lsp.generation.ranking import merge_ranked
 from llmstep_lsp.lean.client import LeanClient
 from llmstep_lsp.lean.errors import LeanError, LeanNotFound
-from llmstep_lsp.lean.project import LeanProject
 from llmstep_lsp.notices import (
     Notices,
     model_unavailable,
@@ -34,104 +29,24 @@ from llmstep_lsp.notices import (
     note_verifier_health,
     suggestion_note,
 )
-from llmstep_lsp.proofpoint import SuggestionPoint, enclosing_declaration, find_suggestion_point
+from llmstep_lsp.pipeline import CandidateSources, Computation, Growth, grow, snapshot
+from llmstep_lsp.proof_modes import ProjectSession, ProofModes, environment_digest
+from llmstep_lsp.proofpoint import find_suggestion_point
 from llmstep_lsp.protocol import Status
-from llmstep_lsp.search.best_first import SearchLimits, SearchProgress, SearchResult, best_first_search
-from llmstep_lsp.search.lean_expander import LeanExpander
-from llmstep_lsp.search.whole_proof import (
-    WholeProof,
-    check_whole_proof,
-    confirm_sorry_free,
-    sample_proofs,
-    writes_whole_proofs,
-)
+from llmstep_lsp.results import ProofReport, SuggestionSet, UserChannel
 from llmstep_lsp.settings import Settings
 from llmstep_lsp.text.lines import split_lines
 from llmstep_lsp.uris import project_of
-from llmstep_lsp.verification.batch import Outcome, filtered, verify_candidates
+from llmstep_lsp.verification.batch import Outcome, verify_candidates
 from llmstep_lsp.verification.factory import build_verifiers
 from llmstep_lsp.verification.goals import goal_for_point
-from llmstep_lsp.verification.verifier import CandidateVerifier, Verdict, Verifier
 
 log = logging.getLogger(__name__)
 
 CACHE_SIZE = 512
 
 
-class UserChannel(Protocol):
-    """How the engine talks to the person at the editor."""
-
-    def show(self, severity: str, message: str) -> None:
-        """A message ('error' | 'warning' | 'info') shown to the user and logged."""
-
-    def status(self, state: Status, message: str) -> None:
-        """The sidecar's state, for a status-bar item."""
-
-    def suggestions_ready(self, result: SuggestionSet) -> None:
-        """A computation finished (whether or not a request still waits for it)."""
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    tactic: str
-    verdict: Verdict
-    goals_after: tuple[str, ...]
-    score: float | None
-    source: str
-
-    @property
-    def closes(self) -> bool:
-        return self.verdict is Verdict.CLOSES
-
-
-@dataclass(frozen=True)
-class SuggestionSet:
-    uri: str
-    version: int
-    point: SuggestionPoint | None
-    goals: tuple[str, ...] = ()
-    suggestions: tuple[Suggestion, ...] = ()
-    note: str = ""
-    """Why there is nothing to show; beside model-free suggestions, why the model gave none."""
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    outcomes: tuple[Outcome, ...] = ()
-    """Every candidate, kept or dropped, with the reason (`verification/batch.py`)."""
-    failed: bool = False
-    """Lean failed (no server, a crash, a hang): not an answer for this text, so it is not cached
-    and asking again, once Lean is back, computes again."""
-
-
-ProofMode = Literal["search", "whole"]
-"""Best-first proof search, or whole-proof sampling."""
-
-
-@dataclass(frozen=True)
-class ProofReport:
-    """The outcome of a proof search or of whole-proof sampling at one point."""
-
-    uri: str
-    version: int
-    point: SuggestionPoint | None
-    proofs: tuple[tuple[str, ...], ...] = ()
-    """Complete proofs Lean accepted, best first, as lines relative to the point."""
-    search: SearchResult | None = None
-    note: str = ""
-    """Why there is no proof, when there is none."""
-    failed: bool = False
-    """Lean could not run (not found, broken, crashed): no answer about this theorem at all."""
-
-
-@dataclass
-class ProjectSession:
-    project: LeanProject
-    lean: LeanClient
-    verifier: CandidateVerifier
-    """Checks next-tactic candidates (shadow documents, or the REPL)."""
-    documents: Verifier
-    """The shadow-document verifier: whole proofs are checked as text in a document."""
-
-
-class SuggestionEngine:
+class SuggestionEngine(ProofModes):
     def __init__(self, settings: Settings, channel: UserChannel) -> None:
         self.settings = settings
         self._channel = channel
@@ -140,8 +55,7 @@ class SuggestionEngine:
         self._sessions: dict[Path, ProjectSession] = {}
         self._documents: dict[str, str] = {}  # mirrored editor documents: uri -> normalised text
         self._cache: collections.OrderedDict[tuple[str, int, int], SuggestionSet] = collections.OrderedDict()
-        self._in_flight: dict[tuple[str, int, int], asyncio.Task[SuggestionSet]] = {}
-        self._early: dict[tuple[str, int, int], SuggestionSet] = {}
+        self._in_flight: dict[tuple[str, int, int], Computation] = {}
         self._proof_tasks: dict[str, set[asyncio.Task[ProofReport]]] = {}
         self._build_generators()
 
@@ -159,6 +73,7 @@ class SuggestionEngine:
         if config is not None:
             self.model = build_model_generator(config)
         self.automation = AutomationGenerator(self.settings.automation_tactics)
+        self.sources = CandidateSources(self.model, self.automation, self._notices, self._reload_model)
 
     def configure(self, settings: Settings) -> None:
         """Replace the settings before any Lean server started (at `initialize`)."""
@@ -207,6 +122,12 @@ class SuggestionEngine:
         if announce:
             self._report_idle()
 
+    async def _reload_model(self) -> None:
+        """Before a request's model source runs: the load (a no-op once loaded), announced when it
+        is work again (a managed llama.cpp server restarting)."""
+        if self.model is not None:
+            await self._load_model(announce=self.model.load_pending)
+
     def _report_idle(self) -> None:
         for root, session in self._sessions.items():
             note_lean_health(self._notices, root, session.lean.gate)
@@ -246,19 +167,17 @@ class SuggestionEngine:
         for proof_task in self._proof_tasks.pop(uri, set()):
             proof_task.cancel()  # a proof for old text would be refused by the editor anyway
         for key in [k for k in self._in_flight if k[0] == uri]:
-            self._in_flight.pop(key).cancel()
+            self._in_flight.pop(key).task.cancel()
         for key in [k for k in self._cache if k[0] == uri]:
             del self._cache[key]
-        for key in [k for k in self._early if k[0] == uri]:
-            del self._early[key]
 
     def _forget_all(self) -> None:
         for proofs in self._proof_tasks.values():
             for proof_task in proofs:
                 proof_task.cancel()
         self._proof_tasks.clear()
-        for task in self._in_flight.values():
-            task.cancel()
+        for computation in self._in_flight.values():
+            computation.task.cancel()
         self._in_flight.clear()
         self._cache.clear()
 
@@ -271,29 +190,36 @@ class SuggestionEngine:
         return (uri, version, line) in self._in_flight
 
     def early_result(self, uri: str, version: int, line: int) -> SuggestionSet | None:
-        """What is known while the computation goes on (set once a candidate closes the goal)."""
-        return self._early.get((uri, version, line))
+        """The latest snapshot of a computation still growing (None before anything is known)."""
+        computation = self._in_flight.get((uri, version, line))
+        return computation.latest if computation is not None else None
 
-    async def suggest(self, uri: str, version: int, text: str, line: int) -> SuggestionSet:
-        """Verified suggestions for `line` of `uri` at editor `version` (cached, shared in flight)."""
+    async def suggest(
+        self, uri: str, version: int, text: str, line: int, settled: bool = False
+    ) -> SuggestionSet:
+        """Verified suggestions for `line` of `uri` at editor `version` (cached, shared in flight).
+
+        The final set; with `settled`, a settled snapshot with suggestions as soon as there is one
+        (the model-free ones while the model is still generating, `pipeline.py`).
+        """
         key = (uri, version, line)
         if (hit := self._cache.get(key)) is not None:
             self._cache.move_to_end(key)
             return hit
-        task = self._in_flight.get(key)
-        if task is None:
+        computation = self._in_flight.get(key)
+        if computation is None:
             task = asyncio.create_task(self._compute(uri, version, text, line))
-            self._in_flight[key] = task
+            computation = self._in_flight[key] = Computation(task)
             self._working += 1
             self._channel.status(Status.WORKING, f"line {line + 1}")
             task.add_done_callback(lambda t: self._finish(key, t))
         # One caller giving up (a $/cancelRequest) must not cancel the others' computation.
-        return await asyncio.shield(task)
+        return await computation.result(settled)
 
     def _finish(self, key: tuple[str, int, int], task: asyncio.Task[SuggestionSet]) -> None:
-        if self._in_flight.get(key) is task:
+        computation = self._in_flight.get(key)
+        if computation is not None and computation.task is task:
             del self._in_flight[key]
-        self._early.pop(key, None)
         self._working -= 1
         self._report_idle()
         if task.cancelled():
@@ -307,6 +233,13 @@ class SuggestionEngine:
             self._cache.popitem(last=False)
         self._channel.suggestions_ready(task.result())
 
+    def _grew(self, key: tuple[str, int, int], snapshot: SuggestionSet) -> None:
+        """A new snapshot of the computation for `key`: kept for requests, and published (a hint)
+        when settled with new suggestions (`Computation.grew`); the final one is published by `_finish`."""
+        computation = self._in_flight.get(key)
+        if computation is not None and computation.grew(snapshot):
+            self._channel.suggestions_ready(snapshot)
+
     async def _compute(self, uri: str, version: int, text: str, line: int) -> SuggestionSet:
         lines = split_lines(text)
         point = find_suggestion_point(lines, line)
@@ -317,6 +250,8 @@ class SuggestionEngine:
             return SuggestionSet(uri, version, point, note=session, failed=True)
         timings: dict[str, float] = {}
         started = time.perf_counter()
+        latest = SuggestionSet(uri, version, point)
+        rejected: list[tuple[Candidate, str]] = []
         try:
             async with asyncio.timeout(self.settings.suggest_budget_s):
                 state, point = await goal_for_point(session.verifier, uri, lines, point)
@@ -325,217 +260,50 @@ class SuggestionEngine:
                     return SuggestionSet(
                         uri, version, point, note="Lean reports no open goal here", timings_ms=timings
                     )
-                rejected: list[tuple[Candidate, str]] = []
-                request = replace(self._request_for(lines, point, state.goals), rejected=rejected)
-                if self.model is not None:  # the wait for the weights is not generation time
-                    mark = time.perf_counter()
-                    await self._load_model(announce=self.model.load_pending)  # failures: by _candidates
-                    timings["load"] = _ms_since(mark)
-                mark = time.perf_counter()
-                candidates = await self._candidates(request)
-                timings["generate"] = _ms_since(mark)
-                mark = time.perf_counter()
+                goals = state.goals
+                latest = SuggestionSet(uri, version, point)  # the point as Lean placed the goal
+                request = replace(self._request_for(lines, point, goals), rejected=rejected)
+                environment = environment_digest(lines, point)
 
-                def announce_early(so_far: list[Outcome]) -> None:
-                    early = SuggestionSet(
-                        uri, version, point, state.goals, self._ranked(so_far), "still checking"
+                async def check(candidate: Candidate) -> list[Outcome]:
+                    return await verify_candidates(
+                        session.verifier, environment, lines, point, goals, [candidate], request.theorem_name
                     )
-                    self._early[(uri, version, line)] = early
-                    self._channel.suggestions_ready(early)
 
-                environment = _environment_digest(lines, point)
-                checked = await verify_candidates(
-                    session.verifier, environment, lines, point, state.goals, candidates,
-                    request.theorem_name, announce_early,
-                )  # fmt: skip
-                timings["verify"] = _ms_since(mark)
+                def step(growth: Growth) -> None:
+                    nonlocal latest
+                    latest = snapshot(
+                        latest, goals, growth, rejected, timings, started, self.settings.max_suggestions
+                    )
+                    self._grew((uri, version, line), latest)
+
+                mark = time.perf_counter()
+                growth = await grow(
+                    self.sources.runs(request, timings), check, request.theorem_name, rejected, step
+                )
                 note_verifier_health(self._notices, session.project.root, session.verifier)
         except TimeoutError:
-            return SuggestionSet(
-                uri, version, point, note="suggestion budget exceeded", timings_ms=timings, failed=True
-            )
+            waiting = f" (waiting for {', '.join(latest.pending)})" if latest.pending else ""
+            note = "suggestion budget exceeded" + waiting
+            return replace(latest, note=note, timings_ms=timings, failed=True)
         except LeanError as err:
             log.warning("suggestion failed: %s", err)
             return SuggestionSet(uri, version, point, note=f"Lean: {err}", timings_ms=timings, failed=True)
-        suggestions = self._ranked(checked)
-        timings["total"] = _ms_since(started)
+        generated_ms = max(growth.answered_ms.values(), default=0.0)
+        timings.update(growth.answered_ms, generate=generated_ms, verify=_ms_since(mark) - generated_ms)
+        result = snapshot(latest, goals, growth, rejected, timings, started, self.settings.max_suggestions)
         note = suggestion_note(
-            kept=len(suggestions), checked=len(candidates), filtered=len(rejected), prefix=point.prefix,
-            model=self.model.config.model if self.model else None, model_problem=self._notices.told("model"),
+            kept=len(result.suggestions), checked=growth.candidates, filtered=len(rejected),
+            prefix=point.prefix, model=self.model.config.model if self.model else None,
+            model_problem=self._notices.told("model"),
         )  # fmt: skip
+        result = replace(result, note=note)
         log.info(
-            "suggest %s:%d v%d: %d/%d verified %s", uri, line, version, len(suggestions), len(candidates),
+            "suggest %s:%d v%d: %d/%d verified %s",
+            uri, line, version, len(result.suggestions), growth.candidates,
             {k: round(v) for k, v in timings.items()},
         )  # fmt: skip
-        outcomes = (*_filtered_once(rejected), *checked)
-        return SuggestionSet(uri, version, point, state.goals, suggestions, note, timings, outcomes)
-
-    def _ranked(self, outcomes: list[Outcome]) -> tuple[Suggestion, ...]:
-        """Verified ones only: closing first, the generation order (model score, then automation) within."""
-        suggestions: dict[str, Suggestion] = {}
-        for o in outcomes:
-            if o.kept and o.result is not None and o.candidate.tactic not in suggestions:
-                c, r = o.candidate, o.result
-                suggestions[c.tactic] = Suggestion(c.tactic, r.verdict, r.goals_after, c.score, c.source)
-        ranked = sorted(suggestions.values(), key=lambda s: not s.closes)
-        return tuple(ranked[: self.settings.max_suggestions])
-
-    async def _candidates(self, request: GenerationRequest) -> list[Candidate]:
-        generators: list[Generator] = [self.automation]
-        if self.model is not None:
-            generators.insert(0, self.model)
-        results = await asyncio.gather(*(g.generate(request) for g in generators), return_exceptions=True)
-        candidates: list[Candidate] = []
-        for generator, result in zip(generators, results, strict=True):
-            if isinstance(result, ModelUnavailable):
-                self._notices.say_once("model", "warning", model_unavailable(result))
-            elif isinstance(result, asyncio.CancelledError):
-                raise result
-            elif isinstance(result, Exception):
-                # A bug or a crash inside a backend (out of memory mid-generation, …): keep serving.
-                log.error("generation failed", exc_info=result)
-                self._notices.say_once(
-                    "model",
-                    "warning",
-                    f"llmstep: generation failed ({type(result).__name__}: "
-                    f"{result}); only the model-free tactics are suggested. See the log.",
-                )
-            elif isinstance(result, BaseException):
-                raise result
-            else:
-                if generator is self.model:  # it works (again: a later outage is worth a message)
-                    self._notices.over("model", "llmstep: the model answers again.")
-                candidates.extend(result)
-        return merge_ranked(candidates, request.theorem_name, request.rejected)
-
-    # --- proof search and whole proofs --------------------------------------------------------
-
-    def start_proof_task(
-        self,
-        uri: str,
-        version: int,
-        text: str,
-        line: int,
-        mode: ProofMode,
-        on_progress: Callable[[SearchProgress], None] | None = None,
-    ) -> asyncio.Task[ProofReport]:
-        """Run `search_proof` (mode 'search') or `complete_proof` (mode 'whole') in the background;
-        an edit of the document cancels it."""
-        if mode == "search":
-            work = self.search_proof(uri, version, text, line, on_progress)
-        else:
-            work = self.complete_proof(uri, version, text, line)
-        task = asyncio.create_task(work)
-        tasks = self._proof_tasks.setdefault(uri, set())
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-        return task
-
-    async def search_proof(
-        self,
-        uri: str,
-        version: int,
-        text: str,
-        line: int,
-        on_progress: Callable[[SearchProgress], None] | None = None,
-    ) -> ProofReport:
-        """Best-first search for a complete proof at `line` (see `search/best_first.py`)."""
-        lines = split_lines(text)
-        start = await self._proof_start(uri, version, lines, line)
-        if isinstance(start, ProofReport):
-            return start
-        session, point, goals = start
-        expander = LeanExpander(
-            session.verifier,
-            lambda request: self._candidates(replace(request, num_samples=self.settings.search_samples)),
-            self._request_for,
-            lines,
-            point,
-            _environment_digest(lines, point),
-        )
-        limits = SearchLimits(self.settings.search_iterations, self.settings.search_time_limit_s)
-        self._working += 1
-        self._channel.status(Status.WORKING, f"searching for a proof at line {line + 1}")
-        try:
-            result = await best_first_search(expander, goals, limits, on_progress)
-        except LeanError as err:
-            return ProofReport(uri, version, point, note=f"Lean: {err}")
-        finally:
-            self._working -= 1
-            self._report_idle()
-        log.info(
-            "search %s:%d v%d: %s after %d expansions (%d checked in Lean) in %.1f s",
-            uri, line, version, result.outcome, result.expanded, expander.checked, result.elapsed_s,
-        )  # fmt: skip
-        proofs = (result.proof,) if result.proof else ()
-        note = "" if proofs else _SEARCH_NOTES[result.outcome]
-        if result.proof:  # every step was checked, but a `sorry` may hide in a VALID one
-            sound = await confirm_sorry_free(session.documents, lines, point, result.proof)
-            if not sound.sorry_free:
-                proofs, note = (), f"the proof found was not confirmed sorry-free: {sound.detail}"
-        return ProofReport(uri, version, point, proofs, result, note)
-
-    @property
-    def whole_proofs_available(self) -> bool:
-        """A whole-proof capable model is configured and `wholeProofSamples` > 0."""
-        samples = self.settings.whole_proof_samples
-        return self.model is not None and samples > 0 and writes_whole_proofs(self.model.config.format)
-
-    async def complete_proof(self, uri: str, version: int, text: str, line: int) -> ProofReport:
-        """Whole-proof mode: sample `wholeProofSamples` proofs from the model, keep those Lean accepts."""
-        if self.model is None or not self.whole_proofs_available:
-            note = "whole-proof mode needs a whole-proof model and wholeProofSamples > 0"
-            return ProofReport(uri, version, None, note=note)
-        lines = split_lines(text)
-        start = await self._proof_start(uri, version, lines, line)
-        if isinstance(start, ProofReport):
-            return start
-        session, point, goals = start
-        request = self._request_for(lines, point, goals)
-        request = replace(request, num_samples=self.settings.whole_proof_samples)
-        try:
-            candidates = await sample_proofs(
-                self.model, self.model.config.format, request, self.model.config.max_new_tokens
-            )
-        except ModelUnavailable as err:
-            return ProofReport(uri, version, point, note=str(err))
-
-        async def accepted(proof: WholeProof) -> bool:
-            return await check_whole_proof(session.documents, lines, point, proof.lines)
-
-        verdicts = await asyncio.gather(*(accepted(p) for p in candidates))
-        proofs = tuple(p.lines for p, ok in zip(candidates, verdicts, strict=True) if ok)
-        log.info("whole proofs %s:%d v%d: %d/%d accepted", uri, line, version, len(proofs), len(candidates))
-        note = "" if proofs else f"Lean accepted none of the {len(candidates)} sampled proofs"
-        return ProofReport(uri, version, point, proofs, note=note)
-
-    async def _proof_start(
-        self, uri: str, version: int, lines: list[str], line: int
-    ) -> tuple[ProjectSession, SuggestionPoint, tuple[str, ...]] | ProofReport:
-        """The session, point and open goals to prove from, or a report saying why there are none."""
-        point = find_suggestion_point(lines, line)
-        if point is None:
-            return ProofReport(uri, version, None, note="not a tactic position")
-        if point.tail:  # a found proof is whole lines: the tail would land after its last one
-            return ProofReport(
-                uri, version, point, note=f"the line goes on after the tactic ({point.tail.strip()})"
-            )
-        session = await self._session_for(uri)
-        if not isinstance(session, ProjectSession):
-            return ProofReport(uri, version, point, note=session, failed=True)
-        try:
-            state, point = await goal_for_point(session.verifier, uri, lines, point)
-        except LeanError as err:
-            return ProofReport(uri, version, point, note=f"Lean: {err}", failed=True)
-        if state is None or state.closed:
-            return ProofReport(uri, version, point, note="Lean reports no open goal here")
-        return session, point, state.goals
-
-    def _request_for(
-        self, lines: list[str], point: SuggestionPoint, goals: tuple[str, ...]
-    ) -> GenerationRequest:
-        """The generation request at the point, with all goals or the main one (`promptGoals`)."""
-        return _generation_request(lines, point, goals if self.settings.prompt_goals == "all" else goals[:1])
+        return result
 
     # --- Lean sessions -------------------------------------------------------------------------
 
@@ -586,47 +354,6 @@ class SuggestionEngine:
         for session in self._sessions.values():
             session.lean.kill()
             session.verifier.close()
-
-
-_SEARCH_NOTES = {
-    "proved": "",
-    # Callers say "no proof: <note>".
-    "exhausted": "every verified path was tried",
-    "iterations": "none within the search's iteration limit (searchIterations)",
-    "timeout": "none within the search's time limit (searchTimeLimitS)",
-}
-
-
-def _filtered_once(rejected: list[tuple[Candidate, str]]) -> list[Outcome]:
-    """The filter's rejections as outcomes, one per distinct text (a model may sample one many times)."""
-    first: dict[str, Outcome] = {}
-    for candidate, rule in rejected:
-        first.setdefault(candidate.tactic, filtered(candidate, rule))
-    return list(first.values())
-
-
-def _generation_request(
-    lines: list[str], point: SuggestionPoint, goals: tuple[str, ...]
-) -> GenerationRequest:
-    declaration = enclosing_declaration(lines, point.line)
-    return GenerationRequest(
-        goal="\n\n".join(goals),
-        prefix=point.prefix,
-        context="".join(line + "\n" for line in lines[: point.line]),
-        # A proof on the declaration's own line: the statement is what precedes the tactic there.
-        declaration=(point.indent if declaration.start_line == point.line else declaration.text)
-        if declaration
-        else "",
-        theorem_name=declaration.name if declaration else None,
-        indent=point.indent,
-    )
-
-
-def _environment_digest(lines: list[str], point: SuggestionPoint) -> str:
-    """What a tactic's verdict depends on besides its goal: the file before the declaration."""
-    declaration = enclosing_declaration(lines, point.line)
-    before = lines[: declaration.start_line] if declaration else lines[: point.line]
-    return hashlib.sha256("\n".join(before).encode()).hexdigest()
 
 
 def _session_settings(settings: Settings) -> object:

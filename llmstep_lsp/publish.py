@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 from lsprotocol import converters, types
 
 from llmstep_lsp.client_shapes import VSCODE_SHAPES, ClientShapes
-from llmstep_lsp.engine import ProofReport, Suggestion, SuggestionSet
 from llmstep_lsp.proofpoint import SuggestionPoint
 from llmstep_lsp.protocol import APPLY_EDIT_COMMAND, COMPLETE_PROOF_COMMAND, SEARCH_PROOF_COMMAND
+from llmstep_lsp.results import ProofReport, Suggestion, SuggestionSet
 from llmstep_lsp.search.proof import render_proof
 
 _CONVERTER = converters.get_converter()
@@ -27,16 +27,16 @@ ColumnEncoder = Callable[[str, int], int]
 Items = TypeVar("Items")
 
 
-def timed_publication(result: SuggestionSet, build: Callable[[], Items]) -> Items:
-    """`build()`, recording how long it took as the result's `publish` stage.
+def timed_publication(build: Callable[[], Items]) -> tuple[Items, float]:
+    """`build()` and how long it took in milliseconds: the `publish` stage.
 
     The other stages are timed by the engine; this one happens per request, in the handler, so the
-    latest request's figure is what `$/llmstep/suggest` reports (the benchmark reads it there).
+    server keeps the latest request's figure and `$/llmstep/suggest` reports it (the benchmark reads
+    it there). The result itself is never changed: it may be cached and shared.
     """
     started = time.perf_counter()
     items = build()
-    result.timings_ms["publish"] = (time.perf_counter() - started) * 1000
-    return items
+    return items, (time.perf_counter() - started) * 1000
 
 
 def suggestion_title(suggestion: Suggestion) -> str:
@@ -48,20 +48,27 @@ def suggestion_title(suggestion: Suggestion) -> str:
     return f"Try this: {suggestion.tactic} ({status})"
 
 
-def suggestion_report(result: SuggestionSet) -> dict[str, Any]:
+def suggestion_report(result: SuggestionSet, publish_ms: float | None = None) -> dict[str, Any]:
     """The ranked list as plain JSON: for `suggest --json`, `llmstep.suggest` and `$/llmstep/suggest`.
+
+    `final` is false for a snapshot of a computation still growing; `pending` then names the sources
+    ("model", "automation") not done yet. `publish_ms` (the latest publication's time) joins the
+    timings as `publish`.
 
     `candidates` says for every candidate, offered or not, whether it was kept (verified) and why:
     `reason` "closes goal" / "goals left" (kept), "filter", "lean error", "uses sorry", "timeout",
     "no verdict", "search tactic" (its proposals follow it); `detail` the rule or Lean's message.
     """
+    timings = {**result.timings_ms, **({} if publish_ms is None else {"publish": publish_ms})}
     return {
         "uri": result.uri,
         "version": result.version,
         "line": result.point.line if result.point else None,
         "goals": list(result.goals),
         "note": result.note,
-        "timings_ms": {k: round(v, 2) for k, v in result.timings_ms.items()},
+        "final": result.final,
+        "pending": list(result.pending),
+        "timings_ms": {k: round(v, 2) for k, v in timings.items()},
         "suggestions": [
             {
                 "tactic": s.tactic,

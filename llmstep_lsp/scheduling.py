@@ -6,13 +6,18 @@ another line (a newer request for the document, for another line) or the text ch
 computed. Requests for the same line share one computation, so a second request for that line
 (VS Code asks for code actions and inline completions at once) never drops the first.
 
-An automatic request waits at most `codeActionWaitMs` for the result; the computation then
-continues in the background, and when it lands the engine's `suggestions_ready` hook lets the server
+A computation grows (`pipeline.py`): a code action or ghost text request takes the first *settled*
+snapshot with suggestions (the model-free tactics, verified, while the model still generates)
+instead of waiting for the model; each later growth is published as a new hint, and the next
+request sees the grown set. Only the final set is cached.
+
+An automatic request waits at most `codeActionWaitMs`; the computation then continues in the
+background, and when it grows or lands the engine's `suggestions_ready` hook lets the server
 publish a hint diagnostic, which makes the editor ask again: the lightbulb appears without the user
 moving the cursor. An *invoked* request (Ctrl+., "Trigger Inline Suggestion": the user asked and
-waits for an answer) that has nothing verified after `codeActionWaitMs` goes on waiting for the
-first verified suggestions (`announce`) or the end of the computation, so that the editor does not
-say "No code actions available" while the answer is being checked.
+waits for an answer) that has nothing after `codeActionWaitMs` goes on waiting for the first
+settled suggestions or the end of the computation, so that the editor does not say "No code
+actions available" while the answer is being checked.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ import asyncio
 import itertools
 from collections.abc import Callable
 
-from llmstep_lsp.engine import SuggestionEngine, SuggestionSet
+from llmstep_lsp.engine import SuggestionEngine
+from llmstep_lsp.results import SuggestionSet
 
 DEBOUNCE_S = 0.15
 
@@ -36,7 +42,6 @@ class SuggestionScheduler:
         self.engine = engine
         self._tickets: dict[str, tuple[int, int]] = {}  # uri -> (line, ticket) of the newest request
         self._next_ticket = itertools.count(1)  # never reused, even after `forget`
-        self._waiters: dict[Key, list[asyncio.Future[SuggestionSet]]] = {}
 
     async def request(
         self,
@@ -45,13 +50,16 @@ class SuggestionScheduler:
         text: str,
         line: int,
         current_version: Callable[[], int | None],
+        settled: bool = False,
         invoked: bool = False,
     ) -> SuggestionSet | None:
-        """The suggestions if ready in time, else None (they arrive later, with a hint diagnostic).
+        """The suggestions if ready within the wait budget, else what is known then (None before
+        anything is; the rest arrives later, with a hint diagnostic).
 
-        `current_version()` is the document's version now (None once closed); `invoked`: the user
-        asked explicitly, so the request waits for the first verified suggestions past the wait
-        budget (bounded by the engine's `suggestBudgetS`)."""
+        `current_version()` is the document's version now (None once closed). With `settled`, a
+        settled snapshot with suggestions answers at once (the model-free ones while the model
+        generates). `invoked`: the user asked explicitly, so the request waits past the budget for
+        the first settled suggestions (bounded by the engine's `suggestBudgetS`)."""
         if (hit := self.engine.cached(uri, version, line)) is not None:
             return hit
         if not self.engine.in_flight(uri, version, line):
@@ -65,44 +73,18 @@ class SuggestionScheduler:
         wait_s = self.engine.settings.code_action_wait_ms / 1000
         try:
             try:
-                return await asyncio.wait_for(self.engine.suggest(uri, version, text, line), wait_s)
+                return await asyncio.wait_for(self.engine.suggest(uri, version, text, line, settled), wait_s)
             except TimeoutError:
                 # Still computing (the computation is shielded from this timeout): give what is known.
                 early = self.engine.early_result(uri, version, line)
                 if early is not None or not invoked:
                     return early
-            return await self._first_verified((uri, version, line), text)
+            return await self.engine.suggest(uri, version, text, line, settled=True)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise  # this request itself was cancelled ($/cancelRequest)
             return None  # an edit cancelled the computation: its result would have been stale
-
-    async def _first_verified(self, key: Key, text: str) -> SuggestionSet:
-        """The first announced result with verified suggestions for `key`, or the whole result."""
-        first: asyncio.Future[SuggestionSet] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(key, []).append(first)
-        whole = asyncio.ensure_future(self.engine.suggest(key[0], key[1], text, key[2]))
-        try:
-            done, _ = await asyncio.wait({first, whole}, return_when=asyncio.FIRST_COMPLETED)
-            return whole.result() if whole in done else first.result()
-        finally:
-            whole.cancel()  # this waiter only: the computation itself is shielded
-            waiting = self._waiters.get(key, [])
-            if first in waiting:
-                waiting.remove(first)
-            if not waiting:
-                self._waiters.pop(key, None)
-
-    def announce(self, result: SuggestionSet) -> None:
-        """A computation announced suggestions (early, or finished): wake invoked requests waiting
-        for its key when some are verified."""
-        if not result.suggestions:
-            return
-        line = result.point.line if result.point else -1
-        for waiter in self._waiters.pop((result.uri, result.version, line), []):
-            if not waiter.done():
-                waiter.set_result(result)
 
     def forget(self, uri: str) -> None:
         """The document was closed: a request still in its debounce computes nothing."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from lsprotocol import converters, types
 from pygls.exceptions import JsonRpcInvalidParams
@@ -13,7 +14,7 @@ from pygls.lsp.server import LanguageServer
 
 from llmstep_lsp import __version__
 from llmstep_lsp.client_shapes import ClientShapes
-from llmstep_lsp.engine import ProofMode, ProofReport, SuggestionEngine, SuggestionSet
+from llmstep_lsp.engine import SuggestionEngine
 from llmstep_lsp.lifecycle import Lifecycle
 from llmstep_lsp.logs import configure_logging
 from llmstep_lsp.lsp_protocol import LlmstepProtocol
@@ -35,6 +36,7 @@ from llmstep_lsp.publish import (
     suggestion_report,
     timed_publication,
 )
+from llmstep_lsp.results import ProofMode, ProofReport, SuggestionSet
 from llmstep_lsp.scheduling import SuggestionScheduler
 from llmstep_lsp.search.best_first import SearchProgress
 from llmstep_lsp.settings import Settings
@@ -45,6 +47,7 @@ from llmstep_lsp.uris import uri_to_path
 
 log = logging.getLogger(__name__)
 _CONVERTER = converters.get_converter()
+Items = TypeVar("Items")
 
 LEAN_LANGUAGE_IDS = ("lean4", "lean")  # VS Code says lean4, Neovim ≥ 0.11 says lean
 _SEVERITY = {
@@ -64,6 +67,8 @@ class LlmstepServer(LanguageServer):
         self.engine = SuggestionEngine(settings, self)
         self.scheduler = SuggestionScheduler(self.engine)
         self.hints: dict[str, types.Diagnostic] = {}  # uri -> the published hint diagnostic
+        self.publication_ms: dict[str, tuple[int, int | None, float]] = {}
+        """uri -> (version, point line, ms) of the latest code-action / inline-completion items built."""
         self._loading_token: str | None = None
         self.proof_tasks: dict[str, asyncio.Task[ProofReport]] = {}  # progress token -> task
         self.lifecycle = Lifecycle()
@@ -105,8 +110,7 @@ class LlmstepServer(LanguageServer):
         return None if settings == current else settings
 
     def suggestions_ready(self, result: SuggestionSet) -> None:
-        """Publish (or clear) the hint diagnostic for a finished computation, if still current."""
-        self.scheduler.announce(result)
+        """Publish (or clear) the hint diagnostic for a finished or grown computation, if still current."""
         if not self.engine.settings.hint_diagnostic or self._version(result.uri) != result.version:
             return
         hint = hint_diagnostic(result, self.encode_column)
@@ -128,15 +132,19 @@ class LlmstepServer(LanguageServer):
         if self.hints.pop(uri, None) is not None:
             self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
-    async def suggestions_at(self, uri: str, line: int, invoked: bool = False) -> SuggestionSet | None:
-        """The suggestions for `line` that are ready in time (`SuggestionScheduler.request`; `invoked`:
-        the user asked explicitly), None when there are none yet or the text changed meanwhile."""
+    async def suggestions_at(
+        self, uri: str, line: int, settled: bool = False, invoked: bool = False
+    ) -> SuggestionSet | None:
+        """The suggestions at `line` of the open document that are ready in time
+        (`SuggestionScheduler.request`): the final set, or with `settled` (code actions, ghost
+        text) what is verified while a slower source is still awaited; `invoked`: the user asked
+        explicitly and waits. None when there are none yet or the text changed meanwhile."""
         document = self.documents.get(uri)
         if document is None or uri_to_path(uri) is None:
             return None  # not an open Lean document, or one no Lean server can have (logged once)
         version = document.version
         result = await self.scheduler.request(
-            uri, version, document.text, line, lambda: self._version(uri), invoked
+            uri, version, document.text, line, lambda: self._version(uri), settled, invoked
         )
         # Never publish for text that changed while we were computing.
         return result if result is not None and self._version(uri) == version else None
@@ -206,6 +214,19 @@ class LlmstepServer(LanguageServer):
                 self.show("info", f"llmstep: {message}")
         if progress:
             self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+
+    def published(self, result: SuggestionSet, build: Callable[[], Items]) -> Items:
+        """`build()`, its time kept as the latest publication's for `result`'s document."""
+        items, ms = timed_publication(build)
+        line = result.point.line if result.point else None
+        self.publication_ms[result.uri] = (result.version, line, ms)
+        return items
+
+    def report(self, result: SuggestionSet) -> dict[str, Any]:
+        """`suggestion_report` with the latest publication time at that point, if there was one."""
+        version, line, ms = self.publication_ms.get(result.uri, (None, None, None))
+        here = version == result.version and line == (result.point.line if result.point else None)
+        return suggestion_report(result, ms if here else None)
 
     def _version(self, uri: str) -> int | None:
         document = self.documents.get(uri)
@@ -281,11 +302,11 @@ def build_server(settings: Settings) -> LlmstepServer:
             return None
         # Ctrl+. (Invoked) waits for a verified result; VS Code's lightbulb asks Automatic ones.
         invoked = params.context.trigger_kind == types.CodeActionTriggerKind.Invoked
-        result = await ls.suggestions_at(params.text_document.uri, params.range.start.line, invoked)
+        result = await ls.suggestions_at(params.text_document.uri, params.range.start.line, True, invoked)
         if result is None:
             return None
         hint = ls.hints.get(result.uri)
-        actions = timed_publication(result, lambda: code_actions(result, ls.encode_column, hint, ls.shapes))
+        actions = ls.published(result, lambda: code_actions(result, ls.encode_column, hint, ls.shapes))
         return actions + proof_actions(result, ls.engine.whole_proofs_available, ls.shapes)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
@@ -293,19 +314,19 @@ def build_server(settings: Settings) -> LlmstepServer:
         ls: LlmstepServer, params: types.InlineCompletionParams
     ) -> types.InlineCompletionList | None:
         invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
-        result = await ls.suggestions_at(params.text_document.uri, params.position.line, invoked)
+        result = await ls.suggestions_at(params.text_document.uri, params.position.line, True, invoked)
         if result is None:
             return None
         cursor = None
         if result.point is not None and result.point.line == params.position.line:
             cursor = index_of(result.point.line_text, params.position.character, ls.documents.encoding)
-        return timed_publication(result, lambda: inline_completions(result, ls.encode_column, cursor))
+        return ls.published(result, lambda: inline_completions(result, ls.encode_column, cursor))
 
     @server.command(SUGGEST_COMMAND)
     async def suggest_command(ls: LlmstepServer, *arguments: Any) -> dict[str, Any] | None:
         uri, line = _uri_and_line(arguments, SUGGEST_COMMAND)
         result = await ls.suggestions_at(uri, line)
-        return suggestion_report(result) if result else None
+        return ls.report(result) if result else None
 
     @server.command(APPLY_EDIT_COMMAND)
     async def apply_edit_command(ls: LlmstepServer, *arguments: Any) -> None:
@@ -337,7 +358,7 @@ def build_server(settings: Settings) -> LlmstepServer:
     @server.feature(SUGGEST_REQUEST)
     async def suggest_request(ls: LlmstepServer, params: Any) -> dict[str, Any] | None:
         result = await ls.suggestions_at(params.textDocument.uri, params.position.line)
-        return suggestion_report(result) if result else None
+        return ls.report(result) if result else None
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: LlmstepServer, params: None) -> None:

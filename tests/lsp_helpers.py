@@ -111,6 +111,13 @@ async def inline_at(
     return result
 
 
+async def suggest_report(client: LanguageClient, uri: str, line: int) -> Any:
+    """`$/llmstep/suggest` at `line`: the report of the final result (pytest-lsp makes the JSON
+    named tuples), or of the latest snapshot if the wait budget ran out first."""
+    params = {"textDocument": {"uri": uri}, "position": {"line": line, "character": 0}}
+    return await client.protocol.send_request_async("$/llmstep/suggest", params)
+
+
 def proof_line(text: str, theorem: str, offset: int) -> int:
     """0-based index of the line `offset` lines below `theorem <name>`."""
     lines = text.split("\n")

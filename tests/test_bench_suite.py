@@ -56,9 +56,12 @@ def test_quick_suite_writes_every_section(tmp_path: Path, tiny_model: Path) -> N
     assert (stages["states"], stages["rounds"]) == (3, 1)
     for stage in ("goal", "generate", "verify", "publish", "total", "client_code_action"):
         assert_distribution(stages["ms"][stage], 3)
-    # the engine's stages fit in its total; the client also waits for the debounce and transport
+    # the engine's stages fit in its total; the code action is answered once suggestions are
+    # settled (`first`, the model-free ones may come before the model's), and the client also
+    # waits for the debounce and transport
     assert stages["ms"]["verify"]["p50"] <= stages["ms"]["total"]["p95"]
-    assert stages["ms"]["client_code_action"]["mean"] >= stages["ms"]["total"]["mean"]
+    assert stages["ms"]["first"]["p50"] <= stages["ms"]["total"]["p95"]
+    assert stages["ms"]["client_code_action"]["mean"] >= stages["ms"]["first"]["mean"]
     assert stages["fraction_with_suggestions"] == 1.0  # every goal got verified code actions
     assert stages["sidecar_rss_mb_with_tiny_model"] > 0
 

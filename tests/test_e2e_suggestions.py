@@ -23,6 +23,7 @@ from tests.lsp_helpers import (
     open_examples,
     proof_line,
     start_session,
+    suggest_report,
 )
 from tests.support.lsp_text import apply_edit, line_of
 
@@ -187,8 +188,12 @@ async def test_without_a_model_the_model_free_tactics_are_verified_and_said_once
         line_of(apply_edit(text, edit), empty_line) == "  rfl"
     )  # the empty line gets the block's indentation
 
+    # The quick fixes did not wait for the model to fail; the result is final once it has.
+    assert (await suggest_report(client, uri, empty_line)).final
     # A second request elsewhere must not repeat the message.
-    await code_actions_at(client, uri, proof_line(text, "two_eq_two", 1), 2)
+    other = proof_line(text, "two_eq_two", 1)
+    await code_actions_at(client, uri, other, 2)
+    assert (await suggest_report(client, uri, other)).final
     shown = [m.message for m in client.messages if "model" in m.message]
     assert len(shown) == 1, shown
     assert "/nonexistent/llmstep-model" in shown[0] and "Fix:" in shown[0]

@@ -1,11 +1,20 @@
-"""Engine behaviour that needs no Lean: what happens when a model backend breaks mid-generation."""
+"""Engine behaviour that needs no Lean: a model backend that breaks mid-generation, and the
+progressive pipeline (each source verified on its own, the result growing)."""
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 from llmstep_lsp.engine import SuggestionEngine
 from llmstep_lsp.generation import Candidate, GenerationRequest
+from llmstep_lsp.lean.errors import LeanError
+from llmstep_lsp.pipeline import Growth, grow, ranked
 from llmstep_lsp.protocol import Status
 from llmstep_lsp.settings import Settings
+from llmstep_lsp.verification.batch import Outcome, outcome_of
+from llmstep_lsp.verification.verifier import CheckResult, Verdict
 
 
 class Channel:
@@ -35,9 +44,79 @@ class CrashingModel:
 async def test_a_crashing_backend_degrades_to_model_free_candidates_and_says_so_once() -> None:
     channel = Channel()
     engine = SuggestionEngine(Settings(model="", automation_tactics=("rfl", "simp")), channel)
-    engine.model = CrashingModel()  # type: ignore[assignment]
+    engine.model = engine.sources.model = CrashingModel()  # type: ignore[assignment]
     request = GenerationRequest(goal="⊢ 2 = 2")
     for _ in range(2):
-        candidates = await engine._candidates(request)
+        candidates = await engine.sources.all(request)
         assert [c.tactic for c in candidates] == ["rfl", "simp"]
     assert len(channel.shown) == 1 and "CUDA out of memory" in channel.shown[0][1]
+
+
+# --- the progressive pipeline (pipeline.grow) -------------------------------------------------
+
+CLOSING = {"rfl", "decide", "simp"}
+
+
+async def lean_check(candidate: Candidate) -> list[Outcome]:
+    """A stand-in for Lean: the texts in CLOSING close the goal, the rest fail."""
+    verdict = Verdict.CLOSES if candidate.tactic in CLOSING else Verdict.INVALID
+    return [outcome_of(candidate, CheckResult(candidate.tactic, verdict))]
+
+
+async def test_the_model_free_candidates_settle_before_the_model_answers_and_the_final_rank_is_fixed() -> (
+    None
+):
+    model_may_answer = asyncio.Event()
+    checked: list[str] = []
+
+    async def model() -> list[Candidate]:
+        await model_may_answer.wait()
+        return [Candidate("simp", -0.5, "model"), Candidate("decide", -0.1, "model")]
+
+    async def automation() -> list[Candidate]:
+        return [Candidate("rfl", None, "automation"), Candidate("simp", None, "automation")]
+
+    async def check(candidate: Candidate) -> list[Outcome]:
+        checked.append(candidate.tactic)
+        return await lean_check(candidate)
+
+    snapshots: list[Growth] = []
+
+    def step(growth: Growth) -> None:
+        snapshots.append(growth)
+        if growth.settled and growth.outcomes:
+            model_may_answer.set()  # the model answers only once the model-free ones are settled
+
+    final = await grow([("model", model), ("automation", automation)], check, None, [], step)
+    first_settled = next(s for s in snapshots if s.settled and s.outcomes)
+    assert first_settled.pending == ("model",)
+    assert [o.candidate.tactic for o in first_settled.outcomes] == ["rfl", "simp"]
+    assert final.pending == () and final.settled
+    # Scored (the model's) first, best first, then the model-free ones: as if all had come at once;
+    # `simp`, proposed by both, was checked once and stands with the model's score.
+    assert [(o.candidate.tactic, o.candidate.source) for o in final.outcomes] == [
+        ("decide", "model"), ("simp", "model"), ("rfl", "automation"),
+    ]  # fmt: skip
+    assert sorted(checked) == ["decide", "rfl", "simp"]
+    assert [s.tactic for s in ranked(final.outcomes, 10)] == ["decide", "simp", "rfl"]
+
+
+async def test_a_lean_failure_ends_the_growth_and_cancels_the_model() -> None:
+    model_cancelled = asyncio.Event()
+
+    async def model() -> list[Candidate]:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            model_cancelled.set()
+        return []
+
+    async def automation() -> list[Candidate]:
+        return [Candidate("rfl", None, "automation")]
+
+    async def broken(candidate: Candidate) -> list[Outcome]:
+        raise LeanError("the Lean server died")
+
+    with pytest.raises(LeanError, match="died"):
+        await grow([("model", model), ("automation", automation)], broken, None, [], lambda growth: None)
+    assert model_cancelled.is_set()

@@ -9,11 +9,11 @@ from dataclasses import replace
 import pytest
 from lsprotocol import types
 
-from llmstep_lsp.engine import ProofReport, Suggestion, SuggestionSet
 from llmstep_lsp.generation.base import GenerationRequest
 from llmstep_lsp.generation.formats import FORMATS
 from llmstep_lsp.proofpoint import find_suggestion_point
 from llmstep_lsp.publish import proof_actions, proof_edit
+from llmstep_lsp.results import ProofReport, Suggestion, SuggestionSet
 from llmstep_lsp.search.best_first import Child, SearchLimits, SearchProgress, best_first_search
 from llmstep_lsp.search.proof import after_path, render_proof
 from llmstep_lsp.search.whole_proof import proof_from_output

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from llmstep_lsp.engine import ProofMode, ProofReport, SuggestionEngine
+from llmstep_lsp.engine import SuggestionEngine
+from llmstep_lsp.results import ProofMode, ProofReport
 from llmstep_lsp.verification.shadows import SHADOW_DIR
 
 DEFAULT_HEADER = (

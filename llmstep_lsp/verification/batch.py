@@ -79,30 +79,23 @@ async def verify_candidates(
     goals: tuple[str, ...],
     candidates: list[Candidate],
     theorem_name: str | None = None,
-    on_first_closing: Callable[[list[Outcome]], None] | None = None,
 ) -> list[Outcome]:
     """Outcomes in candidate order (a search tactic followed by its proposals' outcomes).
-    `on_first_closing` gets the outcomes so far when a candidate first closes the goal while others
-    are still being checked. Raises what the verifier raises (`LeanError` is a verdict there)."""
-    done: dict[int, list[Outcome]] = {}
+    Raises what the verifier raises (`LeanError` is a verdict there)."""
 
     async def check(candidate: Candidate) -> Outcome:
         key = (environment, goals, candidate.tactic)
         result, asked = await cached_check(verifier, key, lines, point, candidate.tactic)
         return outcome_of(candidate, result, asked)
 
-    async def run(index: int, candidate: Candidate) -> None:
+    async def run(candidate: Candidate) -> list[Outcome]:
         outcome = await check(candidate)
-        found = [outcome]
         if is_search_tactic(candidate.tactic):
-            found = [*await _expand(outcome, check, theorem_name)]
-        first = any(o.closes for o in found) and not any(o.closes for os in done.values() for o in os)
-        done[index] = found
-        if first and on_first_closing is not None and len(done) < len(candidates):
-            on_first_closing([o for i in sorted(done) for o in done[i]])
+            return await _expand(outcome, check, theorem_name)
+        return [outcome]
 
-    await asyncio.gather(*(run(i, c) for i, c in enumerate(candidates)))
-    return [o for i in range(len(candidates)) for o in done[i]]
+    found = await asyncio.gather(*(run(c) for c in candidates))
+    return [o for outcomes in found for o in outcomes]
 
 
 async def _expand(

@@ -47,6 +47,9 @@ class Script:
     """Refuse prompts longer than this as llama.cpp's server does (exceed_context_size_error)."""
     refuse: list[tuple[str, int, Any]] = field(default_factory=list)
     """(body key, status, error JSON): refuse requests that have this key, as a real server does."""
+    hold: threading.Event | None = None
+    """Answer nothing (not even a failure) until the test sets this: an endpoint that takes as long
+    as the test wants, which no real server can be made to do on demand."""
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -88,6 +91,8 @@ class FakeOpenAI:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.requests.append({"path": self.path, "body": body, "headers": dict(self.headers)})
                 script = fake.script
+                if script.hold is not None:
+                    script.hold.wait()
                 if script.fail_first > 0:
                     script.fail_first -= 1
                     return self._send(script.fail_status, script.fail_body, script.retry_after)
