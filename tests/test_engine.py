@@ -33,6 +33,7 @@ class Channel:
 
 class CrashingModel:
     config = None
+    load_pending = False  # loaded: nothing to announce
 
     async def load(self) -> None:
         pass

@@ -48,7 +48,9 @@ async def test_a_request_after_reopening_does_not_revive_one_from_before_the_clo
 
 
 class GatedEngine:
-    """Computes for whichever line is asked, finishing when the test opens `gate`; records lines."""
+    """Computes for whichever line is asked, finishing when the test opens `gate`; records lines.
+    `grow` stands for a settled snapshot of the growing result (`SuggestionEngine.suggest` with
+    `settled` returns the first one that has suggestions)."""
 
     def __init__(self, wait_ms: int = 60_000) -> None:
         self.settings = Settings(code_action_wait_ms=wait_ms)
@@ -56,6 +58,13 @@ class GatedEngine:
         self.budget_spent = asyncio.Event()
         self.computed: list[int] = []
         self._tasks: dict[int, asyncio.Task[SuggestionSet]] = {}
+        self._settled: dict[int, asyncio.Future[SuggestionSet]] = {}
+
+    def grow(self, snapshot: SuggestionSet) -> None:
+        assert snapshot.point is not None
+        waiter = self._settled.setdefault(snapshot.point.line, asyncio.get_running_loop().create_future())
+        if snapshot.suggestions and not waiter.done():
+            waiter.set_result(snapshot)
 
     def cached(self, uri: str, version: int, line: int) -> None:
         return None
@@ -72,10 +81,17 @@ class GatedEngine:
         await self.gate.wait()
         return result_at(uri, version, line, "rfl")
 
-    async def suggest(self, uri: str, version: int, text: str, line: int) -> SuggestionSet:
+    async def suggest(
+        self, uri: str, version: int, text: str, line: int, settled: bool = False
+    ) -> SuggestionSet:
         if line not in self._tasks:
             self._tasks[line] = asyncio.create_task(self._compute(uri, version, line))
-        return await asyncio.shield(self._tasks[line])
+        whole = asyncio.shield(self._tasks[line])
+        if not settled:
+            return await whole
+        early = asyncio.shield(self._settled.setdefault(line, asyncio.get_running_loop().create_future()))
+        done, _ = await asyncio.wait({whole, early}, return_when=asyncio.FIRST_COMPLETED)
+        return (early if early in done else whole).result()
 
 
 def result_at(uri: str, version: int, line: int, *tactics: str) -> SuggestionSet:
@@ -125,11 +141,12 @@ async def test_an_invoked_request_waits_past_the_budget_for_the_first_verified_r
     assert automatic is None  # still computing; the hint diagnostic brings the lightbulb later
     engine.budget_spent.clear()
     invoked = asyncio.create_task(scheduler.request(URI, 1, "", 4, lambda: 1, invoked=True))
-    await asyncio.wait_for(engine.budget_spent.wait(), 10)  # it now waits for an announcement
-    scheduler.announce(result_at(URI, 1, 4))  # nothing verified yet: keeps waiting
+    await asyncio.wait_for(engine.budget_spent.wait(), 10)  # it now waits for settled suggestions
+    engine.grow(result_at(URI, 1, 4))  # nothing verified yet: keeps waiting
+    await asyncio.sleep(0)
     assert not invoked.done()
     early = result_at(URI, 1, 4, "omega")
-    scheduler.announce(early)  # the first closing candidate, while the others are checked
+    engine.grow(early)  # the model-free candidates checked, while the model still generates
     assert await asyncio.wait_for(invoked, 10) is early
     engine.gate.set()
 
@@ -142,4 +159,3 @@ async def test_an_invoked_request_gets_the_whole_result_when_it_comes_first() ->
     engine.gate.set()
     answer = await asyncio.wait_for(invoked, 10)
     assert answer is not None and [s.tactic for s in answer.suggestions] == ["rfl"]
-    assert not scheduler._waiters  # nothing left behind
