@@ -49,11 +49,11 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from llmstep_lsp.generation.causal_sampler import STEP_POSITIONS, sample_causal  # noqa: E402
+from llmstep_lsp.config.settings import Settings  # noqa: E402
+from llmstep_lsp.generation.backends.causal_sampler import STEP_POSITIONS, sample_causal  # noqa: E402
+from llmstep_lsp.generation.backends.hf_loading import LoadedModel, load_model  # noqa: E402
 from llmstep_lsp.generation.formats import FORMATS  # noqa: E402
-from llmstep_lsp.generation.hf_loading import LoadedModel, load_model  # noqa: E402
 from llmstep_lsp.generation.ranking import from_samples  # noqa: E402
-from llmstep_lsp.settings import Settings  # noqa: E402
 
 sys.path.insert(0, str(REPO / "bench"))
 import llama_side  # noqa: E402

@@ -104,8 +104,8 @@ class LlamaSide:
     """A `llama-server -m GGUF --parallel 10` and our openai backend asking it (see the module)."""
 
     def __init__(self, gguf: Path, log: Path, samples: int, temperature: float, max_new_tokens: int) -> None:
-        from llmstep_lsp.generation.openai_backend import OpenAIGenerator
-        from llmstep_lsp.settings import Settings
+        from llmstep_lsp.config.settings import Settings
+        from llmstep_lsp.generation.backends.openai_compatible import OpenAIGenerator
         from tests.support.llama_server import running_llama_server
 
         self.gguf = gguf

@@ -141,7 +141,7 @@ def train_arguments(args: argparse.Namespace) -> list[str]:
 def cached_fine_tune(base: Path) -> Path | None:
     """The fine-tuned model of a default `bench/quality.py` run if it has been built here, else the
     newest checkpoint of its unfinished training (a `save_pretrained` directory too), else None."""
-    from llmstep_lsp.checkpoints import latest_checkpoint
+    from llmstep_lsp.training.checkpoints import latest_checkpoint
 
     args = parser().parse_args([])
     train_file, _, _ = split_files(args.seed, args.held_out)
@@ -155,7 +155,7 @@ def fine_tune(base: Path, train_file: Path, train_args: list[str], minutes: floa
     """Fine-tune (or reuse the cached fine-tune); with `minutes`, stop this run's training then and
     use the newest checkpoint (a rerun resumes from it). Returns {"dir", "seconds" (spent now),
     "complete", "steps", "examples"}."""
-    from llmstep_lsp.checkpoints import latest_checkpoint
+    from llmstep_lsp.training.checkpoints import latest_checkpoint
 
     target = fine_tune_dir(base, train_file, train_args)
     if (target / "config.json").exists():

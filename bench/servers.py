@@ -48,9 +48,9 @@ sys.path.insert(0, str(REPO))
 from bench.lsp_client import BenchClient, timed  # noqa: E402
 from bench.suite import machine, percentiles, server_options  # noqa: E402
 from bench.workload import CASES, Case, Workload, build_workload, load_cases  # noqa: E402
+from llmstep_lsp.config.settings import Settings  # noqa: E402
 from llmstep_lsp.generation import GenerationRequest  # noqa: E402
-from llmstep_lsp.generation.openai_backend import OpenAIGenerator  # noqa: E402
-from llmstep_lsp.settings import Settings  # noqa: E402
+from llmstep_lsp.generation.backends.openai_compatible import OpenAIGenerator  # noqa: E402
 from tests.support.llama_server import LlamaServer, llama_server_binary, running_llama_server  # noqa: E402
 from tests.support.real_model import smollm2_gguf  # noqa: E402
 

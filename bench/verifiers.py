@@ -42,13 +42,13 @@ sys.path.insert(0, str(REPO))
 
 from llmstep_lsp.lean.client import LeanClient  # noqa: E402
 from llmstep_lsp.lean.project import find_project  # noqa: E402
-from llmstep_lsp.proofpoint import (  # noqa: E402
+from llmstep_lsp.text.encoding import utf16_len  # noqa: E402
+from llmstep_lsp.text.suggestion_point import (  # noqa: E402
     SuggestionPoint,
     candidate_probe_text,
     enclosing_declaration,
     find_suggestion_point,
 )
-from llmstep_lsp.text.encoding import utf16_len  # noqa: E402
 from llmstep_lsp.verification.repl import ReplPool, ReplVerifier  # noqa: E402
 from llmstep_lsp.verification.shadows import SHADOW_DIR, ShadowPool  # noqa: E402
 from llmstep_lsp.verification.verifier import (  # noqa: E402
@@ -60,7 +60,7 @@ from llmstep_lsp.verification.verifier import (  # noqa: E402
 )
 
 SCRIPT = REPO / "tests" / "fixtures" / "examples_script.json"
-FAKE_LEAN = REPO / "tests" / "fake_lean" / "server.py"
+FAKE_LEAN = REPO / "tests" / "fake_lean" / "lsp/server.py"
 FAKE_REPL = REPO / "tests" / "fake_repl" / "repl.py"
 POINTS = [
     ("two_eq_two", 1),

@@ -16,11 +16,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmstep_lsp.settings import DEFAULT_AUTOMATION_TACTICS
+from llmstep_lsp.config.settings import DEFAULT_AUTOMATION_TACTICS
 
 REPO = Path(__file__).resolve().parents[1]
 CASES = REPO.parent / "shared" / "data" / "proofsteps" / "llmstep_runtime_test_cases.jsonl"
-FAKE_LEAN = REPO / "tests" / "fake_lean" / "server.py"
+FAKE_LEAN = REPO / "tests" / "fake_lean" / "lsp/server.py"
 
 # Model-free candidates for the run: the defaults plus one per typed prefix of the cases (a
 # candidate must start with what the user typed), so that every case has something to verify.

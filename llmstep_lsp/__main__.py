@@ -1,5 +1,5 @@
 """`python -m llmstep_lsp`: the `llmstep-lsp` command line (`cli.main`), its exit status the process's."""
 
-from llmstep_lsp.cli import main
+from llmstep_lsp.cli.main import main
 
 raise SystemExit(main())

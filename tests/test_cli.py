@@ -109,7 +109,7 @@ def test_doctor_speaks_of_the_configured_model_and_of_the_file_it_was_given(
 def test_every_option_of_every_command_says_what_it_does() -> None:
     import argparse
 
-    from llmstep_lsp.cli import _parser
+    from llmstep_lsp.cli.main import _parser
 
     def walk(parser: argparse.ArgumentParser, path: str) -> list[str]:
         missing = []

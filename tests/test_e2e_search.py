@@ -16,7 +16,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from llmstep_lsp.protocol import COMPLETE_PROOF_COMMAND, SEARCH_PROOF_COMMAND
+from llmstep_lsp.lsp.methods import COMPLETE_PROOF_COMMAND, SEARCH_PROOF_COMMAND
 from tests.conftest import project_files
 from tests.lsp_helpers import SERVER_CONFIG, open_document, start_session
 from tests.support.fake_openai import FakeOpenAI

@@ -11,7 +11,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from llmstep_lsp.protocol import STATUS_NOTIFICATION
+from llmstep_lsp.lsp.methods import STATUS_NOTIFICATION
 from tests.conftest import project_files
 from tests.lsp_helpers import (
     SERVER_CONFIG,

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.e2e
 WARM_UP_CHANGES = 1000
 STORM_CHANGES = 5000
 REQUEST_EVERY = 25
-RSS_SLACK_KIB = 8 * 1024  # the pygls leak fixed in lsp_protocol.py grew it by ~15 MiB here
+RSS_SLACK_KIB = 8 * 1024  # the pygls leak fixed in lsp/pygls_fixes.py grew it by ~15 MiB here
 LEAN_QUERIES = ("$/lean/plainGoal", "textDocument/waitForDiagnostics")
 
 

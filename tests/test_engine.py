@@ -7,12 +7,12 @@ import asyncio
 
 import pytest
 
-from llmstep_lsp.engine import SuggestionEngine
+from llmstep_lsp.config.settings import Settings
 from llmstep_lsp.generation import Candidate, GenerationRequest
 from llmstep_lsp.lean.errors import LeanError
-from llmstep_lsp.pipeline import Growth, grow, ranked
-from llmstep_lsp.protocol import Status
-from llmstep_lsp.settings import Settings
+from llmstep_lsp.pipeline.engine import SuggestionEngine
+from llmstep_lsp.pipeline.growth import Growth, grow, ranked
+from llmstep_lsp.pipeline.results import Status
 from llmstep_lsp.verification.batch import Outcome, outcome_of
 from llmstep_lsp.verification.verifier import CheckResult, Verdict
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from llmstep_lsp.config.settings import DEFAULT_AUTOMATION_TACTICS
 from llmstep_lsp.evaluation.steps import evaluate_steps, group_by_state
 from llmstep_lsp.generation.base import Candidate, GenerationRequest
 from llmstep_lsp.generation.ranking import from_samples
-from llmstep_lsp.proofsteps import ProofStep
-from llmstep_lsp.settings import DEFAULT_AUTOMATION_TACTICS
+from llmstep_lsp.training.proofsteps import ProofStep
 from tests.support.cli import run_cli
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.tiny_model import NEEDS_SHARED_DATA, SHARED_DATA

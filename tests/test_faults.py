@@ -13,7 +13,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from llmstep_lsp.protocol import STATUS_NOTIFICATION
+from llmstep_lsp.lsp.methods import STATUS_NOTIFICATION
 from tests.lsp_helpers import (
     SERVER_CONFIG,
     TWO_EQ_TWO_TACTICS,
@@ -188,7 +188,7 @@ async def test_a_lean_server_too_slow_to_start_once_is_retried_quietly(
     text, uri = open_examples(client, lean_project)
     line = proof_line(text, "two_eq_two", 1)
     # Opening the file started a server that did not answer in time; one failure is retried at
-    # once (supervisor.py), fast enough this time: nothing to tell the user.
+    # once (processes/restarts.py), fast enough this time: nothing to tell the user.
     assert await suggestions(client, uri, line, 1) == TWO_EQ_TWO_TITLES
     assert [m.message for m in client.messages if m.type == types.MessageType.Error] == []
     assert client.statuses[-1] == "ready"  # type: ignore[attr-defined]

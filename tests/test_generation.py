@@ -7,16 +7,16 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from llmstep_lsp.config.presets import BUILTIN_PRESETS, GenerationConfig
+from llmstep_lsp.config.settings import Settings
 from llmstep_lsp.generation import Candidate, GenerationRequest, ModelUnavailable
 from llmstep_lsp.generation.automation import AutomationGenerator
-from llmstep_lsp.generation.causal_sampler import _stops
+from llmstep_lsp.generation.backends.causal_sampler import _stops
+from llmstep_lsp.generation.backends.hf_loading import load_model
+from llmstep_lsp.generation.backends.huggingface import TransformersGenerator
 from llmstep_lsp.generation.filters import rejection_reason
 from llmstep_lsp.generation.formats import FORMATS, next_tactic_in_proof, tail_at_line
-from llmstep_lsp.generation.hf_loading import load_model
-from llmstep_lsp.generation.presets import BUILTIN_PRESETS, GenerationConfig
 from llmstep_lsp.generation.ranking import merge_ranked
-from llmstep_lsp.generation.transformers_backend import TransformersGenerator
-from llmstep_lsp.settings import Settings
 from tests.support.sampler_checks import check_greedy_equals_generate
 
 MONOTONE_GOAL = "f : ℕ → ℕ\nh : Monotone f\nn : ℕ\n⊢ f n ≤ f (n + 1)"
@@ -235,7 +235,7 @@ async def test_encoder_decoder_backend_forces_the_prefix_on_the_decoder(tiny_seq
 def test_file_context_is_cut_to_a_token_budget(tiny_model: Path) -> None:
     from transformers import AutoTokenizer
 
-    from llmstep_lsp.generation.transformers_backend import tail_in_tokens
+    from llmstep_lsp.generation.backends.huggingface import tail_in_tokens
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     text = "".join(f"theorem t{i} : True := by\n  trivial\n" for i in range(200))
@@ -257,7 +257,7 @@ async def test_samples_cut_off_at_the_token_limit_are_never_candidates(tiny_mode
 
 
 def test_a_sample_ends_by_itself_at_eos_or_a_stop_string_not_at_the_limit() -> None:
-    from llmstep_lsp.generation.causal_sampler import _finished
+    from llmstep_lsp.generation.backends.causal_sampler import _finished
 
     pieces = ["<eos>", "exact", " h", "\n", " (", "[/", "TAC]"]
     assert _finished([1, 2], pieces, 0, ("\n",), limit=3), "under the limit: it stopped itself"

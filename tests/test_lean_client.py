@@ -125,8 +125,9 @@ async def test_dead_server_is_restarted_and_documents_reopened(lean_project: Pat
     try:
         version = await lean.sync(uri, PROOF)
         assert lean.pid is not None
-        # `pid` leads the server's process group (its guardian, children.py): kill all of it at once,
-        # as a crash does; killing only the guardian let the server answer once more before dying.
+        # `pid` leads the server's process group (its guardian, processes/children.py): kill all
+        # of it at once, as a crash does; killing only the guardian let the server answer once
+        # more before dying.
         os.killpg(lean.pid, signal.SIGKILL)
         state = await lean.plain_goal(uri, version, 1, 2, timeout=10)
         assert state is not None and state.goals == ("⊢ 2 = 2",)

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from llmstep_lsp.config.settings import Settings
 from llmstep_lsp.generation import GenerationRequest
-from llmstep_lsp.generation.openai_backend import OpenAIGenerator
-from llmstep_lsp.settings import Settings
+from llmstep_lsp.generation.backends.openai_compatible import OpenAIGenerator
 from tests.conftest import fake_lean_command
 from tests.support.cli import run_cli
 from tests.support.llama_server import LlamaServer, running_llama_server

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from llmstep_lsp.config.settings import Settings
 from llmstep_lsp.generation import ModelUnavailable, llama_launch
-from llmstep_lsp.generation.llama_backend import LlamaCppGenerator
-from llmstep_lsp.settings import Settings
+from llmstep_lsp.generation.backends.llama_cpp import LlamaCppGenerator
 from tests.conftest import fake_lean_command
 from tests.fake_lean.wire import LeanWire
 from tests.lsp_helpers import TWO_EQ_TWO_TITLES, proof_line

@@ -7,10 +7,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from llmstep_lsp.config.settings import Settings
 from llmstep_lsp.generation import GenerationRequest
-from llmstep_lsp.generation.hf_loading import LoadedModel
-from llmstep_lsp.generation.transformers_backend import TransformersGenerator
-from llmstep_lsp.settings import Settings
+from llmstep_lsp.generation.backends.hf_loading import LoadedModel
+from llmstep_lsp.generation.backends.huggingface import TransformersGenerator
 
 # How long a cancelled sampling thread takes to reach its next token here. Without the fix the
 # second call starts its own thread within it; with the fix it cannot start before this passes.

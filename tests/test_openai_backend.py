@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from llmstep_lsp.config.settings import Settings
 from llmstep_lsp.generation import GenerationRequest
-from llmstep_lsp.generation.openai_backend import EndpointUnavailable, OpenAIGenerator
-from llmstep_lsp.settings import Settings
+from llmstep_lsp.generation.backends.openai_compatible import EndpointUnavailable, OpenAIGenerator
 from tests.conftest import fake_lean_command
 from tests.lsp_helpers import bullets_script
 from tests.support.cli import run_cli

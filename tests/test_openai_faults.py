@@ -12,8 +12,12 @@ from typing import Any
 import pytest
 
 from llmstep_lsp.generation import GenerationRequest, openai_http
-from llmstep_lsp.generation.openai_backend import EndpointUnavailable, OpenAIGenerator, RequestFailed
-from llmstep_lsp.generation.prompt_budget import cut_goals
+from llmstep_lsp.generation.backends.openai_compatible import (
+    EndpointUnavailable,
+    OpenAIGenerator,
+    RequestFailed,
+)
+from llmstep_lsp.generation.backends.prompt_budget import cut_goals
 from tests.support.fake_openai import FakeOpenAI, Script, openai_generator
 
 GOAL = "f : ℕ → ℕ\nh : Monotone f\nn : ℕ\n⊢ f n ≤ f (n + 1)"

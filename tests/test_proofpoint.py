@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from llmstep_lsp.proofpoint import (
+from llmstep_lsp.text.lines import split_lines
+from llmstep_lsp.text.suggestion_point import (
     candidate_probe_text,
     find_suggestion_point,
     goal_probe_text,
 )
-from llmstep_lsp.text.lines import split_lines
 
 DOC = """import Mathlib
 

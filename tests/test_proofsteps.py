@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from llmstep_lsp.proofsteps import DataError, ProofStep, load_proofsteps
+from llmstep_lsp.training.proofsteps import DataError, ProofStep, load_proofsteps
 
 LEANDOJO = [
     {

@@ -6,15 +6,15 @@ import pytest
 from lsprotocol import types
 from pygls.workspace.position_codec import PositionCodec
 
-from llmstep_lsp.proofpoint import find_suggestion_point
-from llmstep_lsp.publish import (
+from llmstep_lsp.lsp.publish import (
     code_actions,
     inline_completions,
     suggestion_report,
     suggestion_title,
     timed_publication,
 )
-from llmstep_lsp.results import Suggestion, SuggestionSet
+from llmstep_lsp.pipeline.results import Suggestion, SuggestionSet
+from llmstep_lsp.text.suggestion_point import find_suggestion_point
 from llmstep_lsp.verification.verifier import Verdict
 
 LINES = [

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from llmstep_lsp.config.settings import Settings
 from llmstep_lsp.generation import GenerationRequest
+from llmstep_lsp.generation.backends.hf_loading import LoadedModel, load_model
 from llmstep_lsp.generation.base import ModelUnavailable
 from llmstep_lsp.generation.formats import FORMATS
-from llmstep_lsp.generation.hf_loading import LoadedModel, load_model
-from llmstep_lsp.settings import Settings
 from tests.conftest import fake_lean_command
 from tests.support.cli import run_cli
 from tests.support.real_model import smollm2_gguf
@@ -85,7 +85,7 @@ async def test_a_local_instruct_model_is_prompted_through_its_chat_template(real
     tuned on (`<|im_start|>user … <|im_start|>assistant`) and answers until its `<|im_end|>`."""
     import torch
 
-    from llmstep_lsp.generation.transformers_backend import TransformersGenerator
+    from llmstep_lsp.generation.backends.huggingface import TransformersGenerator
 
     chat = {"backend": "transformers", "prompt_format": "chat-proof", "max_new_tokens": 512}
     config = Settings(

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from llmstep_lsp.doctor import run_doctor
-from llmstep_lsp.proofpoint import find_suggestion_point
-from llmstep_lsp.settings import Settings
+from llmstep_lsp.cli.doctor import run_doctor
+from llmstep_lsp.config.settings import Settings
 from llmstep_lsp.text.lines import split_lines
+from llmstep_lsp.text.suggestion_point import find_suggestion_point
 from llmstep_lsp.verification.repl import repl_probe
 from llmstep_lsp.verification.repl_verdicts import verdict_of
 from llmstep_lsp.verification.verifier import Verdict

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from bench.generation import ForwardCounter
+from llmstep_lsp.config.settings import Settings
 from llmstep_lsp.generation import GenerationRequest, hf_loading
-from llmstep_lsp.generation import causal_sampler as backend
+from llmstep_lsp.generation.backends import causal_sampler as backend
 from llmstep_lsp.generation.formats import FORMATS
 from llmstep_lsp.generation.guesses import NgramGuesser, RecentOutputs
-from llmstep_lsp.settings import Settings
 from tests.support.sampler_checks import check_sampled_log_probs_match_a_plain_forward_pass
 
 MONOTONE_GOAL = "f : ℕ → ℕ\nh : Monotone f\nn : ℕ\n⊢ f n ≤ f (n + 1)"

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from llmstep_lsp.proofpoint import SuggestionPoint
-from llmstep_lsp.results import Suggestion, SuggestionSet
-from llmstep_lsp.scheduling import SuggestionScheduler
-from llmstep_lsp.settings import Settings
+from llmstep_lsp.config.settings import Settings
+from llmstep_lsp.lsp.scheduling import SuggestionScheduler
+from llmstep_lsp.pipeline.results import Suggestion, SuggestionSet
+from llmstep_lsp.text.suggestion_point import SuggestionPoint
 from llmstep_lsp.verification.verifier import Verdict
 
 

@@ -11,12 +11,12 @@ from lsprotocol import types
 
 from llmstep_lsp.generation.base import GenerationRequest
 from llmstep_lsp.generation.formats import FORMATS
-from llmstep_lsp.proofpoint import find_suggestion_point
-from llmstep_lsp.publish import proof_actions, proof_edit
-from llmstep_lsp.results import ProofReport, Suggestion, SuggestionSet
+from llmstep_lsp.lsp.publish import proof_actions, proof_edit
+from llmstep_lsp.pipeline.results import ProofReport, Suggestion, SuggestionSet
 from llmstep_lsp.search.best_first import Child, SearchLimits, SearchProgress, best_first_search
 from llmstep_lsp.search.proof import after_path, render_proof
 from llmstep_lsp.search.whole_proof import proof_from_output
+from llmstep_lsp.text.suggestion_point import find_suggestion_point
 from llmstep_lsp.verification.verifier import Verdict
 from tests.support.lsp_text import apply_edit
 

@@ -285,6 +285,6 @@ def test_tcp_on_another_address_only_when_asked_and_with_a_warning() -> None:
     ],
 )
 def test_which_hosts_count_as_this_machine_only(host: str, loopback: bool) -> None:
-    from llmstep_lsp.cli import _is_loopback
+    from llmstep_lsp.cli.main import _is_loopback
 
     assert _is_loopback(host) is loopback

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from llmstep_lsp.settings import Settings
+from llmstep_lsp.config.settings import Settings
 
 
 def test_camel_and_snake_case_and_nested_llmstep_key() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from llmstep_lsp.lean.client import LeanDiagnostic
-from llmstep_lsp.proofpoint import find_suggestion_point
+from llmstep_lsp.text.suggestion_point import find_suggestion_point
 from llmstep_lsp.verification.lean_search import is_search_tactic, proposed_tactics
 from llmstep_lsp.verification.soundness import (
     OPEN_GOAL_AXIOM,

@@ -11,7 +11,7 @@ import pytest
 import pytest_lsp
 from pytest_lsp import LanguageClient
 
-from llmstep_lsp.protocol import STATUS_NOTIFICATION
+from llmstep_lsp.lsp.methods import STATUS_NOTIFICATION
 from tests.lsp_helpers import SERVER_CONFIG, start_session
 
 pytestmark = pytest.mark.e2e

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from llmstep_lsp.supervisor import RestartGate, RestartPolicy
+from llmstep_lsp.processes.restarts import RestartGate, RestartPolicy
 
 
 class Clock:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from llmstep_lsp.lean.client import GoalState
-from llmstep_lsp.proofpoint import (
+from llmstep_lsp.text.suggestion_point import (
     SuggestionPoint,
     candidate_probe_text,
     find_suggestion_point,

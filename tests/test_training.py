@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from llmstep_lsp.config.settings import Settings
+from llmstep_lsp.generation.backends.huggingface import TransformersGenerator
 from llmstep_lsp.generation.base import GenerationRequest
-from llmstep_lsp.generation.transformers_backend import TransformersGenerator
-from llmstep_lsp.proofsteps import ProofStep
-from llmstep_lsp.settings import Settings
-from llmstep_lsp.training import IGNORE_INDEX, REPORT_FILE, TrainConfig, encode_example, train
+from llmstep_lsp.training.loop import IGNORE_INDEX, REPORT_FILE, TrainConfig, encode_example, train
+from llmstep_lsp.training.proofsteps import ProofStep
 from tests.support.cli import run_cli
 from tests.support.tiny_model import NEEDS_SHARED_DATA, SHARED_DATA
 
@@ -151,7 +151,7 @@ def test_train_without_the_model_extra_says_how_to_install(tmp_path: Path) -> No
     data = first_rows(2, tmp_path / "slice.jsonl")
     code = (
         "import sys; sys.modules['torch'] = None\n"  # as if torch were not installed
-        "from llmstep_lsp.cli import main\n"
+        "from llmstep_lsp.cli.main import main\n"
         f"sys.exit(main(['train', {str(data)!r}, '--model', 'm', '--output', {str(tmp_path / 'o')!r}]))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from llmstep_lsp.uris import project_of, uri_to_path
+from llmstep_lsp.text.uris import project_of, uri_to_path
 
 
 @pytest.mark.parametrize(
@@ -21,7 +21,7 @@ from llmstep_lsp.uris import project_of, uri_to_path
 def test_unusable_file_uris_have_no_path_and_are_logged_once(
     uri: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="llmstep_lsp.uris"):
+    with caplog.at_level(logging.WARNING, logger="llmstep_lsp.text.uris"):
         assert uri_to_path(uri) is None
         assert project_of(uri) is None
     assert len([r for r in caplog.records if uri[:20] in r.getMessage()]) == 1

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from llmstep_lsp.lean.client import GoalState
-from llmstep_lsp.proofpoint import find_suggestion_point
 from llmstep_lsp.text.lines import split_lines
+from llmstep_lsp.text.suggestion_point import find_suggestion_point
 from llmstep_lsp.verification.shadows import ShadowPool
 from llmstep_lsp.verification.verifier import Verifier
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from llmstep_lsp.proofpoint import candidate_probe_text, find_suggestion_point
 from llmstep_lsp.text.lines import split_lines
+from llmstep_lsp.text.suggestion_point import candidate_probe_text, find_suggestion_point
 from llmstep_lsp.verification.verifier import through_declaration
 from tests.conftest import REPO
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from llmstep_lsp.config.settings import Settings
 from llmstep_lsp.generation import GenerationRequest
+from llmstep_lsp.generation.backends.huggingface import TransformersGenerator
 from llmstep_lsp.generation.formats import FORMATS
-from llmstep_lsp.generation.transformers_backend import TransformersGenerator
 from llmstep_lsp.search.whole_proof import WHOLE_PROOF_MIN_TOKENS, sample_proofs, writes_whole_proofs
-from llmstep_lsp.settings import Settings
 
 
 class ScriptedSampler:

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from llmstep_lsp.engine import SuggestionEngine
-from llmstep_lsp.results import ProofMode, ProofReport
+from llmstep_lsp.pipeline.engine import SuggestionEngine
+from llmstep_lsp.pipeline.results import ProofMode, ProofReport
 from llmstep_lsp.verification.shadows import SHADOW_DIR
 
 DEFAULT_HEADER = (

@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from llmstep_lsp.config.settings import Settings
 from llmstep_lsp.generation.automation import AutomationGenerator
 from llmstep_lsp.generation.base import GenerationRequest, Generator, ModelUnavailable
 from llmstep_lsp.generation.factory import ModelGenerator, build_model_generator
 from llmstep_lsp.generation.formats import PromptFormat
 from llmstep_lsp.generation.ranking import normalise_tactic
-from llmstep_lsp.proofsteps import DataError, ProofStep, load_proofsteps
-from llmstep_lsp.settings import Settings
+from llmstep_lsp.training.proofsteps import DataError, ProofStep, load_proofsteps
 
 SCORED_DATA = "the scored data itself (optimistic: pass --baseline-data with the training data)"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from llmstep_lsp.config.presets import GenerationConfig
 from llmstep_lsp.generation.base import Candidate, GenerationRequest
-from llmstep_lsp.generation.presets import GenerationConfig
 
 
 class ModelGenerator(Protocol):
@@ -34,13 +34,13 @@ class ModelGenerator(Protocol):
 
 def build_model_generator(config: GenerationConfig) -> ModelGenerator:
     if config.backend in ("openai", "openai-chat"):
-        from llmstep_lsp.generation.openai_backend import OpenAIGenerator
+        from llmstep_lsp.generation.backends.openai_compatible import OpenAIGenerator
 
         return OpenAIGenerator(config)
     if config.backend == "llama.cpp":
-        from llmstep_lsp.generation.llama_backend import LlamaCppGenerator
+        from llmstep_lsp.generation.backends.llama_cpp import LlamaCppGenerator
 
         return LlamaCppGenerator(config)
-    from llmstep_lsp.generation.transformers_backend import TransformersGenerator
+    from llmstep_lsp.generation.backends.huggingface import TransformersGenerator
 
     return TransformersGenerator(config)

@@ -25,7 +25,7 @@ from llmstep_lsp.lean.errors import (
 )
 from llmstep_lsp.lean.project import PROJECT_MARKERS, LeanProject
 from llmstep_lsp.lean.transport import LeanTransport
-from llmstep_lsp.supervisor import RestartGate
+from llmstep_lsp.processes.restarts import RestartGate
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -139,7 +139,7 @@ class LeanClient:
 
     async def ensure_started(self) -> None:
         """Start the server unless it runs. Raises `LeanUnavailable` at once while the restart
-        back-off lasts (`supervisor.py`), else what the start raised (`LeanError`, `OSError`)."""
+        back-off lasts (`processes/restarts.py`), else what the start raised (`LeanError`, `OSError`)."""
         async with self._start_lock:
             if self._transport is not None and self._transport.alive:
                 return

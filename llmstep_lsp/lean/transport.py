@@ -1,7 +1,7 @@
 """JSON-RPC over the stdio of a Lean server child process.
 
 Responsibilities, and nothing else:
-- spawn the child in its own process group (`children.py`: so shutdown can kill `lake serve` *and*
+- spawn the child in its own process group (`processes/children.py`: so shutdown can kill `lake serve` *and*
   the `lean --server` / `lean --worker` processes under it) and keep a bounded tail of its stderr;
 - frame messages (`Content-Length`), classify incoming ones by the presence of `method` — the
   server's own request ids can equal ours — and answer server requests (`result: null`);
@@ -23,8 +23,8 @@ from typing import Any
 
 from jsonrpcclient import Error, Ok, notification, parse, request
 
-from llmstep_lsp.children import find_executable, kill_group, spawn
 from llmstep_lsp.lean.errors import LeanNotFound, LeanResponseError, LeanServerDied, LeanTimeout
+from llmstep_lsp.processes.children import find_executable, kill_group, spawn
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from llmstep_lsp.generation.base import Candidate, GenerationRequest
-from llmstep_lsp.proofpoint import SuggestionPoint
 from llmstep_lsp.search.best_first import Child
 from llmstep_lsp.search.proof import after_path
+from llmstep_lsp.text.suggestion_point import SuggestionPoint
 from llmstep_lsp.verification.batch import verify_candidates
 from llmstep_lsp.verification.verifier import CandidateVerifier
 

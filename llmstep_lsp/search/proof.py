@@ -7,7 +7,7 @@ continuation column, keeping any extra indentation of their own (nested blocks o
 
 from __future__ import annotations
 
-from llmstep_lsp.proofpoint import SuggestionPoint, find_suggestion_point
+from llmstep_lsp.text.suggestion_point import SuggestionPoint, find_suggestion_point
 
 
 def render_proof(point: SuggestionPoint, proof: tuple[str, ...]) -> list[str]:

@@ -18,7 +18,7 @@ from typing import Protocol
 from llmstep_lsp.generation.base import GenerationRequest
 from llmstep_lsp.generation.filters import rejection_reason
 from llmstep_lsp.generation.formats import PromptFormat, unwritten_proof_lines
-from llmstep_lsp.proofpoint import SuggestionPoint, candidate_probe_text
+from llmstep_lsp.text.suggestion_point import SuggestionPoint, candidate_probe_text
 from llmstep_lsp.verification.soundness import SorryCheck
 from llmstep_lsp.verification.verifier import Verifier, through_declaration
 

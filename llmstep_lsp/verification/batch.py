@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from llmstep_lsp.generation.base import Candidate
 from llmstep_lsp.generation.filters import rejection_reason
-from llmstep_lsp.proofpoint import SuggestionPoint
+from llmstep_lsp.text.suggestion_point import SuggestionPoint
 from llmstep_lsp.verification.lean_search import is_search_tactic, proposed_tactics
 from llmstep_lsp.verification.verifier import CandidateVerifier, CheckResult, Verdict, cached_check
 

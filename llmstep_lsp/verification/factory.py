@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from llmstep_lsp.config.settings import Settings
 from llmstep_lsp.lean.client import LeanClient
-from llmstep_lsp.settings import Settings
 from llmstep_lsp.verification.repl import ReplPool, ReplVerifier
 from llmstep_lsp.verification.shadows import ShadowPool
 from llmstep_lsp.verification.verifier import CandidateVerifier, Verifier

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from llmstep_lsp.lean.client import GoalState
-from llmstep_lsp.proofpoint import SuggestionPoint
+from llmstep_lsp.text.suggestion_point import SuggestionPoint
 from llmstep_lsp.verification.verifier import CandidateVerifier
 
 

@@ -22,10 +22,10 @@ from typing import Any
 
 from cachetools import LRUCache
 
-from llmstep_lsp.children import find_executable, kill_group, spawn
 from llmstep_lsp.lean.client import GoalState
-from llmstep_lsp.proofpoint import SuggestionPoint, enclosing_declaration
-from llmstep_lsp.supervisor import RestartGate
+from llmstep_lsp.processes.children import find_executable, kill_group, spawn
+from llmstep_lsp.processes.restarts import RestartGate
+from llmstep_lsp.text.suggestion_point import SuggestionPoint, enclosing_declaration
 from llmstep_lsp.verification.lean_search import is_search_tactic
 from llmstep_lsp.verification.repl_verdicts import verdict_of
 from llmstep_lsp.verification.verifier import CheckResult, Verdict, VerdictCache, Verifier, confirmed
@@ -206,7 +206,7 @@ class ReplProcess:
         await self._process.wait()
 
     def kill(self) -> None:
-        """Kill its whole process group (`children.py`); it is never leased again."""
+        """Kill its whole process group (`processes/children.py`); it is never leased again."""
         self._broken = True
         kill_group(self._process.pid)
         self._stderr.cancel()
@@ -242,7 +242,7 @@ class ReplPool:
         self._slots = _HeaderSlots(MAX_HEADERS)
         self._started: list[ReplProcess] = []
         self._starting: set[asyncio.Task[ReplProcess]] = set()
-        # Restarts with memory (supervisor.py) for starts: a process that cannot start or load its
+        # Restarts with memory (processes/restarts.py) for starts: a process that cannot start or load its
         # header. A process that dies later is replaced at once: a candidate can crash Lean.
         self.gate = RestartGate(f"the REPL ({' '.join(self.command)})")
 

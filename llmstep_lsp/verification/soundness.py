@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from llmstep_lsp.lean.client import LeanDiagnostic
-from llmstep_lsp.proofpoint import SuggestionPoint, candidate_probe_text, enclosing_declaration
+from llmstep_lsp.text.suggestion_point import SuggestionPoint, candidate_probe_text, enclosing_declaration
 
 OPEN_GOAL_AXIOM = "llmstepOpenGoal"
 """Stands for the user's own `sorry`s elsewhere in the declaration, in the probe only."""

@@ -25,14 +25,14 @@ from cachetools import LRUCache
 
 from llmstep_lsp.lean.client import GoalState, LeanClient, LeanDiagnostic
 from llmstep_lsp.lean.errors import LeanError
-from llmstep_lsp.proofpoint import (
+from llmstep_lsp.text.encoding import utf16_len
+from llmstep_lsp.text.lines import split_lines
+from llmstep_lsp.text.suggestion_point import (
     SuggestionPoint,
     candidate_probe_text,
     enclosing_declaration,
     goal_probe_text,
 )
-from llmstep_lsp.text.encoding import utf16_len
-from llmstep_lsp.text.lines import split_lines
 from llmstep_lsp.verification.lean_search import is_search_tactic
 from llmstep_lsp.verification.shadows import ShadowPool
 from llmstep_lsp.verification.soundness import SorryCheck, check_sorry_free

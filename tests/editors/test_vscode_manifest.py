@@ -12,8 +12,8 @@ import json
 import re
 from typing import Any
 
+from llmstep_lsp.config.settings import Settings
 from llmstep_lsp.generation.formats import FORMATS
-from llmstep_lsp.settings import Settings
 from tests.conftest import REPO
 
 MANIFEST = json.loads((REPO / "vscode-extension" / "package.json").read_text())

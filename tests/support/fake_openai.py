@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from llmstep_lsp.generation.openai_backend import OpenAIGenerator
-from llmstep_lsp.settings import Settings
+from llmstep_lsp.config.settings import Settings
+from llmstep_lsp.generation.backends.openai_compatible import OpenAIGenerator
 
 
 @dataclass

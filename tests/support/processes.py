@@ -64,7 +64,7 @@ def alive(pid: int) -> bool:
 
 def sidecar_of(pid: int) -> int | None:
     """The llmstep-lsp process that started `pid` (a Lean or REPL child runs under a guardian, see
-    llmstep_lsp/children.py): the nearest ancestor running `llmstep_lsp`'s server."""
+    llmstep_lsp/processes/children.py): the nearest ancestor running `llmstep_lsp`'s server."""
     parent = parent_of(pid)
     while parent is not None and parent > 1:
         if "llmstep_lsp serve" in cmdline(parent):

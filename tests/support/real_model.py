@@ -43,8 +43,8 @@ def build_real_model(gguf: Path) -> Path:
     target = cache_root_default() / f"smollm2-hf{major}-{digest.hexdigest()[:16]}"
     if (target / "config.json").exists():
         return target
-    from llmstep_lsp.generation.hf_loading import load_model
-    from llmstep_lsp.settings import Settings
+    from llmstep_lsp.config.settings import Settings
+    from llmstep_lsp.generation.backends.hf_loading import load_model
 
     config = Settings(model=str(gguf), dtype="float32", device="cpu").generation()
     assert config is not None

@@ -10,9 +10,9 @@ import pytest
 
 from bench.generation import ForwardCounter
 from llmstep_lsp.generation import GenerationRequest
-from llmstep_lsp.generation import causal_sampler as backend
+from llmstep_lsp.generation.backends import causal_sampler as backend
+from llmstep_lsp.generation.backends.hf_loading import LoadedModel
 from llmstep_lsp.generation.formats import FORMATS
-from llmstep_lsp.generation.hf_loading import LoadedModel
 
 
 def check_sampled_log_probs_match_a_plain_forward_pass(

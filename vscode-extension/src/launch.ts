@@ -51,7 +51,7 @@ export interface LaunchProblem {
   detail: string;
 }
 
-const IMPORT_CHECK = 'import sys, llmstep_lsp, llmstep_lsp.server; print(llmstep_lsp.__version__, sys.version.split()[0])';
+const IMPORT_CHECK = 'import sys, llmstep_lsp, llmstep_lsp.lsp.server; print(llmstep_lsp.__version__, sys.version.split()[0])';
 
 /** Whether `command` names an executable file, as a path or found on the PATH of `env`. */
 export function isExecutable(command: string, env: NodeJS.ProcessEnv, platform = process.platform): boolean {

@@ -1,4 +1,4 @@
-// Names of llmstep-lsp's own LSP extensions; mirrors llmstep_lsp/protocol.py.
+// Names of llmstep-lsp's own LSP extensions; mirrors llmstep_lsp/lsp/methods.py.
 
 /** Server → client notification that drives the status-bar item. */
 export const STATUS_NOTIFICATION = 'llmstep/status';

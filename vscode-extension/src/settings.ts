@@ -2,7 +2,7 @@
 // workspace/didChangeConfiguration. Only the keys the server knows are sent (it warns about any other).
 // No `vscode` import here, so the mapping can be unit-tested in plain Node.
 
-/** Server setting keys (README "Configuration", llmstep_lsp/settings.py), as `llmstep.<key>`. */
+/** Server setting keys (README "Configuration", llmstep_lsp/config/settings.py), as `llmstep.<key>`. */
 export const SERVER_SETTING_KEYS = [
   'leanCommand',
   'projectRoot',

@@ -202,8 +202,8 @@ async function run() {
 
   step = 'server log lines keep their level in the Output channel';
   const logText = readOutputLog();
-  check(/\[info\] llmstep_lsp\.engine: suggest /.test(logText), 'no [info] suggest line from the server');
-  check(!/\[error\] [^\n]*\bINFO\b/.test(logText) && !/\[error\] llmstep_lsp\.engine: suggest /.test(logText),
+  check(/\[info\] llmstep_lsp\.pipeline\.engine: suggest /.test(logText), 'no [info] suggest line from the server');
+  check(!/\[error\] [^\n]*\bINFO\b/.test(logText) && !/\[error\] llmstep_lsp\.pipeline\.engine: suggest /.test(logText),
     'an INFO line of the server is tagged [error]');
   log('server INFO lines are [info] in the output channel');
 

@@ -30,9 +30,9 @@ test('messages are plain text: no doubled prefixes, no markdown escapes, no ".."
 
 test('server log lines keep their level; continuation lines take the level of their record', () => {
   const parser = new LogLineParser();
-  assert.deepEqual(parser.parse('2026-11-29 23:55:01,123 INFO llmstep_lsp.engine: suggest ok'), {
+  assert.deepEqual(parser.parse('2026-11-29 23:55:01,123 INFO llmstep_lsp.pipeline.engine: suggest ok'), {
     level: 'info',
-    text: 'llmstep_lsp.engine: suggest ok',
+    text: 'llmstep_lsp.pipeline.engine: suggest ok',
   });
   assert.deepEqual(parser.parse('2026-11-29 23:55:01,124 DEBUG llmstep_lsp.lean: sent'), { level: 'debug', text: 'llmstep_lsp.lean: sent' });
   assert.equal(parser.parse('2026-11-29 23:55:02,000 WARNING x: y').level, 'warn');
