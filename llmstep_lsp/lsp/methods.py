@@ -20,5 +20,6 @@ client without code-action literals; the server sends the edit back as `workspac
 STATUS_NOTIFICATION = "llmstep/status"
 """Server → client notification `{"state": Status, "message": str, "problem": str | None, "model":
 bool}` (`Status` is in `pipeline/results.py`): drives the status-bar item. `problem` says what
-an `error` is about ("lean", "model" or "verifier"; suggestions without the model still work during a "model" one), `model` whether a model
-is configured (`ready` without one: only the model-free tactics are tried)."""
+an `error` is about ("lean", "model" or "verifier"; suggestions without the model still work
+during a "model" one), `model` whether a model is configured (`ready` without one: only the
+model-free tactics are tried)."""
