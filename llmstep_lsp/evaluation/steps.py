@@ -38,6 +38,8 @@ SCORED_DATA = "the scored data itself (optimistic: pass --baseline-data with the
 
 @dataclass(frozen=True)
 class StateTactics:
+    """One goal state of the data with every tactic the data accepts there (top-k counts a hit on any)."""
+
     state: str
     accepted: tuple[str, ...]
     """Normalised accepted tactics, distinct, in the data's order."""
@@ -47,6 +49,8 @@ class StateTactics:
 
 @dataclass(frozen=True)
 class TopK:
+    """Hits at one k: states where the model's (or the baseline's) top k held an accepted tactic."""
+
     k: int
     model_hits: int
     baseline_hits: int
@@ -54,6 +58,8 @@ class TopK:
 
 @dataclass(frozen=True)
 class StepsReport:
+    """`eval steps` scores: the generator's and the frequency baseline's hits per k over `states`."""
+
     generator: str
     states: int
     rows: tuple[TopK, ...]
@@ -63,6 +69,7 @@ class StepsReport:
     """Where the baseline's frequencies come from: a file, or `SCORED_DATA` (optimistic)."""
 
     def as_json(self) -> dict[str, Any]:
+        """The report as printed by `--json`: accuracies are hits / states (fractions, not percent)."""
         n = max(1, self.states)
         return {
             "generator": self.generator,
@@ -83,6 +90,7 @@ class StepsReport:
 
 
 def group_by_state(steps: Iterable[ProofStep]) -> list[StateTactics]:
+    """Steps grouped by goal state (data order), each with its distinct normalised accepted tactics."""
     accepted: dict[str, list[str]] = {}
     theorems: dict[str, str | None] = {}
     for step in steps:
@@ -101,6 +109,7 @@ def frequency_baseline(states: list[StateTactics], k: int) -> tuple[str, ...]:
 
 
 def hit_at(ranked: list[str], accepted: tuple[str, ...], k: int) -> bool:
+    """Whether any of the first `k` ranked tactics is accepted (texts compared normalised)."""
     return any(tactic in accepted for tactic in ranked[:k])
 
 
@@ -143,6 +152,7 @@ async def evaluate_steps(
 
 
 def format_table(report: StepsReport) -> str:
+    """The reports as a plain-text table: one row per k, model and baseline accuracy in percent."""
     n = max(1, report.states)
     lines = [
         f"generator: {report.generator}",

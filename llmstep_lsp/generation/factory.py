@@ -9,6 +9,8 @@ from llmstep_lsp.generation.base import Candidate, GenerationRequest
 
 
 class ModelGenerator(Protocol):
+    """What the engine needs of a model backend (OpenAI-compatible HTTP, managed llama.cpp, or
+    Hugging Face in-process): load, generate ranked candidates, sample raw texts, close."""
     config: GenerationConfig
 
     async def load(self) -> object:
@@ -20,7 +22,9 @@ class ModelGenerator(Protocol):
         death), so the caller can show progress; the first load is announced by its caller."""
         ...
 
-    async def generate(self, request: GenerationRequest) -> list[Candidate]: ...
+    async def generate(self, request: GenerationRequest) -> list[Candidate]:
+        """Ranked, filtered candidates for `request`; raises `ModelUnavailable` with the fix."""
+        ...
 
     async def sample_texts(
         self, request: GenerationRequest, stop: tuple[str, ...], max_tokens: int
@@ -33,6 +37,7 @@ class ModelGenerator(Protocol):
 
 
 def build_model_generator(config: GenerationConfig) -> ModelGenerator:
+    """The backend `config.backend` names (nothing is loaded or started until `load`)."""
     if config.backend in ("openai", "openai-chat"):
         from llmstep_lsp.generation.backends.openai_compatible import OpenAIGenerator
 

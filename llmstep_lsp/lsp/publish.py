@@ -40,6 +40,7 @@ def timed_publication(build: Callable[[], Items]) -> tuple[Items, float]:
 
 
 def suggestion_title(suggestion: Suggestion) -> str:
+    """The quick fix's title: `Try this: <tactic> (closes goal)` or `(<n> goals left)`, as llmstep says it."""
     if suggestion.closes:
         status = "closes goal"
     else:

@@ -36,12 +36,13 @@ from llmstep_lsp.lsp.publish import (
 )
 from llmstep_lsp.lsp.pygls_fixes import LlmstepProtocol
 from llmstep_lsp.lsp.scheduling import SuggestionScheduler
+from llmstep_lsp.lsp.wire import log_apply_result, uri_and_line
 from llmstep_lsp.pipeline.engine import SuggestionEngine
 from llmstep_lsp.pipeline.results import ProofMode, ProofReport, Status, SuggestionSet
 from llmstep_lsp.search.best_first import SearchProgress
-from llmstep_lsp.text.documents import Change, DocumentStore
+from llmstep_lsp.text.documents import DocumentStore
 from llmstep_lsp.text.encoding import as_encoding, column_of, index_of
-from llmstep_lsp.text.lines import Position, line_break_of
+from llmstep_lsp.text.lines import line_break_of
 from llmstep_lsp.text.uris import uri_to_path
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,9 @@ _SEVERITY = {
 
 
 class LlmstepServer(LanguageServer):
+    """The pygls server: editor state (the document store, published hints, proof tasks) and the
+    `UserChannel` the engine reports through (messages, `llmstep/status`, growing results)."""
+
     def __init__(self, settings: Settings) -> None:
         super().__init__("llmstep-lsp", __version__, protocol_cls=LlmstepProtocol)
         self.shapes = ClientShapes()
@@ -73,6 +77,8 @@ class LlmstepServer(LanguageServer):
         self.lifecycle = Lifecycle()
 
     def show(self, severity: str, message: str) -> None:
+        """Tell the user (`window/showMessage`) and keep it in the editor's log (`window/logMessage`);
+        `severity` is error, warning or info."""
         self.window_show_message(types.ShowMessageParams(type=_SEVERITY[severity], message=message))
         self.window_log_message(types.LogMessageParams(type=_SEVERITY[severity], message=message))
 
@@ -128,6 +134,7 @@ class LlmstepServer(LanguageServer):
         )
 
     def clear_hint(self, uri: str) -> None:
+        """Withdraw the hint diagnostic published for `uri`, if any (the lightbulb goes away)."""
         if self.hints.pop(uri, None) is not None:
             self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
@@ -180,6 +187,7 @@ class LlmstepServer(LanguageServer):
         return {"token": token}
 
     def cancel_proof(self, token: str) -> None:
+        """Cancel the proof task behind work-done progress `token` (the user pressed Cancel)."""
         task = self.proof_tasks.get(token)
         if task is not None:
             task.cancel()
@@ -205,7 +213,7 @@ class LlmstepServer(LanguageServer):
                         types.ApplyWorkspaceEditParams(edit=edit, label="llmstep: proof")
                     )
                 )
-                apply.add_done_callback(_log_apply_result)
+                apply.add_done_callback(log_apply_result)
             elif edit is not None:
                 message = "proof found, but the document changed meanwhile"
             else:
@@ -237,6 +245,8 @@ class LlmstepServer(LanguageServer):
 
 
 def build_server(settings: Settings) -> LlmstepServer:
+    """The server with every LSP handler registered; each hands its work to the engine or the
+    scheduler and publishes what comes back (pygls's `@feature` registry)."""
     server = LlmstepServer(settings)
 
     @server.feature(types.INITIALIZE)
@@ -271,10 +281,10 @@ def build_server(settings: Settings) -> LlmstepServer:
                 await ls.engine.document_opened(item.uri, item.text)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
-    async def did_change(ls: LlmstepServer, params: types.DidChangeTextDocumentParams) -> None:
+    async def didas_change(ls: LlmstepServer, params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
         document = ls.documents.change(
-            uri, params.text_document.version, map(_change, params.content_changes)
+            uri, params.text_document.version, map(as_change, params.content_changes)
         )
         if document is not None and uri_to_path(uri) is not None:
             ls.clear_hint(uri)
@@ -323,7 +333,7 @@ def build_server(settings: Settings) -> LlmstepServer:
 
     @server.command(SUGGEST_COMMAND)
     async def suggest_command(ls: LlmstepServer, *arguments: Any) -> dict[str, Any] | None:
-        uri, line = _uri_and_line(arguments, SUGGEST_COMMAND)
+        uri, line = uri_and_line(arguments, SUGGEST_COMMAND)
         result = await ls.suggestions_at(uri, line)
         return ls.report(result) if result else None
 
@@ -342,12 +352,12 @@ def build_server(settings: Settings) -> LlmstepServer:
 
     @server.command(SEARCH_PROOF_COMMAND)
     def search_proof_command(ls: LlmstepServer, *arguments: Any) -> dict[str, Any]:
-        uri, line = _uri_and_line(arguments, SEARCH_PROOF_COMMAND)
+        uri, line = uri_and_line(arguments, SEARCH_PROOF_COMMAND)
         return ls.start_proof(uri, line, "search")
 
     @server.command(COMPLETE_PROOF_COMMAND)
     def complete_proof_command(ls: LlmstepServer, *arguments: Any) -> dict[str, Any]:
-        uri, line = _uri_and_line(arguments, COMPLETE_PROOF_COMMAND)
+        uri, line = uri_and_line(arguments, COMPLETE_PROOF_COMMAND)
         return ls.start_proof(uri, line, "whole")
 
     @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
@@ -371,30 +381,3 @@ def build_server(settings: Settings) -> LlmstepServer:
         ls.lifecycle.terminate(ls.lifecycle.exit_code, "the editor sent 'exit'")
 
     return server
-
-
-def _uri_and_line(arguments: Any, command: str) -> tuple[str, int]:
-    """`[uri, line]` from executeCommand arguments, with a clear error for anything else."""
-    if (
-        isinstance(arguments, list | tuple)
-        and len(arguments) >= 2
-        and isinstance(arguments[0], str)
-        and isinstance(arguments[1], int)
-    ):
-        return arguments[0], arguments[1]
-    raise JsonRpcInvalidParams(f"{command} takes [uri, line] (0-based line), got {arguments!r}")
-
-
-def _change(event: types.TextDocumentContentChangeEvent) -> Change:
-    """An lsprotocol change event as the document store takes it."""
-    if isinstance(event, types.TextDocumentContentChangePartial):
-        start, end = event.range.start, event.range.end
-        return Position(start.line, start.character), Position(end.line, end.character), event.text
-    return event.text
-
-
-def _log_apply_result(future: asyncio.Future[types.ApplyWorkspaceEditResult]) -> None:
-    if future.cancelled() or future.exception() is not None:
-        log.warning("the editor did not answer workspace/applyEdit: %r", future)
-    elif not future.result().applied:
-        log.info("the editor refused the proof edit: %s", future.result().failure_reason)

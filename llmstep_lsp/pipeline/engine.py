@@ -46,6 +46,10 @@ CACHE_SIZE = 512
 
 
 class SuggestionEngine(ProofModes):
+    """The pipeline's entry point: mirrors documents into per-project Lean sessions, computes
+    suggestions (cached per (uri, version, line), shared while in flight, growing as sources answer),
+    runs proof modes, and reports through its `UserChannel`; raises nothing to the LSP layer."""
+
     def __init__(self, settings: Settings, channel: UserChannel) -> None:
         self.settings = settings
         self._channel = channel
@@ -80,6 +84,8 @@ class SuggestionEngine(ProofModes):
         self._build_generators()
 
     async def update_settings(self, settings: Settings) -> None:
+        """Apply new settings: rebuild the generators if generation changed (a managed server stops),
+        restart Lean sessions lazily if their command changed, and forget cached results."""
         old, self.settings = self.settings, settings
         if (
             _generation_of(old) != _generation_of(settings)
@@ -139,9 +145,11 @@ class SuggestionEngine(ProofModes):
     # --- documents -----------------------------------------------------------------------------
 
     async def document_opened(self, uri: str, text: str) -> None:
+        """An editor opened `uri` with `text`: mirror it into its project's Lean server."""
         await self.document_changed(uri, text)
 
     async def document_changed(self, uri: str, text: str) -> None:
+        """The editor's text of `uri` is now `text`: forget its results, send the newest text to Lean."""
         self._forget(uri)
         self._documents[uri] = text  # as the editor has it: Lean must see the same lines
         found = await self._session_for(uri)
@@ -154,6 +162,7 @@ class SuggestionEngine(ProofModes):
                 await session.lean.sync(uri, latest)
 
     async def document_closed(self, uri: str) -> None:
+        """The editor closed `uri`: cancel its work, forget its results, close it in Lean."""
         self._forget(uri)
         self._documents.pop(uri, None)
         root = _project_root_key(uri, self.settings)
@@ -183,9 +192,11 @@ class SuggestionEngine(ProofModes):
     # --- suggestions ---------------------------------------------------------------------------
 
     def cached(self, uri: str, version: int, line: int) -> SuggestionSet | None:
+        """The final result for (uri, version, line) if computed, else None."""
         return self._cache.get((uri, version, line))
 
     def in_flight(self, uri: str, version: int, line: int) -> bool:
+        """Whether a computation for (uri, version, line) is running."""
         return (uri, version, line) in self._in_flight
 
     def early_result(self, uri: str, version: int, line: int) -> SuggestionSet | None:
@@ -342,6 +353,7 @@ class SuggestionEngine(ProofModes):
         return session
 
     async def shutdown(self) -> None:
+        """Stop every Lean session (and its verifiers); sessions start again lazily on the next request."""
         self._forget_all()
         sessions, self._sessions = list(self._sessions.values()), {}
         for session in sessions:

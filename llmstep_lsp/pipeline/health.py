@@ -27,6 +27,9 @@ extensions' messages beside them."""
 
 
 class Notices:
+    """What the user was told about problems, by topic: each told once until it is over, the latest
+    problem kept as the ERROR status message."""
+
     def __init__(self, show: Show) -> None:
         self._show = show
         self._told: dict[str, str] = {}

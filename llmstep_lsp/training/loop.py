@@ -43,6 +43,9 @@ REPORT_FILE = "train_report.json"
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """`llmstep-lsp train`'s options (lengths in tokens; `learning_rate` peak of a linear schedule
+    with warmup)."""
+
     model: str
     """Hugging Face id or local directory of the causal LM to start from."""
     data: Path
@@ -70,6 +73,7 @@ class TrainConfig:
     """Off a terminal, a progress line (step, loss, steps/s, ETA) at least this often."""
 
     def problems(self) -> list[str]:
+        """Every option out of range, as sentences naming the flag (empty when all are valid)."""
         checks = [
             (self.epochs >= 1, "--epochs must be ≥ 1"),
             (self.learning_rate > 0, "--lr must be > 0"),
@@ -87,6 +91,8 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class Example:
+    """One tokenised training example: prompt + tactic + EOS, labels masked on the prompt."""
+
     input_ids: list[int]
     labels: list[int]
     """IGNORE_INDEX on the prompt, the token ids on the tactic and EOS."""
@@ -94,6 +100,8 @@ class Example:
 
 @dataclass
 class TrainReport:
+    """What `train_report.json` records: data counts, per-step and per-epoch losses, checkpoints."""
+
     model: str
     output: str
     device: str
@@ -118,6 +126,7 @@ class TrainingError(Exception):
 
 
 def prompt_of(state: str) -> str:
+    """llmstep's training prompt for a goal state: `[GOAL]{state}[PROOFSTEP]` (the `proofstep` format)."""
     return PROMPT_FORMAT.render(GenerationRequest(goal=state))
 
 
