@@ -36,7 +36,7 @@ from llmstep_lsp.lsp.publish import (
 )
 from llmstep_lsp.lsp.pygls_fixes import LlmstepProtocol
 from llmstep_lsp.lsp.scheduling import SuggestionScheduler
-from llmstep_lsp.lsp.wire import log_apply_result, uri_and_line
+from llmstep_lsp.lsp.wire import as_change, log_apply_result, uri_and_line
 from llmstep_lsp.pipeline.engine import SuggestionEngine
 from llmstep_lsp.pipeline.results import ProofMode, ProofReport, Status, SuggestionSet
 from llmstep_lsp.search.best_first import SearchProgress
