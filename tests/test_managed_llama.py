@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from llmstep_lsp.config.settings import Settings
-from llmstep_lsp.generation import ModelUnavailable, llama_launch
+from llmstep_lsp.generation import ModelUnavailable
+from llmstep_lsp.generation.backends import llama_launch
 from llmstep_lsp.generation.backends.llama_cpp import LlamaCppGenerator
 from tests.conftest import fake_lean_command
 from tests.fake_lean.wire import LeanWire

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from llmstep_lsp.generation import GenerationRequest, openai_http
+from llmstep_lsp.generation import GenerationRequest
+from llmstep_lsp.generation.backends import openai_http
 from llmstep_lsp.generation.backends.openai_compatible import (
     EndpointUnavailable,
     OpenAIGenerator,

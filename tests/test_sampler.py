@@ -18,8 +18,9 @@ import pytest
 
 from bench.generation import ForwardCounter
 from llmstep_lsp.config.settings import Settings
-from llmstep_lsp.generation import GenerationRequest, hf_loading
+from llmstep_lsp.generation import GenerationRequest
 from llmstep_lsp.generation.backends import causal_sampler as backend
+from llmstep_lsp.generation.backends import hf_loading
 from llmstep_lsp.generation.formats import FORMATS
 from llmstep_lsp.generation.guesses import NgramGuesser, RecentOutputs
 from tests.support.sampler_checks import check_sampled_log_probs_match_a_plain_forward_pass
