@@ -60,7 +60,7 @@ from llmstep_lsp.verification.verifier import (  # noqa: E402
 )
 
 SCRIPT = REPO / "tests" / "fixtures" / "examples_script.json"
-FAKE_LEAN = REPO / "tests" / "fake_lean" / "lsp/server.py"
+FAKE_LEAN = REPO / "tests" / "fake_lean" / "server.py"
 FAKE_REPL = REPO / "tests" / "fake_repl" / "repl.py"
 POINTS = [
     ("two_eq_two", 1),

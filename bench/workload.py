@@ -20,7 +20,7 @@ from llmstep_lsp.config.settings import DEFAULT_AUTOMATION_TACTICS
 
 REPO = Path(__file__).resolve().parents[1]
 CASES = REPO.parent / "shared" / "data" / "proofsteps" / "llmstep_runtime_test_cases.jsonl"
-FAKE_LEAN = REPO / "tests" / "fake_lean" / "lsp/server.py"
+FAKE_LEAN = REPO / "tests" / "fake_lean" / "server.py"
 
 # Model-free candidates for the run: the defaults plus one per typed prefix of the cases (a
 # candidate must start with what the user typed), so that every case has something to verify.

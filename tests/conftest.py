@@ -12,7 +12,7 @@ from tests.support.requirements import missing
 from tests.support.tiny_model import build_tiny_model, build_tiny_seq2seq
 
 REPO = Path(__file__).resolve().parents[1]
-FAKE_LEAN = REPO / "tests" / "fake_lean" / "lsp/server.py"
+FAKE_LEAN = REPO / "tests" / "fake_lean" / "server.py"
 EXAMPLES_SCRIPT = REPO / "tests" / "fixtures" / "examples_script.json"
 
 

@@ -9,12 +9,13 @@ in flight for that document, so nothing computed for old text is ever returned.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import time
 from dataclasses import replace
 from pathlib import Path
+
+from cachetools import LRUCache
 
 from llmstep_lsp.config.presets import PresetError
 from llmstep_lsp.config.settings import Settings
@@ -57,7 +58,7 @@ class SuggestionEngine(ProofModes):
         self._working = 0
         self._sessions: dict[Path, ProjectSession] = {}
         self._documents: dict[str, str] = {}  # mirrored editor documents: uri -> normalised text
-        self._cache: collections.OrderedDict[tuple[str, int, int], SuggestionSet] = collections.OrderedDict()
+        self._cache: LRUCache[tuple[str, int, int], SuggestionSet] = LRUCache(CACHE_SIZE)
         self._in_flight: dict[tuple[str, int, int], Computation] = {}
         self._proof_tasks: dict[str, set[asyncio.Task[ProofReport]]] = {}
         self._build_generators()
@@ -214,7 +215,6 @@ class SuggestionEngine(ProofModes):
         """
         key = (uri, version, line)
         if (hit := self._cache.get(key)) is not None:
-            self._cache.move_to_end(key)
             return hit
         computation = self._in_flight.get(key)
         if computation is None:
@@ -239,8 +239,6 @@ class SuggestionEngine(ProofModes):
             return
         if not task.result().failed:
             self._cache[key] = task.result()
-        while len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
         self._channel.suggestions_ready(task.result())
 
     def _grew(self, key: tuple[str, int, int], snapshot: SuggestionSet) -> None:
