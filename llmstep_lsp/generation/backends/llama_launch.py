@@ -28,7 +28,7 @@ from llmstep_lsp.generation.base import ModelUnavailable
 INSTALL_LLAMA_SERVER = (
     "put llama.cpp's `llama-server` on PATH (https://github.com/ggml-org/llama.cpp/releases, or "
     "`brew install llama.cpp`), or set 'llamaServer' to its path, or run "
-    "`pip install 'llmstep-lsp[llamacpp]'` (builds llama-cpp-python, about 10 minutes)"
+    "`pip install -e '.[llamacpp]'` in your llmstep-lsp checkout (builds llama-cpp-python, about 10 minutes)"
 )
 PYTHON_SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context")
 """What `python -m llama_cpp.server` needs: llama-cpp-python and its `[server]` extra."""
