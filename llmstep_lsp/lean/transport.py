@@ -156,6 +156,7 @@ class LeanTransport:
                 self._process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
                 await self._process.stdin.drain()
             except (ConnectionError, RuntimeError) as err:
+                await self._stderr_read_to_end()
                 self._mark_dead(f"cannot write to the Lean server: {err}")
                 assert self._dead is not None
                 raise self._dead from err
@@ -183,6 +184,7 @@ class LeanTransport:
             returncode = None
             with contextlib.suppress(TimeoutError):
                 returncode = await asyncio.wait_for(self._process.wait(), 1.0)
+            await self._stderr_read_to_end()
             self._mark_dead(f"{reason} (exit code {returncode})")
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
@@ -207,6 +209,13 @@ class LeanTransport:
                 future.set_exception(LeanResponseError(request_method, response.code, response.message))
             else:
                 future.set_result(response.result)
+
+    async def _stderr_read_to_end(self, timeout_s: float = 1.0) -> None:
+        """Until the dying child's stderr is read to its end, at most `timeout_s` seconds: its last
+        lines usually say why it died, and the error we report quotes them."""
+        readers = [task for task in self._tasks if task.get_name() == "lean-stderr" and not task.done()]
+        if readers and readers[0] is not asyncio.current_task():
+            await asyncio.wait(readers, timeout=timeout_s)  # neither raises nor cancels the reader
 
     async def _read_stderr(self) -> None:
         assert self._process is not None and self._process.stderr is not None
