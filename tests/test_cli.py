@@ -7,9 +7,10 @@ import shlex
 import shutil
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
-from tests.conftest import fake_lean_command
+from tests.conftest import FAKE_LEAN, fake_lean_command
 from tests.support import cli as support_cli
 
 
@@ -104,6 +105,19 @@ def test_doctor_speaks_of_the_configured_model_and_of_the_file_it_was_given(
     assert "no such file" not in directory.stdout, "a project directory is what --help offers"
     broken = run_cli("doctor", str(lean_project / "Examples.lean"), "--model", "/nonexistent/model")
     assert "suggestions come from the model-free tactics alone" in broken.stdout
+
+
+def test_doctor_checks_the_lean_command_that_is_configured(lean_project: Path, tmp_path: Path) -> None:
+    """With `leanCommand` set (the fake Lean here), lake is not needed: its absence is no problem."""
+    empty_path = tmp_path / "bin"
+    empty_path.mkdir()
+    fake = [sys.executable, str(FAKE_LEAN)]
+    result = run_cli(
+        "doctor", str(lean_project / "Examples.lean"), "--model", "", "--lean-command", shlex.join(fake),
+        env={"PATH": str(empty_path)},
+    )  # fmt: skip
+    assert "lake: not on PATH" not in result.stdout and f"[ok] {sys.executable}" in result.stdout
+    assert result.returncode == 0, result.stdout
 
 
 def test_every_option_of_every_command_says_what_it_does() -> None:

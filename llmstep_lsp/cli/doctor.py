@@ -36,14 +36,13 @@ async def run_doctor(settings: Settings, path: Path) -> int:
                 print(f"     fix: {fix}")
 
     print(f"llmstep-lsp doctor (Python {sys.version.split()[0]})")
-    for tool in ("lake", "lean"):
+    # The programs the Lean server command runs: `leanCommand`'s own when it is set.
+    tools = (settings.lean_command[0],) if settings.lean_command else ("lake", "lean")
+    for tool in tools:
         location = shutil.which(tool)
         if location is None:
-            report(
-                False,
-                f"{tool}: not on PATH",
-                "install Lean with elan (https://lean-lang.org/install), then restart the editor",
-            )
+            fix = "install Lean with elan (https://lean-lang.org/install), then restart the editor"
+            report(False, f"{tool}: not on PATH", "check 'leanCommand'" if settings.lean_command else fix)
         else:
             report(True, f"{tool}: {location} — {await _version(location)}")
 

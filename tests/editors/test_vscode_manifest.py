@@ -72,3 +72,8 @@ def test_extension_activates_for_lean4_and_starts_without_the_lean4_extension() 
     assert {"id": "lean4", "extensions": [".lean"]} in MANIFEST["contributes"]["languages"]
     commands = {c["command"] for c in MANIFEST["contributes"]["commands"]}
     assert commands == {"llmstep.suggestHere", "llmstep.restartServer", "llmstep.showLog"}
+
+
+def test_the_extension_readme_documents_every_setting() -> None:
+    readme = (REPO / "vscode-extension" / "README.md").read_text(encoding="utf-8")
+    assert [key for key in PROPERTIES if f"`{key}`" not in readme] == []

@@ -66,6 +66,7 @@ test('settings that name programs or paths on the machine running the server are
     'llmstep.server.pipArgs',
     'llmstep.leanCommand',
     'llmstep.replCommand',
+    'llmstep.llamaServer',
     'llmstep.logFile',
   ];
   const scopes = Object.fromEntries(
