@@ -72,9 +72,12 @@ class GatedEngine:
     def in_flight(self, uri: str, version: int, line: int) -> bool:
         return line in self._tasks
 
-    def early_result(self, uri: str, version: int, line: int) -> None:
+    def early_result(self, uri: str, version: int, line: int) -> SuggestionSet | None:
         self.budget_spent.set()  # the request's wait budget is over: it now waits on or gives up
-        return None
+        return self.latest
+
+    latest: SuggestionSet | None = None
+    """The growing result's latest snapshot (`SuggestionEngine.early_result`)."""
 
     async def _compute(self, uri: str, version: int, line: int) -> SuggestionSet:
         self.computed.append(line)
@@ -147,6 +150,25 @@ async def test_an_invoked_request_waits_past_the_budget_for_the_first_verified_r
     assert not invoked.done()
     early = result_at(URI, 1, 4, "omega")
     engine.grow(early)  # the model-free candidates checked, while the model still generates
+    assert await asyncio.wait_for(invoked, 10) is early
+    engine.gate.set()
+
+
+async def test_an_invoked_request_does_not_take_a_snapshot_without_suggestions_for_an_answer() -> None:
+    """Ctrl+. just after Lean restarted: the latest snapshot has nothing verified yet (the menu
+    would show no suggestion); the request waits on for the first settled suggestions."""
+    engine = GatedEngine(wait_ms=1)
+    engine.latest = result_at(URI, 1, 4)  # settled nothing so far
+    scheduler = SuggestionScheduler(engine)  # type: ignore[arg-type]
+    automatic = await scheduler.request(URI, 1, "", 4, lambda: 1)
+    assert automatic is engine.latest  # the lightbulb's request takes what is known
+    invoked = asyncio.create_task(scheduler.request(URI, 1, "", 4, lambda: 1, invoked=True))
+    engine.budget_spent.clear()
+    await asyncio.wait_for(engine.budget_spent.wait(), 10)
+    await asyncio.sleep(0)
+    assert not invoked.done()
+    early = result_at(URI, 1, 4, "rfl")
+    engine.grow(early)
     assert await asyncio.wait_for(invoked, 10) is early
     engine.gate.set()
 

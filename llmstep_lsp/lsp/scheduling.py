@@ -77,8 +77,8 @@ class SuggestionScheduler:
             except TimeoutError:
                 # Still computing (the computation is shielded from this timeout): give what is known.
                 early = self.engine.early_result(uri, version, line)
-                if early is not None or not invoked:
-                    return early
+                if not invoked or (early is not None and early.suggestions):
+                    return early  # an invoked request never takes "nothing yet" for an answer
             return await self.engine.suggest(uri, version, text, line, settled=True)
         except asyncio.CancelledError:
             task = asyncio.current_task()
