@@ -31,10 +31,6 @@ from llmstep_lsp.pipeline.results import SuggestionSet
 
 DEBOUNCE_S = 0.15
 
-Key = tuple[str, int, int]
-"""(uri, document version, 0-based line)."""
-
-
 class SuggestionScheduler:
     """Debounces editor requests and bounds how long each one waits (see the module docstring)."""
 

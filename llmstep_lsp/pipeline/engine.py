@@ -24,7 +24,7 @@ from llmstep_lsp.generation.automation import AutomationGenerator
 from llmstep_lsp.generation.factory import ModelGenerator, build_model_generator
 from llmstep_lsp.lean.client import LeanClient
 from llmstep_lsp.lean.errors import LeanError, LeanNotFound
-from llmstep_lsp.pipeline.growth import CandidateSources, Computation, Growth, grow, snapshot
+from llmstep_lsp.pipeline.growth import CandidateSources, Computation, Growth, grow, ms_since, snapshot
 from llmstep_lsp.pipeline.health import (
     Notices,
     model_unavailable,
@@ -263,7 +263,7 @@ class SuggestionEngine(ProofModes):
         try:
             async with asyncio.timeout(self.settings.suggest_budget_s):
                 state, point = await goal_for_point(session.verifier, uri, lines, point)
-                timings["goal"] = _ms_since(started)
+                timings["goal"] = ms_since(started)
                 if state is None or state.closed:
                     return SuggestionSet(
                         uri, version, point, note="Lean reports no open goal here", timings_ms=timings
@@ -298,7 +298,7 @@ class SuggestionEngine(ProofModes):
             log.warning("suggestion failed: %s", err)
             return SuggestionSet(uri, version, point, note=f"Lean: {err}", timings_ms=timings, failed=True)
         generated_ms = max(growth.answered_ms.values(), default=0.0)
-        timings.update(growth.answered_ms, generate=generated_ms, verify=_ms_since(mark) - generated_ms)
+        timings.update(growth.answered_ms, generate=generated_ms, verify=ms_since(mark) - generated_ms)
         result = snapshot(latest, goals, growth, rejected, timings, started, self.settings.max_suggestions)
         note = suggestion_note(
             kept=len(result.suggestions), checked=growth.candidates, filtered=len(rejected),
@@ -387,10 +387,6 @@ def _generation_of(settings: Settings) -> object:
 def _project_root_key(uri: str, settings: Settings) -> Path | None:
     project = project_of(uri, settings.project_root)
     return project.root if project else None
-
-
-def _ms_since(start: float) -> float:
-    return (time.perf_counter() - start) * 1000
 
 
 def _log_task_failure(task: asyncio.Task[None]) -> None:

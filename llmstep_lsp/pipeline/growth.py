@@ -247,9 +247,9 @@ def snapshot(
     until suggestions were first settled, `total` until the final set."""
     suggestions = ranked(growth.outcomes, limit)
     if "first" not in timings and growth.settled and suggestions:
-        timings["first"] = _ms_since(started)
+        timings["first"] = ms_since(started)
     if not growth.pending:
-        timings["total"] = _ms_since(started)
+        timings["total"] = ms_since(started)
         note = "" if suggestions else "no candidate passed Lean's check"
     else:
         note = f"waiting for {', '.join(growth.pending)}"
@@ -260,5 +260,6 @@ def snapshot(
     )  # fmt: skip
 
 
-def _ms_since(start: float) -> float:
+def ms_since(start: float) -> float:
+    """Milliseconds since `start` (a `time.perf_counter()` reading): the unit of every timing."""
     return (time.perf_counter() - start) * 1000
