@@ -175,7 +175,7 @@ def llama_report(
     if total[fastest] > total[best]:
         from gen_measures import profile
 
-        report["profile_of_fastest_ours"] = profile(runs[fastest], models[fastest], prompts[:5])
+        report[f"profile_of_{fastest}"] = profile(runs[fastest], models[fastest], prompts[:5])
     return report
 
 
