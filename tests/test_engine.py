@@ -13,6 +13,7 @@ from llmstep_lsp.lean.errors import LeanError
 from llmstep_lsp.pipeline.engine import SuggestionEngine
 from llmstep_lsp.pipeline.growth import Growth, grow, ranked
 from llmstep_lsp.pipeline.results import Status
+from llmstep_lsp.text.documents import DocumentStore
 from llmstep_lsp.verification.batch import Outcome, outcome_of
 from llmstep_lsp.verification.verifier import CheckResult, Verdict
 
@@ -44,7 +45,8 @@ class CrashingModel:
 
 async def test_a_crashing_backend_degrades_to_model_free_candidates_and_says_so_once() -> None:
     channel = Channel()
-    engine = SuggestionEngine(Settings(model="", automation_tactics=("rfl", "simp")), channel)
+    settings = Settings(model="", automation_tactics=("rfl", "simp"))
+    engine = SuggestionEngine(settings, channel, DocumentStore())
     engine.model = engine.sources.model = CrashingModel()  # type: ignore[assignment]
     request = GenerationRequest(goal="⊢ 2 = 2")
     for _ in range(2):
