@@ -1,9 +1,11 @@
-"""Engine behaviour that needs no Lean: a model backend that breaks mid-generation, and the
-progressive pipeline (each source verified on its own, the result growing)."""
+"""Engine behaviour: a model backend that breaks mid-generation, the progressive pipeline (each
+source verified on its own, the result growing), and what one request computes once (the fake Lean)."""
 
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,9 +15,12 @@ from llmstep_lsp.lean.errors import LeanError
 from llmstep_lsp.pipeline.engine import SuggestionEngine
 from llmstep_lsp.pipeline.growth import Growth, grow, ranked
 from llmstep_lsp.pipeline.results import Status
+from llmstep_lsp.text import suggestion_point
 from llmstep_lsp.text.documents import DocumentStore
 from llmstep_lsp.verification.batch import Outcome, outcome_of
 from llmstep_lsp.verification.verifier import CheckResult, Verdict
+from tests.conftest import fake_lean_command
+from tests.lsp_helpers import TWO_EQ_TWO_TACTICS, proof_line
 
 
 class Channel:
@@ -123,3 +128,39 @@ async def test_a_lean_failure_ends_the_growth_and_cancels_the_model() -> None:
     with pytest.raises(LeanError, match="died"):
         await grow([("model", model), ("automation", automation)], broken, None, [], lambda growth: None)
     assert model_cancelled.is_set()
+
+
+# --- one request, through the engine and the fake Lean ----------------------------------------
+
+
+async def test_one_request_finds_the_enclosing_declaration_once_however_many_candidates_it_checks(
+    lean_project: Path, fake_state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The point carries its declaration (issue 19): the goal probe, every candidate's probe and
+    every closing candidate's `#print axioms` probe read it instead of finding it again."""
+    original = suggestion_point.enclosing_declaration
+    calls: list[int] = []
+
+    def counted(lines: list[str], line: int) -> suggestion_point.Declaration | None:
+        calls.append(line)
+        return original(lines, line)
+
+    for module in [m for name, m in sys.modules.items() if name.startswith("llmstep_lsp")]:
+        if getattr(module, "enclosing_declaration", None) is original:
+            monkeypatch.setattr(module, "enclosing_declaration", counted)
+    lean = tuple(fake_lean_command(fake_state))
+    settings = Settings(model="", automation_tactics=tuple(TWO_EQ_TWO_TACTICS), lean_command=lean)
+    documents = DocumentStore()
+    engine = SuggestionEngine(settings, Channel(), documents)
+    path = lean_project / "Examples.lean"
+    uri, text = path.as_uri(), path.read_text()
+    line = proof_line(text, "two_eq_two", 1)
+    documents.open(uri, 1, text)
+    try:
+        await engine.document_opened(uri)
+        result = await engine.suggest(uri, 1, text, line)
+    finally:
+        await engine.shutdown()
+    closing = [s.tactic for s in result.suggestions if s.closes]
+    assert closing == ["rfl", "simp", "decide"], result.note  # 4 checked, 3 probed for `sorry` too
+    assert calls == [line]
