@@ -11,9 +11,11 @@ import pytest
 
 from llmstep_lsp.config.settings import Settings
 from llmstep_lsp.generation import Candidate, GenerationRequest
+from llmstep_lsp.generation.automation import AutomationGenerator
 from llmstep_lsp.lean.errors import LeanError
 from llmstep_lsp.pipeline.engine import SuggestionEngine
-from llmstep_lsp.pipeline.growth import Growth, grow, ranked
+from llmstep_lsp.pipeline.growth import CandidateSources, Growth, grow, ranked
+from llmstep_lsp.pipeline.health import Notices
 from llmstep_lsp.pipeline.results import Status
 from llmstep_lsp.text import suggestion_point
 from llmstep_lsp.text.documents import DocumentStore
@@ -107,6 +109,57 @@ async def test_the_model_free_candidates_settle_before_the_model_answers_and_the
     ]  # fmt: skip
     assert sorted(checked) == ["decide", "rfl", "simp"]
     assert [s.tactic for s in ranked(final.outcomes, 10)] == ["decide", "simp", "rfl"]
+
+
+class SampledModel:
+    """A model backend as backends are: every sample as drawn, scored; nothing filtered or merged."""
+
+    config = None
+    load_pending = False
+
+    async def load(self) -> None:
+        pass
+
+    async def generate(self, request: GenerationRequest) -> list[Candidate]:
+        return [
+            Candidate("simp", -1.5, "model"),
+            Candidate("sorry", -0.01, "model"),
+            Candidate("exact  h", -0.9, "model"),
+            Candidate("exact two_eq_two", -0.05, "model"),
+            Candidate("exact h", -0.3, "model"),
+            Candidate("simp", -1.0, "model"),
+        ]
+
+
+async def test_the_pipeline_filters_merges_and_ranks_the_sources_answers_once() -> None:
+    """Backends give their samples untouched; the product's one `merge_ranked` (in `grow`) drops
+    what the filter refuses, merges duplicates keeping the best score, and puts the model's, by
+    score, before the model-free ones."""
+
+    async def loaded() -> None:
+        pass
+
+    notices = Notices(lambda severity, message: None)
+    sources = CandidateSources(SampledModel(), AutomationGenerator(("rfl", "simp")), notices, loaded)  # type: ignore[arg-type]
+    request = GenerationRequest(goal="⊢ 2 = 2", theorem_name="two_eq_two")
+    checked: list[str] = []
+
+    async def check(candidate: Candidate) -> list[Outcome]:
+        checked.append(candidate.tactic)
+        return await lean_check(candidate)
+
+    rejected: list[tuple[Candidate, str]] = []
+    final = await grow(sources.runs(request, {}), check, request.theorem_name, rejected, lambda growth: None)
+    assert [(o.candidate.tactic, o.candidate.score, o.candidate.source) for o in final.outcomes] == [
+        ("exact h", -0.3, "model"), ("simp", -1.0, "model"), ("rfl", None, "automation"),
+    ]  # fmt: skip
+    assert sorted(checked) == ["exact h", "rfl", "simp"], "each text checked once"
+    assert [c.tactic for c, _ in rejected] == ["sorry", "exact two_eq_two"]
+    assert [s.tactic for s in ranked(final.outcomes, 10)] == ["simp", "rfl"]  # closing first
+    # Proof search takes every source at once through the same ranking.
+    assert [(c.tactic, c.score) for c in await sources.all(request)] == [
+        ("exact h", -0.3), ("simp", -1.0), ("rfl", None),
+    ]  # fmt: skip
 
 
 async def test_a_lean_failure_ends_the_growth_and_cancels_the_model() -> None:

@@ -270,7 +270,7 @@ class SuggestionEngine(ProofModes):
                     )
                 goals = state.goals
                 latest = SuggestionSet(uri, version, point)  # the point as Lean placed the goal
-                request = replace(self._request_for(lines, point, goals), rejected=rejected)
+                request = self._request_for(lines, point, goals)
                 environment = environment_digest(lines, point)
 
                 async def check(candidate: Candidate) -> list[Outcome]:
