@@ -56,7 +56,7 @@ from llmstep_lsp.config.settings import Settings  # noqa: E402
 from llmstep_lsp.generation.backends.causal_sampler import STEP_POSITIONS, sample_causal  # noqa: E402
 from llmstep_lsp.generation.backends.hf_loading import LoadedModel, load_model  # noqa: E402
 from llmstep_lsp.generation.formats import FORMATS  # noqa: E402
-from llmstep_lsp.generation.ranking import from_samples  # noqa: E402
+from llmstep_lsp.generation.ranking import merge_ranked, scored_samples  # noqa: E402
 
 sys.path.insert(0, str(REPO / "bench"))
 import llama_side  # noqa: E402
@@ -212,7 +212,7 @@ def ours(loaded: LoadedModel, prompt: str, step_positions: int = STEP_POSITIONS)
     samples = sample_causal(
         loaded, prompt, SAMPLES, TEMPERATURE, MAX_NEW_TOKENS, stops, cancel, step_positions
     )
-    return from_samples((text.split("\n")[0], mean, total) for text, mean, total in samples)
+    return merge_ranked(scored_samples((text.split("\n")[0], mean, total) for text, mean, total in samples))
 
 
 def ours_without_guesses(loaded: LoadedModel, prompt: str) -> list[Any]:

@@ -123,12 +123,12 @@ class LlamaSide:
         self._loop = asyncio.new_event_loop()
 
     def request(self, goal: str, prefix: str) -> list[Any]:
-        """One request as the product makes it: ranked candidates."""
+        """One request as the product makes it: filtered, ranked candidates."""
         from llmstep_lsp.generation.base import GenerationRequest
+        from llmstep_lsp.generation.ranking import merge_ranked
 
-        return self._loop.run_until_complete(
-            self.generator.generate(GenerationRequest(goal=goal, prefix=prefix))
-        )
+        request = GenerationRequest(goal=goal, prefix=prefix)
+        return merge_ranked(self._loop.run_until_complete(self.generator.generate(request)))
 
     def close(self) -> None:
         self._loop.run_until_complete(self.generator.close())

@@ -46,7 +46,6 @@ from llmstep_lsp.text.encoding import utf16_len  # noqa: E402
 from llmstep_lsp.text.suggestion_point import (  # noqa: E402
     SuggestionPoint,
     candidate_probe_text,
-    enclosing_declaration,
     find_suggestion_point,
 )
 from llmstep_lsp.verification.repl import ReplPool, ReplVerifier  # noqa: E402
@@ -129,7 +128,7 @@ class MultiCopyVerifier:
         self, uri: str, lines: list[str], point: SuggestionPoint, tactics: list[str]
     ) -> list[CheckResult]:
         lines = through_declaration(lines, point)  # later declarations: see (a) vs (a')
-        declaration = enclosing_declaration(lines, point.line)
+        declaration = point.declaration
         assert declaration is not None and declaration.name is not None
         copies, points = [], []
         tail: list[str] = []

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.lsp_client import client  # noqa: F401  (the end-to-end tests' fixture)
 from tests.support.requirements import missing
 from tests.support.tiny_model import build_tiny_model, build_tiny_seq2seq
 

@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest_lsp
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, LanguageClient
+from pytest_lsp import LanguageClient
 
 from tests.conftest import fake_lean_command
-
-SERVER_CONFIG = ClientServerConfig(
-    server_command=[sys.executable, "-m", "llmstep_lsp", "serve", "--stdio"],
-    server_env={
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "LLMSTEP_LOG_LEVEL": "DEBUG",
-    },
-)
 
 
 async def start_session(

@@ -15,12 +15,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from tests.lsp_helpers import (
-    SERVER_CONFIG,
     code_actions_at,
     inline_at,
     open_examples,
@@ -31,12 +29,6 @@ from tests.lsp_helpers import (
 from tests.support.fake_openai import FakeOpenAI, Script
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest_lsp.fixture(config=SERVER_CONFIG)
-async def client(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
-    yield
-    await lsp_client.shutdown_session()
 
 
 @pytest.fixture

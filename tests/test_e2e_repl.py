@@ -10,13 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from tests.conftest import EXAMPLES_SCRIPT, REPO, fake_lean_command
 from tests.lsp_helpers import (
-    SERVER_CONFIG,
     code_actions_at,
     open_document,
     open_examples,
@@ -63,12 +61,6 @@ POINTS = [
     ("subset_chain", 3),
     ("exercise_1_18b", 2),
 ]
-
-
-@pytest_lsp.fixture(config=SERVER_CONFIG)
-async def client(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
-    yield
-    await lsp_client.shutdown_session()
 
 
 @pytest.fixture

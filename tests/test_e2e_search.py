@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from llmstep_lsp.lsp.methods import COMPLETE_PROOF_COMMAND, SEARCH_PROOF_COMMAND
 from tests.conftest import project_files
-from tests.lsp_helpers import SERVER_CONFIG, open_document, start_session
+from tests.lsp_helpers import open_document, start_session
 from tests.support.fake_openai import FakeOpenAI
 from tests.test_prove import CHAIN, SEARCH_SCRIPT, TACTICS
 
@@ -26,12 +25,11 @@ pytestmark = pytest.mark.e2e
 PROOF = "  apply hqr\n  apply hpq\n  exact hp"
 
 
-@pytest_lsp.fixture(config=SERVER_CONFIG)
-async def client(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
-    lsp_client.activity = watch_activity(lsp_client)  # type: ignore[attr-defined]
-
-    yield
-    await lsp_client.shutdown_session()
+@pytest.fixture
+def client(client: LanguageClient) -> LanguageClient:
+    """The shared client (`tests/support/lsp_client.py`), watching progress and applying edits."""
+    client.activity = watch_activity(client)  # type: ignore[attr-defined]
+    return client
 
 
 def watch_activity(client: LanguageClient) -> asyncio.Event:

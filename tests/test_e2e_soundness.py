@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from tests.conftest import REPO, fake_lean_command
-from tests.lsp_helpers import SERVER_CONFIG, code_actions_at, open_document, start_session
+from tests.lsp_helpers import code_actions_at, open_document, start_session
 from tests.support.cli import run_cli
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.fake_openai import Script as FakeScript
@@ -27,12 +26,6 @@ FALSE = "example : 2 + 2 = 5 := by\n  sorry\n"
 FOUR = "theorem four : 2 + 2 = 4 := by\n  sorry\n"
 PAIR = "theorem pair (p q : Prop) (hp : p) (hq : q) : p ∧ q := by\n  constructor\n  case left =>\n    sorry\n"
 PAIR += "  case right => sorry\n"
-
-
-@pytest_lsp.fixture(config=SERVER_CONFIG)
-async def client(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
-    yield
-    await lsp_client.shutdown_session()
 
 
 async def report_at(client: LanguageClient, uri: str, line: int) -> dict[str, Any]:

@@ -7,14 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from llmstep_lsp.lsp.methods import STATUS_NOTIFICATION
 from tests.conftest import project_files
 from tests.lsp_helpers import (
-    SERVER_CONFIG,
     bullets_script,
     code_actions_at,
     edit_of,
@@ -30,18 +28,17 @@ from tests.support.lsp_text import apply_edit, line_of
 pytestmark = pytest.mark.e2e
 
 
-@pytest_lsp.fixture(config=SERVER_CONFIG)
-async def client(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
+@pytest.fixture
+def client(client: LanguageClient) -> LanguageClient:
+    """The shared client (`tests/support/lsp_client.py`), recording `llmstep/status` (state, message)."""
     statuses: list[tuple[str, str]] = []
-    lsp_client.statuses = statuses  # type: ignore[attr-defined]
+    client.statuses = statuses  # type: ignore[attr-defined]
 
-    @lsp_client.feature(STATUS_NOTIFICATION)
+    @client.feature(STATUS_NOTIFICATION)
     def on_status(params) -> None:  # type: ignore[no-untyped-def]
         statuses.append((params.state, params.message))
 
-    yield
-    if not getattr(lsp_client, "shut_down_by_test", False):
-        await lsp_client.shutdown_session()
+    return client
 
 
 def received(state: Path) -> list[dict]:  # type: ignore[type-arg]

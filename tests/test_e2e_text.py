@@ -14,12 +14,10 @@ from typing import Any
 
 import attrs
 import pytest
-import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from tests.lsp_helpers import (
-    SERVER_CONFIG,
     TWO_EQ_TWO_TACTICS,
     TWO_EQ_TWO_TITLES,
     bullets_script,
@@ -35,12 +33,11 @@ from tests.support.lsp_text import apply_edit, apply_utf16, line_of
 pytestmark = pytest.mark.e2e
 
 
-@pytest_lsp.fixture(config=SERVER_CONFIG)
-async def client(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
-    lsp_client.applied = record_applied_edits(lsp_client)  # type: ignore[attr-defined]
-
-    yield
-    await lsp_client.shutdown_session()
+@pytest.fixture
+def client(client: LanguageClient) -> LanguageClient:
+    """The shared client (`tests/support/lsp_client.py`), applying and recording edits."""
+    client.applied = record_applied_edits(client)  # type: ignore[attr-defined]
+    return client
 
 
 def lean_text(state: Path, uri: str) -> str | None:

@@ -11,13 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from llmstep_lsp.text.encoding import utf16_len
 from tests.lsp_helpers import (
-    SERVER_CONFIG,
     TWO_EQ_TWO_TACTICS,
     TWO_EQ_TWO_TITLES,
     code_actions_at,
@@ -35,12 +33,6 @@ STORM_CHANGES = 5000
 REQUEST_EVERY = 25
 RSS_SLACK_KIB = 8 * 1024  # the pygls leak fixed in lsp/pygls_fixes.py grew it by ~15 MiB here
 LEAN_QUERIES = ("$/lean/plainGoal", "textDocument/waitForDiagnostics")
-
-
-@pytest_lsp.fixture(config=SERVER_CONFIG)
-async def client(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
-    yield
-    await lsp_client.shutdown_session()
 
 
 class Document:

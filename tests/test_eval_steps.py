@@ -12,7 +12,7 @@ import pytest
 from llmstep_lsp.config.settings import DEFAULT_AUTOMATION_TACTICS
 from llmstep_lsp.evaluation.steps import evaluate_steps, group_by_state
 from llmstep_lsp.generation.base import Candidate, GenerationRequest
-from llmstep_lsp.generation.ranking import from_samples
+from llmstep_lsp.generation.ranking import scored_samples
 from llmstep_lsp.training.proofsteps import ProofStep
 from tests.support.cli import run_cli
 from tests.support.fake_openai import FakeOpenAI
@@ -112,7 +112,8 @@ def test_a_model_that_cannot_load_is_named_with_the_fix(handmade: Path) -> None:
 
 
 class Recording:
-    """A generator that records what it was asked and proposes the theorem's own name first."""
+    """A generator that records what it was asked and proposes the theorem's own name first (a backend
+    proposes as sampled: the filter is the caller's, as in the server)."""
 
     def __init__(self) -> None:
         self.requests: list[GenerationRequest] = []
@@ -120,7 +121,7 @@ class Recording:
     async def generate(self, request: GenerationRequest) -> list[Candidate]:
         self.requests.append(request)
         samples = [("exact two_goals", -0.1, -0.3), ("constructor", -0.2, -0.2)]
-        return from_samples(samples, request.theorem_name)
+        return scored_samples(samples)
 
 
 async def test_the_generator_is_asked_as_the_server_would_ask() -> None:
@@ -131,7 +132,7 @@ async def test_the_generator_is_asked_as_the_server_would_ask() -> None:
     main_only = await evaluate_steps(states, generator, [1], "recording", main_goal_only=True)
     assert [r.goal for r in generator.requests] == [state, "case left\n⊢ 1 = 1"]
     assert {r.prefix for r in generator.requests} == {""}
-    # The filters drop a tactic that names the theorem being proved, as in the server.
+    # `eval steps` filters as the server does: the tactic that names the theorem being proved is dropped.
     assert everything.rows[0].model_hits == main_only.rows[0].model_hits == 1
 
 

@@ -9,13 +9,11 @@ import signal
 from pathlib import Path
 
 import pytest
-import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from llmstep_lsp.lsp.methods import STATUS_NOTIFICATION
 from tests.lsp_helpers import (
-    SERVER_CONFIG,
     TWO_EQ_TWO_TACTICS,
     TWO_EQ_TWO_TITLES,
     code_actions_at,
@@ -29,18 +27,17 @@ from tests.support.processes import alive, sidecar_of, wait_until_none_mention
 pytestmark = pytest.mark.e2e
 
 
-@pytest_lsp.fixture(config=SERVER_CONFIG)
-async def client(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
+@pytest.fixture
+def client(client: LanguageClient) -> LanguageClient:
+    """The shared client (`tests/support/lsp_client.py`), recording each `llmstep/status` state."""
     statuses: list[str] = []
-    lsp_client.statuses = statuses  # type: ignore[attr-defined]
+    client.statuses = statuses  # type: ignore[attr-defined]
 
-    @lsp_client.feature(STATUS_NOTIFICATION)
+    @client.feature(STATUS_NOTIFICATION)
     def on_status(params) -> None:  # type: ignore[no-untyped-def]
         statuses.append(params.state)
 
-    yield
-    if not getattr(lsp_client, "shut_down_by_test", False):
-        await lsp_client.shutdown_session()
+    return client
 
 
 def starts(state: Path) -> list[int]:

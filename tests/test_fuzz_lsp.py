@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 
 from tests.conftest import fake_lean_command
 from tests.fake_lean.wire import LeanWire
-from tests.lsp_helpers import SERVER_CONFIG, proof_line
+from tests.lsp_helpers import proof_line
+from tests.support.lsp_client import SERVER_CONFIG
 
 pytestmark = pytest.mark.e2e
 

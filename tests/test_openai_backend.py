@@ -1,10 +1,11 @@
-"""The OpenAI-compatible backend against a local HTTP server: formats, ranking, failures, the key,
-and which goals a prompt holds (promptGoals)."""
+"""The OpenAI-compatible backend against a local HTTP server: formats, scores (the ranking is the
+pipeline's, `offered`), failures, the key, and which goals a prompt holds (promptGoals)."""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import shlex
 import socket
 from collections.abc import Iterator
@@ -15,10 +16,11 @@ import pytest
 from llmstep_lsp.config.settings import Settings
 from llmstep_lsp.generation import GenerationRequest
 from llmstep_lsp.generation.backends.openai_compatible import EndpointUnavailable, OpenAIGenerator
+from llmstep_lsp.generation.ranking import merge_ranked
 from tests.conftest import fake_lean_command
 from tests.lsp_helpers import bullets_script
 from tests.support.cli import run_cli
-from tests.support.fake_openai import FakeOpenAI, Script, openai_generator
+from tests.support.fake_openai import FakeOpenAI, Script, offered, openai_generator
 
 GOAL = "f : ℕ → ℕ\nh : Monotone f\nn : ℕ\n⊢ f n ≤ f (n + 1)"
 REQUEST = GenerationRequest(goal=GOAL, prefix="exact", theorem_name="monotone_step")
@@ -34,25 +36,39 @@ def generator(endpoint: str, **settings: object) -> OpenAIGenerator:
     return openai_generator(endpoint, **settings)
 
 
-async def test_completions_are_prefixed_filtered_deduplicated_and_ranked(fake: FakeOpenAI) -> None:
+async def test_completions_are_prefixed_and_scored_as_sampled_and_the_pipeline_filters_and_ranks(
+    fake: FakeOpenAI,
+) -> None:
     fake.script = Script(
         texts=[" h (Nat.le_succ _)\n[/TAC]", " h", " h (Nat.le_succ _)", " sorry", " monotone_step h"],
-        logprobs=[[-0.1, -0.3], [-2.0], [-0.2, -0.2], [-0.01], [-0.05]],
+        logprobs=[[-0.1, -0.3], [-2.0], [-0.2, -0.3], [-0.01], [-0.05]],
     )
-    candidates = await generator(fake.endpoint).generate(REQUEST)
-    assert [(c.tactic, c.score) for c in candidates] == [("exact h (Nat.le_succ _)", -0.2), ("exact h", -2.0)]
+    candidates = await generator(fake.endpoint, numSamples=5).generate(REQUEST)
+    # The backend gives every sample, prefixed and cut at the stop, scored, in sample order: the
+    # duplicate and the texts the filter drops (`sorry`, the theorem's own name) included.
+    assert [(c.tactic, c.score) for c in candidates] == [
+        ("exact h (Nat.le_succ _)", -0.2), ("exact h", -2.0), ("exact h (Nat.le_succ _)", -0.25),
+        ("exact sorry", -0.01), ("exact monotone_step h", -0.05),
+    ]  # fmt: skip
+    # The pipeline filters, merges (keeping the best score) and ranks them.
+    ranked = merge_ranked(candidates, REQUEST.theorem_name)
+    assert [(c.tactic, c.score) for c in ranked] == [("exact h (Nat.le_succ _)", -0.2), ("exact h", -2.0)]
     # proof search adds up totals along a path (GPT-f's cumulative log-prob), not means
-    assert [round(c.log_prob or 0, 6) for c in candidates] == [-0.4, -2.0]
+    assert [round(c.log_prob or 0, 6) for c in ranked] == [-0.4, -2.0]
     body = fake.requests[0]["body"]
     assert fake.requests[0]["path"] == "/v1/completions"
-    assert body["model"] == "EleutherAI/llemma_7b" and body["n"] == 8 and body["stop"] == ["[/TAC]", "\n"]
+    assert body["model"] == "EleutherAI/llemma_7b" and body["n"] == 5 and body["stop"] == ["[/TAC]", "\n"]
     assert body["prompt"].endswith("[STATE]\n" + GOAL + "\n[/STATE]\n[TAC]\nexact")
 
 
 async def test_without_logprobs_candidates_rank_by_frequency(fake: FakeOpenAI) -> None:
     fake.script = Script(texts=[" a", " b", " b", " c", " b", " a"])
     candidates = await generator(fake.endpoint, numSamples=6).generate(REQUEST)
-    assert [c.tactic for c in candidates] == ["exact b", "exact a", "exact c"]
+    # Each sample is scored by its text's share of the samples; the pipeline ranks by it.
+    assert [(c.tactic, round(math.exp(c.score or 0) * 6)) for c in candidates] == [
+        ("exact a", 2), ("exact b", 3), ("exact b", 3), ("exact c", 1), ("exact b", 3), ("exact a", 2),
+    ]  # fmt: skip
+    assert offered(candidates) == ["exact b", "exact a", "exact c"]
 
 
 async def test_chat_whole_proof_models_give_the_next_tactic(fake: FakeOpenAI) -> None:
@@ -65,7 +81,7 @@ async def test_chat_whole_proof_models_give_the_next_tactic(fake: FakeOpenAI) ->
         declaration=statement,
     )
     candidates = await generator(fake.endpoint, preset="kimina-prover").generate(request)
-    assert [c.tactic for c in candidates] == ["exact h (Nat.le_succ _)"]
+    assert offered(candidates) == ["exact h (Nat.le_succ _)"]
     sent = fake.requests[0]
     assert sent["path"] == "/v1/chat/completions"
     assert [m["role"] for m in sent["body"]["messages"]] == ["system", "user"]
@@ -88,7 +104,7 @@ async def test_the_api_key_goes_only_in_the_header(
 async def test_transient_503s_are_retried_with_backoff(fake: FakeOpenAI) -> None:
     fake.script = Script(texts=[" h"], fail_first=1)
     candidates = await generator(fake.endpoint, requestRetries=1).generate(REQUEST)
-    assert [c.tactic for c in candidates] == ["exact h"] and len(fake.requests) == 2
+    assert offered(candidates) == ["exact h"] and len(fake.requests) == 2
 
 
 async def test_a_slow_endpoint_times_out_and_then_rests_without_waiting(fake: FakeOpenAI) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from llmstep_lsp.config.settings import Settings
 from llmstep_lsp.lsp.scheduling import SuggestionScheduler
 from llmstep_lsp.pipeline.results import Suggestion, SuggestionSet
+from llmstep_lsp.text.documents import DocumentStore, MirroredDocument
 from llmstep_lsp.text.suggestion_point import SuggestionPoint
 from llmstep_lsp.verification.verifier import Verdict
 
@@ -26,23 +27,32 @@ class IdleEngine:
         raise AssertionError("computed suggestions for a closed document")
 
 
+URI = "file:///A.lean"
+DOCUMENT = MirroredDocument(URI, 1, "")
+
+
+def scheduler_for(engine: object) -> tuple[SuggestionScheduler, DocumentStore]:
+    """A scheduler over `engine` and the store where the server keeps `DOCUMENT` open."""
+    documents = DocumentStore()
+    documents.open(URI, DOCUMENT.version, DOCUMENT.text)
+    return SuggestionScheduler(engine, documents), documents  # type: ignore[arg-type]
+
+
 async def test_a_document_closed_during_the_debounce_gets_no_answer_and_no_error() -> None:
-    scheduler = SuggestionScheduler(IdleEngine())  # type: ignore[arg-type]
-    asking = asyncio.create_task(scheduler.request("file:///A.lean", 1, "", 0, lambda: None))
+    scheduler, documents = scheduler_for(IdleEngine())
+    asking = asyncio.create_task(scheduler.request(DOCUMENT, 0))
     await asyncio.sleep(0)  # the request is now in its debounce
-    scheduler.forget("file:///A.lean")  # didClose
+    documents.close(URI)  # didClose
+    scheduler.forget(URI)
     assert await asking is None
 
 
 async def test_a_request_after_reopening_does_not_revive_one_from_before_the_close() -> None:
-    scheduler = SuggestionScheduler(IdleEngine())  # type: ignore[arg-type]
-    version = {"file:///A.lean": 1}
-    old = asyncio.create_task(
-        scheduler.request("file:///A.lean", 1, "", 0, lambda: version.get("file:///A.lean"))
-    )
+    scheduler, _ = scheduler_for(IdleEngine())
+    old = asyncio.create_task(scheduler.request(DOCUMENT, 0))
     await asyncio.sleep(0)
-    scheduler.forget("file:///A.lean")
-    new = asyncio.create_task(scheduler.request("file:///A.lean", 1, "", 3, lambda: None))
+    scheduler.forget(URI)  # closed, and reopened at the same version: only the ticket tells them apart
+    new = asyncio.create_task(scheduler.request(MirroredDocument(URI, 2, ""), 3))  # stale: never computed
     assert await old is None, "the old request took the new one's ticket"
     assert await new is None
 
@@ -103,17 +113,14 @@ def result_at(uri: str, version: int, line: int, *tactics: str) -> SuggestionSet
     return SuggestionSet(uri, version, point, ("⊢ True",), found)
 
 
-URI = "file:///A.lean"
-
-
 async def test_two_requests_for_the_same_line_share_one_computation_and_both_get_it() -> None:
     """VS Code asks for code actions and inline completions at the same cursor stop: the second must
     not make the first give up (on an empty proof line, the lightbulb's request is the first)."""
     engine = GatedEngine()
-    scheduler = SuggestionScheduler(engine)  # type: ignore[arg-type]
-    first = asyncio.create_task(scheduler.request(URI, 1, "", 4, lambda: 1))
+    scheduler, _ = scheduler_for(engine)
+    first = asyncio.create_task(scheduler.request(DOCUMENT, 4))
     await asyncio.sleep(0)
-    second = asyncio.create_task(scheduler.request(URI, 1, "", 4, lambda: 1))
+    second = asyncio.create_task(scheduler.request(DOCUMENT, 4))
     await asyncio.sleep(0)
     engine.gate.set()
     answers = await asyncio.gather(first, second)
@@ -123,10 +130,10 @@ async def test_two_requests_for_the_same_line_share_one_computation_and_both_get
 
 async def test_a_request_for_another_line_makes_the_older_one_give_up() -> None:
     engine = GatedEngine()
-    scheduler = SuggestionScheduler(engine)  # type: ignore[arg-type]
-    old = asyncio.create_task(scheduler.request(URI, 1, "", 4, lambda: 1))
+    scheduler, _ = scheduler_for(engine)
+    old = asyncio.create_task(scheduler.request(DOCUMENT, 4))
     await asyncio.sleep(0)
-    new = asyncio.create_task(scheduler.request(URI, 1, "", 7, lambda: 1))
+    new = asyncio.create_task(scheduler.request(DOCUMENT, 7))
     await asyncio.sleep(0)
     engine.gate.set()
     assert await old is None
@@ -139,11 +146,11 @@ async def test_an_invoked_request_waits_past_the_budget_for_the_first_verified_r
     """Ctrl+. while Lean is still checking: the menu gets the first verified suggestions, not "No
     code actions available"; an automatic request (the lightbulb's) gives up after the budget."""
     engine = GatedEngine(wait_ms=1)
-    scheduler = SuggestionScheduler(engine)  # type: ignore[arg-type]
-    automatic = await scheduler.request(URI, 1, "", 4, lambda: 1)
+    scheduler, _ = scheduler_for(engine)
+    automatic = await scheduler.request(DOCUMENT, 4)
     assert automatic is None  # still computing; the hint diagnostic brings the lightbulb later
     engine.budget_spent.clear()
-    invoked = asyncio.create_task(scheduler.request(URI, 1, "", 4, lambda: 1, invoked=True))
+    invoked = asyncio.create_task(scheduler.request(DOCUMENT, 4, invoked=True))
     await asyncio.wait_for(engine.budget_spent.wait(), 10)  # it now waits for settled suggestions
     engine.grow(result_at(URI, 1, 4))  # nothing verified yet: keeps waiting
     await asyncio.sleep(0)
@@ -159,10 +166,10 @@ async def test_an_invoked_request_does_not_take_a_snapshot_without_suggestions_f
     would show no suggestion); the request waits on for the first settled suggestions."""
     engine = GatedEngine(wait_ms=1)
     engine.latest = result_at(URI, 1, 4)  # settled nothing so far
-    scheduler = SuggestionScheduler(engine)  # type: ignore[arg-type]
-    automatic = await scheduler.request(URI, 1, "", 4, lambda: 1)
+    scheduler, _ = scheduler_for(engine)
+    automatic = await scheduler.request(DOCUMENT, 4)
     assert automatic is engine.latest  # the lightbulb's request takes what is known
-    invoked = asyncio.create_task(scheduler.request(URI, 1, "", 4, lambda: 1, invoked=True))
+    invoked = asyncio.create_task(scheduler.request(DOCUMENT, 4, invoked=True))
     engine.budget_spent.clear()
     await asyncio.wait_for(engine.budget_spent.wait(), 10)
     await asyncio.sleep(0)
@@ -175,8 +182,8 @@ async def test_an_invoked_request_does_not_take_a_snapshot_without_suggestions_f
 
 async def test_an_invoked_request_gets_the_whole_result_when_it_comes_first() -> None:
     engine = GatedEngine(wait_ms=1)
-    scheduler = SuggestionScheduler(engine)  # type: ignore[arg-type]
-    invoked = asyncio.create_task(scheduler.request(URI, 1, "", 4, lambda: 1, invoked=True))
+    scheduler, _ = scheduler_for(engine)
+    invoked = asyncio.create_task(scheduler.request(DOCUMENT, 4, invoked=True))
     await asyncio.wait_for(engine.budget_spent.wait(), 10)
     engine.gate.set()
     answer = await asyncio.wait_for(invoked, 10)

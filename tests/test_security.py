@@ -21,7 +21,6 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 from llmstep_lsp.generation.filters import rejection_reason
 from tests.conftest import project_files
 from tests.lsp_helpers import (
-    SERVER_CONFIG,
     code_actions_at,
     open_document,
     open_examples,
@@ -29,6 +28,7 @@ from tests.lsp_helpers import (
     start_session,
 )
 from tests.support.fake_openai import FakeOpenAI, Script
+from tests.support.lsp_client import SERVER_CONFIG
 
 KEY_ENV = "LLMSTEP_TEST_API_KEY"
 SECRET = "sk-test-7f3a9c1e5b2d-do-not-print"
@@ -81,12 +81,6 @@ def lean_texts(state: Path) -> str:
     """Everything our Lean server was sent, as one string (every message, every document)."""
     path = state / "received.jsonl"
     return path.read_text() if path.exists() else ""
-
-
-@pytest_lsp.fixture(config=SERVER_CONFIG)
-async def client(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
-    yield
-    await lsp_client.shutdown_session()
 
 
 async def test_hostile_model_output_never_reaches_lean(

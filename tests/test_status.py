@@ -8,30 +8,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_lsp
 from pytest_lsp import LanguageClient
 
 from llmstep_lsp.lsp.methods import STATUS_NOTIFICATION
-from tests.lsp_helpers import SERVER_CONFIG, start_session
+from tests.lsp_helpers import start_session
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest_lsp.fixture(config=SERVER_CONFIG)
-async def client(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
+@pytest.fixture
+def client(client: LanguageClient) -> LanguageClient:
+    """The shared client (`tests/support/lsp_client.py`), recording every `llmstep/status` whole."""
     statuses: list[dict[str, Any]] = []
     changed = asyncio.Event()
-    lsp_client.statuses = statuses  # type: ignore[attr-defined]
-    lsp_client.status_changed = changed  # type: ignore[attr-defined]
+    client.statuses = statuses  # type: ignore[attr-defined]
+    client.status_changed = changed  # type: ignore[attr-defined]
 
-    @lsp_client.feature(STATUS_NOTIFICATION)
+    @client.feature(STATUS_NOTIFICATION)
     def on_status(params) -> None:  # type: ignore[no-untyped-def]
         statuses.append({"state": params.state, "message": params.message, "problem": params.problem,
                          "model": params.model})  # fmt: skip
         changed.set()
 
-    yield
-    await lsp_client.shutdown_session()
+    return client
 
 
 async def until_status(client: LanguageClient, state: str) -> dict[str, Any]:

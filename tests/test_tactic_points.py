@@ -10,6 +10,7 @@ import pytest
 
 from llmstep_lsp.lean.client import GoalState
 from llmstep_lsp.text.suggestion_point import (
+    Declaration,
     SuggestionPoint,
     candidate_probe_text,
     find_suggestion_point,
@@ -170,3 +171,33 @@ def test_lean_checks_the_line_the_editor_will_hold(line: str, tactic: str, asked
     assert point is not None
     assert candidate_probe_text(lines, point, tactic).split("\n")[1] == asked
     assert edited(lines, 1, tactic).startswith(asked), "what Lean checked is what the edit leaves"
+
+
+# --- the enclosing declaration, found once with the point -------------------------------------
+
+
+def test_a_proof_on_the_declarations_own_line_belongs_to_it_with_no_text_before() -> None:
+    lines = ["import Mathlib", "", "@[simp] theorem two : 2 = 2 := by rfl"]
+    point = find_suggestion_point(lines, 2)
+    assert point is not None and point.declaration == Declaration(2, "two", "")
+
+
+def test_a_line_inside_an_example_belongs_to_it_without_a_name() -> None:
+    lines = ["theorem before : True := trivial", "", "example (n : ℕ) : n + 0 = n := by", "  intro"]
+    lines.append("  sorry")
+    point = find_suggestion_point(lines, 4)
+    assert point is not None
+    assert point.declaration == Declaration(2, None, "example (n : ℕ) : n + 0 = n := by\n  intro")
+
+
+def test_a_point_outside_any_declaration_has_none() -> None:
+    lines = ["#check (show True by", "  exact trivial)"]
+    point = find_suggestion_point(lines, 1)
+    assert point is not None and point.declaration is None
+
+
+def test_the_declaration_stays_with_the_point_read_at_another_indentation() -> None:
+    lines = ["theorem t : p ∧ q := by", "  constructor", "  · exact hp", "    "]
+    point = find_suggestion_point(lines, 3)
+    assert point is not None and point.declaration is not None
+    assert point.at_indent("  ").declaration == point.declaration

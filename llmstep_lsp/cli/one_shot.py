@@ -66,12 +66,12 @@ def _read_location(location: str) -> tuple[Path, str, int] | None:
 
 async def _suggest_once(settings: Settings, uri: str, text: str, line: int, as_json: bool) -> int:
     from llmstep_lsp.lsp.publish import suggestion_report, suggestion_title
-    from llmstep_lsp.pipeline.engine import SuggestionEngine
 
     channel = ConsoleChannel(hold=True)
-    engine = SuggestionEngine(settings, channel)
+    engine = _engine(settings, channel)
     try:
-        await engine.document_opened(uri, text)
+        engine.documents.open(uri, 1, text)
+        await engine.document_opened(uri)
         result = await engine.suggest(uri, 1, text, line)
     finally:
         await _end(engine)
@@ -97,13 +97,13 @@ def run_prove(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _prove_once(settings: Settings, uri: str, text: str, line: int, whole: bool, as_json: bool) -> int:
-    from llmstep_lsp.pipeline.engine import SuggestionEngine
     from llmstep_lsp.search.proof import render_proof
 
     channel = ConsoleChannel(hold=True)
-    engine = SuggestionEngine(settings, channel)
+    engine = _engine(settings, channel)
     try:
-        await engine.document_opened(uri, text)
+        engine.documents.open(uri, 1, text)
+        await engine.document_opened(uri)
         if whole:
             report = await engine.complete_proof(uri, 1, text, line)
         else:
@@ -145,7 +145,6 @@ def run_eval_prove(args: argparse.Namespace, settings: Settings) -> int:
         read_statements,
         summary_table,
     )
-    from llmstep_lsp.pipeline.engine import SuggestionEngine
     from llmstep_lsp.pipeline.results import ProofMode
 
     statements_path = Path(args.statements)
@@ -165,7 +164,7 @@ def run_eval_prove(args: argparse.Namespace, settings: Settings) -> int:
     channel = ConsoleChannel(hold=False)
 
     async def run() -> None:
-        engine = SuggestionEngine(settings, channel)
+        engine = _engine(settings, channel)
         try:
             mode: ProofMode = "whole" if args.whole else "search"
             await prove_all(statements, project, results, engine, mode, sys.stderr)
@@ -181,6 +180,14 @@ def run_eval_prove(args: argparse.Namespace, settings: Settings) -> int:
     print(summary_table(results))
     print(f"results: {results}")
     return 0
+
+
+def _engine(settings: Settings, channel: ConsoleChannel) -> SuggestionEngine:
+    """An engine with its own document store: the command opens its one file there."""
+    from llmstep_lsp.pipeline.engine import SuggestionEngine
+    from llmstep_lsp.text.documents import DocumentStore
+
+    return SuggestionEngine(settings, channel, DocumentStore())
 
 
 async def _end(engine: SuggestionEngine) -> None:

@@ -118,13 +118,15 @@ async def prove_all(
         uri = (project / SHADOW_DIR / "eval" / f"{_SAFE_NAME.sub('_', statement.name)}.lean").as_uri()
         text, line = statement.document()
         started = time.monotonic()
-        await engine.document_opened(uri, text)
+        engine.documents.open(uri, 1, text)
+        await engine.document_opened(uri)
         try:
             if mode == "search":
                 report = await engine.search_proof(uri, 1, text, line)
             else:
                 report = await engine.complete_proof(uri, 1, text, line)
         finally:
+            engine.documents.close(uri)
             await engine.document_closed(uri)
         if report.failed:
             raise LeanDidNotRun(statement.name, report.note)

@@ -2,8 +2,9 @@
 
 Rows are grouped by state (a state may have several accepted tactics). For each state the
 configured generator is asked for the next tactic with an empty prefix, exactly as the server
-would ask it; a state is a hit at k when any of the first k distinct suggestions equals any
-accepted tactic, after whitespace normalisation. Next to it stands the frequency baseline: the k
+would ask it, and its candidates are filtered and ranked as the server ranks them
+(`ranking.merge_ranked`); a state is a hit at k when any of the first k distinct suggestions equals
+any accepted tactic, after whitespace normalisation. Next to it stands the frequency baseline: the k
 most frequent tactics, suggested for every state. The honest baseline is fitted on the model's
 training data (`--baseline-data`); without it, it is fitted on the scored data itself, an optimistic
 bar that a held-out split inflates (on miniF2F held-out theorems: 10.6 / 34.8 / 43.9 % instead of the
@@ -30,7 +31,7 @@ from llmstep_lsp.generation.automation import AutomationGenerator
 from llmstep_lsp.generation.base import GenerationRequest, Generator, ModelUnavailable
 from llmstep_lsp.generation.factory import ModelGenerator, build_model_generator
 from llmstep_lsp.generation.formats import PromptFormat
-from llmstep_lsp.generation.ranking import normalise_tactic
+from llmstep_lsp.generation.ranking import merge_ranked, normalise_tactic
 from llmstep_lsp.training.proofsteps import DataError, ProofStep, load_proofsteps
 
 SCORED_DATA = "the scored data itself (optimistic: pass --baseline-data with the training data)"
@@ -132,13 +133,9 @@ async def evaluate_steps(
     for state in states:
         # The server joins Lean's goals with a blank line, as the data's states are written.
         goal = state.state.split("\n\n", 1)[0] if main_goal_only else state.state
-        candidates = await generator.generate(GenerationRequest(goal=goal, theorem_name=state.theorem))
-        ranked: list[str] = []
-        for candidate in candidates:
-            tactic = normalise_tactic(candidate.tactic)
-            if tactic not in ranked:
-                ranked.append(tactic)
-        ranked_per_state.append(ranked)
+        proposed = await generator.generate(GenerationRequest(goal=goal, theorem_name=state.theorem))
+        # Ranked as the product ranks them, the filter included; merged texts are distinct.
+        ranked_per_state.append([normalise_tactic(c.tactic) for c in merge_ranked(proposed, state.theorem)])
         on_state()
     rows = tuple(
         TopK(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -24,8 +24,6 @@ class GenerationRequest:
     """The point's indentation (what precedes the tactic on its line), for `{indent}` in templates."""
     num_samples: int | None = None
     """Samples to draw instead of the configured count (proof search asks for more)."""
-    rejected: list[tuple[Candidate, str]] | None = field(default=None, compare=False, hash=False)
-    """Where a backend reports the samples its filter dropped, with the reason (for the report)."""
 
 
 @dataclass(frozen=True)
@@ -58,8 +56,11 @@ class Generator(Protocol):
     """Proposes next tactics; every candidate starts with the request's prefix."""
 
     async def generate(self, request: GenerationRequest) -> list[Candidate]:
-        """Candidates for `request`, each starting with its prefix: a model backend's filtered and
-        ranked (`ranking.merge_ranked`), automation's in its configured order. Raises
+        """Candidates for `request`, each starting with its prefix, as proposed: not filtered, not
+        merged, not ranked. A model backend's come one per sample in sample order, scored
+        (`ranking.scored_samples`; duplicates and texts the filter would drop included),
+        automation's in its configured order. Whoever needs a list to offer or score passes them
+        through `ranking.merge_ranked` (the filter, duplicates merged, best first). Raises
         `ModelUnavailable` when the model cannot be used."""
 
 

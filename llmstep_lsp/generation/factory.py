@@ -10,7 +10,7 @@ from llmstep_lsp.generation.base import Candidate, GenerationRequest
 
 class ModelGenerator(Protocol):
     """What the engine needs of a model backend (OpenAI-compatible HTTP, managed llama.cpp, or
-    Hugging Face in-process): load, generate ranked candidates, sample raw texts, close."""
+    Hugging Face in-process): load, generate scored candidates, sample raw texts, close."""
     config: GenerationConfig
 
     async def load(self) -> object:
@@ -23,7 +23,8 @@ class ModelGenerator(Protocol):
         ...
 
     async def generate(self, request: GenerationRequest) -> list[Candidate]:
-        """Ranked, filtered candidates for `request`; raises `ModelUnavailable` with the fix."""
+        """Scored candidates for `request`, in sample order (`Generator.generate`); raises
+        `ModelUnavailable` with the fix."""
         ...
 
     async def sample_texts(

@@ -24,38 +24,34 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
 
 from llmstep_lsp.pipeline.engine import SuggestionEngine
 from llmstep_lsp.pipeline.results import SuggestionSet
+from llmstep_lsp.text.documents import DocumentStore, MirroredDocument
 
 DEBOUNCE_S = 0.15
 
 class SuggestionScheduler:
     """Debounces editor requests and bounds how long each one waits (see the module docstring)."""
 
-    def __init__(self, engine: SuggestionEngine) -> None:
+    def __init__(self, engine: SuggestionEngine, documents: DocumentStore) -> None:
         self.engine = engine
+        self.documents = documents
+        """The editor's open documents (the server's store): whether a request's text is current."""
         self._tickets: dict[str, tuple[int, int]] = {}  # uri -> (line, ticket) of the newest request
         self._next_ticket = itertools.count(1)  # never reused, even after `forget`
 
     async def request(
-        self,
-        uri: str,
-        version: int,
-        text: str,
-        line: int,
-        current_version: Callable[[], int | None],
-        settled: bool = False,
-        invoked: bool = False,
+        self, document: MirroredDocument, line: int, settled: bool = False, invoked: bool = False
     ) -> SuggestionSet | None:
-        """The suggestions if ready within the wait budget, else what is known then (None before
-        anything is; the rest arrives later, with a hint diagnostic).
+        """The suggestions at `line` of `document` (the text as the request found it) if ready
+        within the wait budget, else what is known then (None before anything is; the rest arrives
+        later, with a hint diagnostic).
 
-        `current_version()` is the document's version now (None once closed). With `settled`, a
-        settled snapshot with suggestions answers at once (the model-free ones while the model
-        generates). `invoked`: the user asked explicitly, so the request waits past the budget for
-        the first settled suggestions (bounded by the engine's `suggestBudgetS`)."""
+        With `settled`, a settled snapshot with suggestions answers at once (the model-free ones
+        while the model generates). `invoked`: the user asked explicitly, so the request waits past
+        the budget for the first settled suggestions (bounded by the engine's `suggestBudgetS`)."""
+        uri, version, text = document.uri, document.version, document.text
         if (hit := self.engine.cached(uri, version, line)) is not None:
             return hit
         if not self.engine.in_flight(uri, version, line):
@@ -64,7 +60,7 @@ class SuggestionScheduler:
             await asyncio.sleep(DEBOUNCE_S)
             newest = self._tickets.get(uri)
             moved_on = newest is None or (newest[1] != ticket and newest[0] != line)
-            if moved_on or current_version() != version:
+            if moved_on or not self.documents.is_current(uri, version):
                 return None  # the cursor moved on, the text changed or was closed: not worth computing
         wait_s = self.engine.settings.code_action_wait_ms / 1000
         try:

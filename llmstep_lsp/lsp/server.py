@@ -67,8 +67,8 @@ class LlmstepServer(LanguageServer):
         """The response shapes the client declared at `initialize`."""
         self.documents = DocumentStore()
         """The editor's open Lean documents, exactly (the one home of their text and versions)."""
-        self.engine = SuggestionEngine(settings, self)
-        self.scheduler = SuggestionScheduler(self.engine)
+        self.engine = SuggestionEngine(settings, self, self.documents)
+        self.scheduler = SuggestionScheduler(self.engine, self.documents)
         self.hints: dict[str, types.Diagnostic] = {}  # uri -> the published hint diagnostic
         self.publication_ms: dict[str, tuple[int, int | None, float]] = {}
         """uri -> (version, point line, ms) of the latest code-action / inline-completion items built."""
@@ -116,7 +116,8 @@ class LlmstepServer(LanguageServer):
 
     def suggestions_ready(self, result: SuggestionSet) -> None:
         """Publish (or clear) the hint diagnostic for a finished or grown computation, if still current."""
-        if not self.engine.settings.hint_diagnostic or self._version(result.uri) != result.version:
+        current = self.documents.is_current(result.uri, result.version)
+        if not self.engine.settings.hint_diagnostic or not current:
             return
         hint = hint_diagnostic(result, self.encode_column)
         if hint is None and result.uri not in self.hints:
@@ -148,12 +149,10 @@ class LlmstepServer(LanguageServer):
         document = self.documents.get(uri)
         if document is None or uri_to_path(uri) is None:
             return None  # not an open Lean document, or one no Lean server can have (logged once)
-        version = document.version
-        result = await self.scheduler.request(
-            uri, version, document.text, line, lambda: self._version(uri), settled, invoked
-        )
+        result = await self.scheduler.request(document, line, settled, invoked)
         # Never publish for text that changed while we were computing.
-        return result if result is not None and self._version(uri) == version else None
+        current = result is not None and self.documents.is_current(uri, document.version)
+        return result if current else None
 
     def start_proof(self, uri: str, line: int, mode: ProofMode) -> dict[str, Any]:
         """Start a proof search ('search') or whole-proof sampling ('whole') in the background, shown as
@@ -206,7 +205,7 @@ class LlmstepServer(LanguageServer):
             edit = proof_edit(report, self.encode_column, self.shapes, newline)
             if edit is not None and not self.shapes.apply_edit:
                 message = "proof found, but the editor cannot apply edits (workspace.applyEdit)"
-            elif edit is not None and self._version(report.uri) == report.version:
+            elif edit is not None and self.documents.is_current(report.uri, report.version):
                 message = "proof found"
                 apply = asyncio.ensure_future(
                     self.workspace_apply_edit_async(
@@ -234,10 +233,6 @@ class LlmstepServer(LanguageServer):
         version, line, ms = self.publication_ms.get(result.uri, (None, None, None))
         here = version == result.version and line == (result.point.line if result.point else None)
         return suggestion_report(result, ms if here else None)
-
-    def _version(self, uri: str) -> int | None:
-        document = self.documents.get(uri)
-        return document.version if document else None
 
     def encode_column(self, text: str, index: int) -> int:
         """Column of code-point `index` of the line `text` in the client's position encoding."""
@@ -278,7 +273,7 @@ def build_server(settings: Settings) -> LlmstepServer:
             # applies to the text the editor changed.
             ls.documents.open(item.uri, item.version, item.text)
             if uri_to_path(item.uri) is not None:
-                await ls.engine.document_opened(item.uri, item.text)
+                await ls.engine.document_opened(item.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     async def didas_change(ls: LlmstepServer, params: types.DidChangeTextDocumentParams) -> None:
@@ -288,7 +283,7 @@ def build_server(settings: Settings) -> LlmstepServer:
         )
         if document is not None and uri_to_path(uri) is not None:
             ls.clear_hint(uri)
-            await ls.engine.document_changed(uri, document.text)
+            await ls.engine.document_changed(uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     async def did_close(ls: LlmstepServer, params: types.DidCloseTextDocumentParams) -> None:

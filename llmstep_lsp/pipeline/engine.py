@@ -1,9 +1,10 @@
 """The suggestion pipeline: goal at the cursor → candidates → Lean verdicts → ranked suggestions.
 
 One `ProjectSession` (a Lean server, its shadow pool and verifier) per Lean project, started
-lazily; editor documents are mirrored into it. Results are cached per (uri, version, line) and a
-computation in flight is shared by every request for the same key; an edit cancels whatever is
-in flight for that document, so nothing computed for old text is ever returned.
+lazily; editor documents (read from the server's `DocumentStore`) are mirrored into it. Results
+are cached per (uri, version, line) and a computation in flight is shared by every request for the
+same key; an edit cancels whatever is in flight for that document, so nothing computed for old
+text is ever returned.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from llmstep_lsp.pipeline.health import (
 )
 from llmstep_lsp.pipeline.proof_modes import ProjectSession, ProofModes, environment_digest
 from llmstep_lsp.pipeline.results import ProofReport, Status, SuggestionSet, UserChannel
+from llmstep_lsp.text.documents import DocumentStore
 from llmstep_lsp.text.lines import split_lines
 from llmstep_lsp.text.suggestion_point import find_suggestion_point
 from llmstep_lsp.text.uris import project_of
@@ -51,13 +53,13 @@ class SuggestionEngine(ProofModes):
     suggestions (cached per (uri, version, line), shared while in flight, growing as sources answer),
     runs proof modes, and reports through its `UserChannel`; raises nothing to the LSP layer."""
 
-    def __init__(self, settings: Settings, channel: UserChannel) -> None:
+    def __init__(self, settings: Settings, channel: UserChannel, documents: DocumentStore) -> None:
         self.settings = settings
+        self.documents = documents  # the editor's open documents (the caller's one store): read only
         self._channel = channel
         self._notices = Notices(channel.show)  # problems told once; the latest is the ERROR status
         self._working = 0
         self._sessions: dict[Path, ProjectSession] = {}
-        self._documents: dict[str, str] = {}  # mirrored editor documents: uri -> normalised text
         self._cache: LRUCache[tuple[str, int, int], SuggestionSet] = LRUCache(CACHE_SIZE)
         self._in_flight: dict[tuple[str, int, int], Computation] = {}
         self._proof_tasks: dict[str, set[asyncio.Task[ProofReport]]] = {}
@@ -145,27 +147,25 @@ class SuggestionEngine(ProofModes):
 
     # --- documents -----------------------------------------------------------------------------
 
-    async def document_opened(self, uri: str, text: str) -> None:
-        """An editor opened `uri` with `text`: mirror it into its project's Lean server."""
-        await self.document_changed(uri, text)
+    async def document_opened(self, uri: str) -> None:
+        """`uri` was opened in `documents`: mirror it into its project's Lean server."""
+        await self.document_changed(uri)
 
-    async def document_changed(self, uri: str, text: str) -> None:
-        """The editor's text of `uri` is now `text`: forget its results, send the newest text to Lean."""
+    async def document_changed(self, uri: str) -> None:
+        """`uri` changed in `documents`: forget its results, send the newest text to Lean."""
         self._forget(uri)
-        self._documents[uri] = text  # as the editor has it: Lean must see the same lines
         found = await self._session_for(uri)
         session = found if isinstance(found, ProjectSession) else None
         # Change handlers run as concurrent tasks: send whatever text is newest *now*, so a slower
-        # older handler can never put stale text back into Lean.
-        latest = self._documents.get(uri)
+        # older handler can never put stale text back into Lean (byte for byte the editor's).
+        latest = self.documents.get(uri)
         if session is not None and latest is not None:
             with contextlib.suppress(LeanError):  # reported by _session_for / the next request
-                await session.lean.sync(uri, latest)
+                await session.lean.sync(uri, latest.text)
 
     async def document_closed(self, uri: str) -> None:
-        """The editor closed `uri`: cancel its work, forget its results, close it in Lean."""
+        """`uri` was closed in `documents`: cancel its work, forget its results, close it in Lean."""
         self._forget(uri)
-        self._documents.pop(uri, None)
         root = _project_root_key(uri, self.settings)
         session = self._sessions.get(root) if root else None
         if session is not None:
@@ -270,7 +270,7 @@ class SuggestionEngine(ProofModes):
                     )
                 goals = state.goals
                 latest = SuggestionSet(uri, version, point)  # the point as Lean placed the goal
-                request = replace(self._request_for(lines, point, goals), rejected=rejected)
+                request = self._request_for(lines, point, goals)
                 environment = environment_digest(lines, point)
 
                 async def check(candidate: Candidate) -> list[Outcome]:
@@ -329,15 +329,15 @@ class SuggestionEngine(ProofModes):
             session = ProjectSession(project, lean, verifier, documents)
             self._sessions[project.root] = session
             # A copy: other handlers open documents while this one waits for Lean to start.
-            for other_uri in list(self._documents):
-                text = self._documents.get(other_uri)  # the newest text, or None once closed
+            for other_uri in self.documents.uris():
+                other = self.documents.get(other_uri)  # the newest text, or None once closed
                 if (
-                    text is not None
+                    other is not None
                     and other_uri != uri
                     and _project_root_key(other_uri, self.settings) == project.root
                 ):
                     with contextlib.suppress(LeanError):
-                        await lean.sync(other_uri, text)
+                        await lean.sync(other_uri, other.text)
         try:
             await session.lean.ensure_started()
         except LeanNotFound as err:

@@ -10,7 +10,8 @@ lets editor requests take a settled snapshot meanwhile (`lsp/scheduling.py`).
 
 The final ranking does not depend on which source answered first: candidates are merged in source
 order (the model's, by score, then the model-free ones, `generation/ranking.merge_ranked`), and a
-text proposed by two sources is checked once.
+text proposed by two sources is checked once. Generators give their candidates as proposed; each
+answer is filtered and ranked here, once.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 from llmstep_lsp.generation import Candidate, GenerationRequest, Generator, ModelUnavailable
 from llmstep_lsp.generation.automation import AutomationGenerator
 from llmstep_lsp.generation.factory import ModelGenerator
-from llmstep_lsp.generation.ranking import merge_ranked, normalise_tactic
+from llmstep_lsp.generation.ranking import merge_ranked, normalise_tactic, ranked_unique
 from llmstep_lsp.pipeline.health import Notices, model_unavailable
 from llmstep_lsp.pipeline.results import Suggestion, SuggestionSet
 from llmstep_lsp.verification.batch import Outcome, filtered
@@ -64,8 +65,10 @@ async def grow(
     """Run every source and check each one's candidates as soon as it answers; `on_step` gets a
     snapshot after every step, and the last (final) one is returned.
 
-    `rejected` collects the candidates the filter drops. Raises what `check` raises (`LeanError`),
-    after cancelling the rest; cancelling `grow` cancels every source and check under way.
+    Each source's answer (as its generator gives it: unfiltered, unranked) is filtered and ranked
+    here, once (`merge_ranked`); `rejected` collects the candidates the filter drops. Raises what
+    `check` raises (`LeanError`), after cancelling the rest; cancelling `grow` cancels every source
+    and check under way.
     """
     started = time.perf_counter()
     order = [name for name, _ in sources]
@@ -80,7 +83,7 @@ async def grow(
     def snapshot() -> Growth:
         everything = [c for name in order for c in answered.get(name, [])]
         outcomes: list[Outcome] = []
-        for candidate in merge_ranked(everything):
+        for candidate in ranked_unique(everything):  # each answer was filtered as it came
             found = checks.get(normalise_tactic(candidate.tactic))
             if found:  # the best-scored duplicate stands for the text
                 outcomes += [replace(found[0], candidate=candidate), *found[1:]]
@@ -146,9 +149,10 @@ class CandidateSources:
         return runs
 
     async def all(self, request: GenerationRequest) -> list[Candidate]:
-        """Every source's candidates at once, merged and ranked (proof search expands nodes so)."""
+        """Every source's candidates at once, filtered, merged and ranked (proof search expands
+        nodes so)."""
         answers = await asyncio.gather(*(run() for _, run in self.runs(request, {})))
-        return merge_ranked([c for answer in answers for c in answer], request.theorem_name, request.rejected)
+        return merge_ranked([c for answer in answers for c in answer], request.theorem_name)
 
     async def answer(self, generator: Generator, request: GenerationRequest) -> list[Candidate]:
         """`generator`'s candidates, or none when it fails (said once, with what to do)."""

@@ -29,7 +29,7 @@ from llmstep_lsp.search.whole_proof import (
     writes_whole_proofs,
 )
 from llmstep_lsp.text.lines import split_lines
-from llmstep_lsp.text.suggestion_point import SuggestionPoint, enclosing_declaration, find_suggestion_point
+from llmstep_lsp.text.suggestion_point import SuggestionPoint, find_suggestion_point
 from llmstep_lsp.verification.goals import goal_for_point
 from llmstep_lsp.verification.verifier import CandidateVerifier, Verifier
 
@@ -210,7 +210,7 @@ _SEARCH_NOTES = {
 def generation_request(lines: list[str], point: SuggestionPoint, goals: tuple[str, ...]) -> GenerationRequest:
     """What the generators get at `point`: the goals, the typed prefix, the file before the point and
     the enclosing declaration's statement."""
-    declaration = enclosing_declaration(lines, point.line)
+    declaration = point.declaration
     return GenerationRequest(
         goal="\n\n".join(goals),
         prefix=point.prefix,
@@ -226,6 +226,6 @@ def generation_request(lines: list[str], point: SuggestionPoint, goals: tuple[st
 
 def environment_digest(lines: list[str], point: SuggestionPoint) -> str:
     """What a tactic's verdict depends on besides its goal: the file before the declaration."""
-    declaration = enclosing_declaration(lines, point.line)
+    declaration = point.declaration
     before = lines[: declaration.start_line] if declaration else lines[: point.line]
     return hashlib.sha256("\n".join(before).encode()).hexdigest()

@@ -3,7 +3,8 @@
 pygls keeps its own copies (`TextDocument`), split with `str.splitlines`, which breaks lines where
 LSP does not (U+2028, U+0085, …), so an incremental change lands on the wrong line and the copy
 drifts from the editor's text under the same version. The server keeps the editor's documents here
-instead and never reads pygls's copies.
+instead and never reads pygls's copies. The server owns the one store and updates it; the
+engine and the scheduler read it (`pipeline/engine.py`, `lsp/scheduling.py`).
 """
 
 from __future__ import annotations
@@ -59,6 +60,16 @@ class DocumentStore:
     def get(self, uri: str) -> MirroredDocument | None:
         """The document as the editor has it now, or None if it is not open."""
         return self._documents.get(uri)
+
+    def is_current(self, uri: str, version: int) -> bool:
+        """Whether `uri` is open at `version`: false once the editor changed or closed it (work done
+        for `version` is then stale). Every "is this still the editor's text" check asks here."""
+        document = self._documents.get(uri)
+        return document is not None and document.version == version
+
+    def uris(self) -> list[str]:
+        """The open documents' URIs (a copy: safe to iterate while documents open and close)."""
+        return list(self._documents)
 
     def __contains__(self, uri: object) -> bool:
         return uri in self._documents

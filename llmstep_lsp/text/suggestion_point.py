@@ -27,6 +27,35 @@ _STRUCTURE_MARKER = re.compile(r"(?:[·.](?=\s|$)|(?:case\s+[^=]*?|next(?:\s+[^=
 INDENT_STEP = "  "
 
 
+_DECLARATION_HEAD = re.compile(
+    r"^\s*(?:@\[[^\]]*\]\s*)?(?:private |protected |noncomputable )*"
+    r"(theorem|lemma|example|def|instance|abbrev)\b\s*([^\s:({\[]*)"
+)
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """The theorem/lemma/example/def/instance/abbrev a suggestion line belongs to."""
+
+    start_line: int
+    """0-based line of its head (`theorem foo …`, attributes and modifiers included)."""
+    name: str | None
+    """Its name as written (None for `example`, and for a declaration written without one)."""
+    text: str
+    """From the declaration's first line up to (not including) the suggestion line."""
+
+
+def enclosing_declaration(lines: list[str], line: int) -> Declaration | None:
+    """The theorem/lemma/example the suggestion line belongs to (the nearest one above it, or the
+    line itself for a proof on the declaration's own line: its text is then '')."""
+    for start in range(min(line, len(lines) - 1), -1, -1):
+        match = _DECLARATION_HEAD.match(lines[start])
+        if match:
+            name = match[2] if match[1] != "example" and match[2] else None
+            return Declaration(start, name, "\n".join(lines[start:line]))
+    return None
+
+
 @dataclass(frozen=True)
 class SuggestionPoint:
     """Where a tactic goes: a span of one line, in code points of that line's text.
@@ -54,6 +83,10 @@ class SuggestionPoint:
     alternatives: tuple[str, ...] = ()
     """Other indentations an empty line may belong to, most likely first: Lean is asked there
     when the goal at `indent` is closed or missing (the block above is finished)."""
+    declaration: Declaration | None = None
+    """The declaration the line belongs to (`enclosing_declaration`), None outside any: computed
+    once, by `find_suggestion_point`, and read from here by every probe, prompt and cache key of
+    the request (it depends on the lines above the point and its own line's head: probes keep both)."""
 
     @property
     def continuation(self) -> str:
@@ -97,8 +130,15 @@ def find_suggestion_point(lines: list[str], line: int) -> SuggestionPoint | None
 
     The point is the line's first top-level `sorry`/`admit` (also after `:= by`, `fun x => by` or
     `<;>`), else the tactic after a one-line `by` of a declaration, else the line's tactic up to a
-    `<;>`/`;` tail and a comment; an empty line gets the indentation of its block.
+    `<;>`/`;` tail and a comment; an empty line gets the indentation of its block. It carries its
+    enclosing declaration, found here once for everything the request does at the point.
     """
+    point = _point_on(lines, line)
+    return None if point is None else replace(point, declaration=enclosing_declaration(lines, line))
+
+
+def _point_on(lines: list[str], line: int) -> SuggestionPoint | None:
+    """`find_suggestion_point` without the declaration."""
     if not 0 <= line < len(lines):
         return None
     text = lines[line]
@@ -255,35 +295,6 @@ def _block_opener_indent(lines: list[str], by_line: int) -> str:
             return text[: len(text) - len(text.lstrip())]
     text = lines[by_line]
     return text[: len(text) - len(text.lstrip())]
-
-
-_DECLARATION_HEAD = re.compile(
-    r"^\s*(?:@\[[^\]]*\]\s*)?(?:private |protected |noncomputable )*"
-    r"(theorem|lemma|example|def|instance|abbrev)\b\s*([^\s:({\[]*)"
-)
-
-
-@dataclass(frozen=True)
-class Declaration:
-    """The theorem/lemma/example/def/instance/abbrev a suggestion line belongs to."""
-
-    start_line: int
-    """0-based line of its head (`theorem foo …`, attributes and modifiers included)."""
-    name: str | None
-    """Its name as written (None for `example`, and for a declaration written without one)."""
-    text: str
-    """From the declaration's first line up to (not including) the suggestion line."""
-
-
-def enclosing_declaration(lines: list[str], line: int) -> Declaration | None:
-    """The theorem/lemma/example the suggestion line belongs to (the nearest one above it, or the
-    line itself for a proof on the declaration's own line: its text is then '')."""
-    for start in range(min(line, len(lines) - 1), -1, -1):
-        match = _DECLARATION_HEAD.match(lines[start])
-        if match:
-            name = match[2] if match[1] != "example" and match[2] else None
-            return Declaration(start, name, "\n".join(lines[start:line]))
-    return None
 
 
 def goal_probe_text(lines: list[str], point: SuggestionPoint) -> str:

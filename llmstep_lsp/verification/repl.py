@@ -25,7 +25,7 @@ from cachetools import LRUCache
 from llmstep_lsp.lean.client import GoalState
 from llmstep_lsp.processes.children import find_executable, kill_group, spawn
 from llmstep_lsp.processes.restarts import RestartGate
-from llmstep_lsp.text.suggestion_point import SuggestionPoint, enclosing_declaration
+from llmstep_lsp.text.suggestion_point import SuggestionPoint
 from llmstep_lsp.verification.lean_search import is_search_tactic
 from llmstep_lsp.verification.repl_verdicts import verdict_of
 from llmstep_lsp.verification.verifier import CheckResult, Verdict, VerdictCache, Verifier, confirmed
@@ -57,7 +57,7 @@ class ReplProbe:
 
 def repl_probe(lines: list[str], point: SuggestionPoint) -> ReplProbe | None:
     """The REPL inputs for `point` in `lines`; None outside any declaration."""
-    declaration = enclosing_declaration(lines, point.line)
+    declaration = point.declaration
     if declaration is None:
         return None
     header_end = _header_end(lines)

@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from llmstep_lsp.lean.client import LeanDiagnostic
-from llmstep_lsp.text.suggestion_point import SuggestionPoint, candidate_probe_text, enclosing_declaration
+from llmstep_lsp.text.suggestion_point import SuggestionPoint, candidate_probe_text
 
 OPEN_GOAL_AXIOM = "llmstepOpenGoal"
 """Stands for the user's own `sorry`s elsewhere in the declaration, in the probe only."""
@@ -82,7 +82,7 @@ class AxiomsProbe:
 def axioms_probe(lines: list[str], point: SuggestionPoint, proof: str) -> AxiomsProbe | str:
     """The shadow text that asks for the axioms of `proof` (one or more lines, later ones already
     indented) at the point; or why there is none (a string)."""
-    declaration = enclosing_declaration(lines, point.line)
+    declaration = point.declaration
     if declaration is None:
         return "no enclosing declaration"
     height = proof.count("\n") + 1

@@ -30,7 +30,6 @@ from llmstep_lsp.text.lines import split_lines
 from llmstep_lsp.text.suggestion_point import (
     SuggestionPoint,
     candidate_probe_text,
-    enclosing_declaration,
     goal_probe_text,
 )
 from llmstep_lsp.verification.lean_search import is_search_tactic
@@ -264,7 +263,7 @@ def through_declaration(lines: list[str], point: SuggestionPoint) -> list[str]:
     """The file up to the end of the point's declaration. Later commands cannot change a verdict
     here, but a worker would re-elaborate all of them after every probe edit, and
     `waitForDiagnostics` waits for them (measured: bench/verifiers.py, README "Verification")."""
-    declaration = enclosing_declaration(lines, point.line)
+    declaration = point.declaration
     if declaration is None:
         return lines
     head = lines[declaration.start_line]

@@ -16,6 +16,8 @@ from typing import Any
 
 from llmstep_lsp.config.settings import Settings
 from llmstep_lsp.generation.backends.openai_compatible import OpenAIGenerator
+from llmstep_lsp.generation.base import Candidate
+from llmstep_lsp.generation.ranking import merge_ranked
 
 
 @dataclass
@@ -184,3 +186,9 @@ def _logprobs(script: Script, index: int, chat: bool) -> dict[str, Any] | None:
     if chat:
         return {"content": [{"token": "t", "logprob": v} for v in values]}
     return {"token_logprobs": values, "tokens": ["t"] * len(values)}
+
+
+def offered(candidates: list[Candidate], theorem_name: str | None = None) -> list[str]:
+    """The texts the product offers from a backend's candidates, in its order: the pipeline's one
+    `merge_ranked` (filtered, duplicates merged, best first); a backend gives them as sampled."""
+    return [c.tactic for c in merge_ranked(candidates, theorem_name)]

@@ -24,15 +24,16 @@ from llmstep_lsp.generation.base import (
     ModelUnavailable,
 )
 from llmstep_lsp.generation.formats import tail_at_line
-from llmstep_lsp.generation.ranking import from_samples
+from llmstep_lsp.generation.ranking import scored_samples
 
 
 class TransformersGenerator:
     """A Hugging Face model sampled in this process; one `generate` at a time per model.
 
-    `generate(request)` returns ranked, filtered `Candidate`s (at most `num_samples` distinct
-    tactics; mean token log-prob as score). Raises `ModelUnavailable` (remembered) when the model
-    cannot be loaded or the prompt format does not fit it.
+    `generate(request)` returns one `Candidate` per sample (at most `num_samples`; mean token
+    log-prob as score), in sample order, unfiltered (`Generator.generate`). Raises
+    `ModelUnavailable` (remembered) when the model cannot be loaded or the prompt format does not
+    fit it.
     """
 
     def __init__(self, config: GenerationConfig) -> None:
@@ -66,7 +67,8 @@ class TransformersGenerator:
             return self._loaded
 
     async def generate(self, request: GenerationRequest) -> list[Candidate]:
-        """Sampled next tactics for `request`, best first; raises `ModelUnavailable`."""
+        """Sampled next tactics for `request`, in sample order, scored (`Generator.generate`); raises
+        `ModelUnavailable`."""
         loaded = await self.load()
         prompt = self._prompt(loaded, request)
         stop = threading.Event()
@@ -76,9 +78,7 @@ class TransformersGenerator:
             )
         tactic_of = self.config.format.tactic_from
         tactics = [(tactic_of(text, request), mean, total) for text, mean, total in samples]
-        return from_samples(
-            ((t, mean, total) for t, mean, total in tactics if t), request.theorem_name, request.rejected
-        )
+        return scored_samples((t, mean, total) for t, mean, total in tactics if t)
 
     def _prompt(self, loaded: LoadedModel, request: GenerationRequest) -> str:
         """The prompt text; a chat format goes through the model's own chat template (an instruct

@@ -10,7 +10,7 @@ accept, and the generator learns it per endpoint instead of failing:
   then drawn as concurrent requests within it, topped up once when fewer choices come back.
 - log-probs: read from the completions shape (`logprobs.token_logprobs`) and the chat / llama.cpp
   shape (`logprobs.content[].logprob`); a server that refuses `logprobs` is asked without them and
-  its samples are ranked by frequency.
+  its samples are scored by frequency (`ranking.scored_samples`).
 - context: every prompt is cut to the context budget before it is sent (`prompt_budget`); a
   context-length refusal teaches the real window (llama.cpp's `n_ctx`, vLLM's message) and the
   request is sent once more, cut to fit.
@@ -31,7 +31,7 @@ from llmstep_lsp.generation.backends.openai_http import Endpoint, EndpointUnavai
 from llmstep_lsp.generation.backends.prompt_budget import fit_prompt
 from llmstep_lsp.generation.base import Candidate, GenerationRequest
 from llmstep_lsp.generation.formats import CHARS_PER_TOKEN
-from llmstep_lsp.generation.ranking import from_samples
+from llmstep_lsp.generation.ranking import scored_samples
 
 __all__ = ["EndpointUnavailable", "OpenAIGenerator", "RequestFailed"]
 
@@ -83,14 +83,15 @@ class OpenAIGenerator:
         await self._endpoint.close()
 
     async def generate(self, request: GenerationRequest) -> list[Candidate]:
-        """Ranked candidates (prefixed with `request.prefix`), best first; see the class for errors."""
+        """Candidates (prefixed with `request.prefix`) in sample order, scored (`Generator.generate`);
+        see the class for errors."""
         c = self.config
         samples = []
         for text, mean, total in await self._sample(request, c.format.stop, c.max_new_tokens):
             tactic = c.format.tactic_from(text, request)
             if tactic:
                 samples.append((tactic, mean, total))
-        return from_samples(samples, request.theorem_name, request.rejected)
+        return scored_samples(samples)
 
     async def sample_texts(
         self, request: GenerationRequest, stop: tuple[str, ...], max_tokens: int
