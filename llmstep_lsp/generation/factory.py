@@ -11,6 +11,7 @@ from llmstep_lsp.generation.base import Candidate, GenerationRequest
 class ModelGenerator(Protocol):
     """What the engine needs of a model backend (OpenAI-compatible HTTP, managed llama.cpp, or
     Hugging Face in-process): load, generate scored candidates, sample raw texts, close."""
+
     config: GenerationConfig
 
     async def load(self) -> object:

@@ -31,6 +31,7 @@ from llmstep_lsp.text.documents import DocumentStore, MirroredDocument
 
 DEBOUNCE_S = 0.15
 
+
 class SuggestionScheduler:
     """Debounces editor requests and bounds how long each one waits (see the module docstring)."""
 

@@ -297,6 +297,19 @@ def _block_opener_indent(lines: list[str], by_line: int) -> str:
     return text[: len(text) - len(text.lstrip())]
 
 
+def declaration_end(lines: list[str], start: int, after: int) -> int:
+    """The index of the first line at or after `after` that starts the next command (code at the
+    indentation of the declaration headed at `start`, or less), or `len(lines)`: where the declaration
+    ends. Comment lines and blank lines never end it."""
+    head = lines[start]
+    width = len(head) - len(head.lstrip())
+    for index in range(after, len(lines)):
+        text = lines[index]
+        if text.strip() and not text.lstrip().startswith("--") and len(text) - len(text.lstrip()) <= width:
+            return index
+    return len(lines)
+
+
 def goal_probe_text(lines: list[str], point: SuggestionPoint) -> str:
     """The document with `sorry` in the suggestion line's place: real Lean parses an empty block or
     a half-typed tactic as an error, but elaborates `sorry` and reports the goal before it."""

@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from llmstep_lsp.lean.client import LeanDiagnostic
-from llmstep_lsp.text.suggestion_point import SuggestionPoint, candidate_probe_text
+from llmstep_lsp.text.suggestion_point import SuggestionPoint, candidate_probe_text, declaration_end
 
 OPEN_GOAL_AXIOM = "llmstepOpenGoal"
 """Stands for the user's own `sorry`s elsewhere in the declaration, in the probe only."""
@@ -88,7 +88,7 @@ def axioms_probe(lines: list[str], point: SuggestionPoint, proof: str) -> Axioms
     height = proof.count("\n") + 1
     probe = candidate_probe_text(lines, point, proof).split("\n")
     del probe[point.line + height]  # the placeholder `sorry`: nothing may follow the proof
-    start, end = declaration.start_line, _declaration_end(probe, declaration.start_line, point.line + height)
+    start, end = declaration.start_line, declaration_end(probe, declaration.start_line, point.line + height)
     holes = 0
     for index in range(start, end):
         if point.line <= index < point.line + height:
@@ -177,15 +177,3 @@ def _by_warning(diagnostics: list[LeanDiagnostic], probe: AxiomsProbe) -> SorryC
     if any(d.severity == 2 and d.message.lower().startswith("declaration uses") for d in inside):
         return SorryCheck(False, "declaration uses 'sorry'")
     return SorryCheck(True, "no 'declaration uses sorry' warning (a module: no #print axioms)")
-
-
-def _declaration_end(lines: list[str], start: int, after: int) -> int:
-    """The first line at or after `after` that starts the next command (at the declaration's own
-    indentation or less), or the end."""
-    head = lines[start]
-    width = len(head) - len(head.lstrip())
-    for index in range(after, len(lines)):
-        text = lines[index]
-        if text.strip() and not text.lstrip().startswith("--") and len(text) - len(text.lstrip()) <= width:
-            return index
-    return len(lines)

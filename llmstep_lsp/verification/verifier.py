@@ -30,6 +30,7 @@ from llmstep_lsp.text.lines import split_lines
 from llmstep_lsp.text.suggestion_point import (
     SuggestionPoint,
     candidate_probe_text,
+    declaration_end,
     goal_probe_text,
 )
 from llmstep_lsp.verification.lean_search import is_search_tactic
@@ -266,13 +267,7 @@ def through_declaration(lines: list[str], point: SuggestionPoint) -> list[str]:
     declaration = point.declaration
     if declaration is None:
         return lines
-    head = lines[declaration.start_line]
-    width = len(head) - len(head.lstrip())
-    for index in range(point.line + 1, len(lines)):
-        text = lines[index]
-        if text.strip() and not text.lstrip().startswith("--") and len(text) - len(text.lstrip()) <= width:
-            return lines[:index]  # the next command at the declaration's own indentation
-    return lines
+    return lines[: declaration_end(lines, declaration.start_line, point.line + 1)]
 
 
 def _candidate_error(diagnostics: list[LeanDiagnostic], point: SuggestionPoint) -> LeanDiagnostic | None:

@@ -128,6 +128,7 @@ class TransformersGenerator:
             )
         return sample_causal(loaded, prompt, n, c.temperature, c.max_new_tokens, c.format.stop, stop)
 
+
 def tail_in_tokens(tokenizer: Any, text: str, budget: int) -> str:
     """The end of `text` that fits in `budget` tokens, cut at a line start."""
     ids = tokenizer(text, add_special_tokens=False).input_ids
