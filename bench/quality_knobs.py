@@ -42,7 +42,12 @@ sys.path.insert(0, str(REPO / "bench"))
 import quality  # noqa: E402
 
 from llmstep_lsp.config.settings import Settings  # noqa: E402
-from llmstep_lsp.evaluation.steps import StateTactics, frequency_baseline, group_by_state  # noqa: E402
+from llmstep_lsp.evaluation.steps import (  # noqa: E402
+    StateTactics,
+    frequency_baseline,
+    group_by_state,
+    hit_at,
+)
 from llmstep_lsp.generation.backends.causal_sampler import sample_causal  # noqa: E402
 from llmstep_lsp.generation.backends.hf_loading import LoadedModel, load_model  # noqa: E402
 from llmstep_lsp.generation.base import GenerationRequest  # noqa: E402
@@ -91,7 +96,7 @@ def ranked(samples: Drawn, how: str) -> list[str]:
 
 def hits(lists: list[list[str]], states: list[StateTactics], k: int) -> float:
     """Percent of states whose first k suggestions hold an accepted tactic."""
-    found = sum(any(t in s.accepted for t in ranked_[:k]) for ranked_, s in zip(lists, states, strict=True))
+    found = sum(hit_at(ranked_, s.accepted, k) for ranked_, s in zip(lists, states, strict=True))
     return 100 * found / max(1, len(states))
 
 
